@@ -1,0 +1,79 @@
+#include "fs/core/dir_merge.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+#include "fs/core/layer_format.h"
+
+namespace strata::core {
+namespace {
+
+struct DirCloser {
+  void operator()(DIR* d) const { ::closedir(d); }
+};
+using DirPtr = std::unique_ptr<DIR, DirCloser>;
+
+}  // namespace
+
+Result<std::vector<DirEntry>> MergeDirectory(const Inode& dir, const LayerStack& layers) {
+  std::vector<DirEntry> out;
+  out.push_back(DirEntry{".", dir.st_ino, DT_DIR});
+  out.push_back(DirEntry{"..", dir.parent_st_ino, DT_DIR});
+
+  // Names already listed or whited out by a layer above: hidden in every lower layer.
+  std::unordered_set<std::string> hidden;
+  // ".wh.NAME" files hide NAME in lower layers only, not in their own layer, so they take
+  // effect once the layer is done.
+  std::vector<std::string> pending;
+
+  for (const DirReal& real : dir.dir_reals) {
+    UniqueFd fd(::openat(real.fd.Get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return FailErrno("open layer directory");
+    DirPtr stream(::fdopendir(fd.Get()));
+    if (!stream) return FailErrno("fdopendir");
+    fd.Release();
+    const int dfd = ::dirfd(stream.get());
+    for (;;) {
+      errno = 0;
+      const struct dirent* de = ::readdir(stream.get());
+      if (de == nullptr) {
+        if (errno != 0) return FailErrno("read layer directory");
+        break;
+      }
+      const std::string_view name = de->d_name;
+      if (name == "." || name == "..") continue;
+      if (HasWhiteoutPrefix(name)) {
+        if (name != kOpaqueMarker && name.size() > kWhiteoutPrefix.size()) {
+          pending.emplace_back(name.substr(kWhiteoutPrefix.size()));
+        }
+        continue;
+      }
+      std::string key(name);
+      if (hidden.contains(key)) continue;
+      uint8_t type = de->d_type;
+      if (type == DT_CHR || type == DT_UNKNOWN || (type == DT_REG && real.xattr_whiteouts)) {
+        struct stat st;
+        if (::fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          if (errno == ENOENT) continue;  // vanished while listing
+          return FailErrno("stat layer entry");
+        }
+        if (IsDeviceWhiteout(st) || (real.xattr_whiteouts && IsXattrWhiteout(dfd, name, st))) {
+          hidden.insert(std::move(key));
+          continue;
+        }
+        type = IFTODT(st.st_mode);
+      }
+      out.push_back(DirEntry{key, layers.MapIno(real.layer, de->d_ino), type});
+      hidden.insert(std::move(key));
+    }
+    for (std::string& name : pending) hidden.insert(std::move(name));
+    pending.clear();
+  }
+  return out;
+}
+
+}  // namespace strata::core

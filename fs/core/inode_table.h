@@ -1,0 +1,77 @@
+// InodeTable: the node ids the kernel holds, with their lookup counts.
+//
+// Contract (FUSE lookup-count rules, as libfuse's passthrough_hp `forget_one`):
+// - every reply that hands an entry to the kernel (lookup, readdirplus, later create/mkdir/...)
+//   is preceded by exactly one Ref; if that reply fails, the caller undoes it with Forget(id, 1);
+// - Forget(id, n) subtracts n and erases the node at zero. The root is never erased.
+// - an id is never reused within a mount (64-bit sequence), so a stale id is reported as
+//   unknown (Get returns null -> ESTALE), never as some other node.
+//
+// Concurrency: no global lock. The table is split into kShards shards, each with its own mutex;
+// a node lives in the shard chosen by its OriginKey, and its id encodes that shard, so Get, Ref
+// and Forget take exactly one shard lock, held only for the map operation (never across a
+// syscall or a FUSE reply). Lock order: a thread holds at most one shard lock at a time.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "fs/core/inode.h"
+
+namespace strata::core {
+
+struct OriginKeyHash {
+  size_t operator()(const OriginKey& k) const noexcept {
+    uint64_t h = k.ino * 0x9E3779B97F4A7C15ull ^ (k.dev + 0x632BE59BD9B4E019ull);
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
+};
+
+class InodeTable {
+ public:
+  // `root` becomes id 1, with a lookup count that never drops to zero.
+  explicit InodeTable(std::shared_ptr<Inode> root);
+
+  // The node for `id`, or null if the kernel has forgotten it (or never had it).
+  std::shared_ptr<Inode> Get(InodeId id) const;
+
+  // The node already published for `key`, with its lookup count incremented; null if none.
+  std::shared_ptr<Inode> FindAndRef(const OriginKey& key);
+
+  // Publishes `candidate` (built outside any lock) under its origin with lookup count 1 and a
+  // fresh id; if another thread published the same origin first, that node is returned with its
+  // count incremented and `candidate` is dropped.
+  std::shared_ptr<Inode> InsertAndRef(std::shared_ptr<Inode> candidate);
+
+  // Subtracts `n` lookups; erases the node at zero. Unknown ids and the root are ignored.
+  void Forget(InodeId id, uint64_t n);
+
+  // Number of published nodes, root included (a snapshot; for tests and stats).
+  size_t Size() const;
+
+ private:
+  static constexpr unsigned kShardBits = 6;
+  static constexpr size_t kShards = size_t{1} << kShardBits;
+
+  struct Slot {
+    std::shared_ptr<Inode> node;
+    uint64_t nlookup = 0;
+  };
+  struct Shard {
+    mutable std::mutex mu;
+    uint64_t next_seq = 1;  // guarded by mu
+    std::unordered_map<uint64_t, Slot> by_id;                             // guarded by mu
+    std::unordered_map<OriginKey, uint64_t, OriginKeyHash> by_origin;     // guarded by mu
+  };
+
+  static size_t ShardOf(const OriginKey& key) { return OriginKeyHash{}(key) & (kShards - 1); }
+  static size_t ShardOf(InodeId id) { return id.value & (kShards - 1); }
+
+  std::shared_ptr<Inode> root_;
+  std::array<Shard, kShards> shards_;
+};
+
+}  // namespace strata::core

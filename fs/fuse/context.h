@@ -1,0 +1,18 @@
+// Per-session state the op handlers reach through fuse_req_userdata(): the union and the
+// cache policy. Immutable after the session starts; shared by all worker threads.
+#pragma once
+
+#include "fs/core/union_fs.h"
+#include "fs/fuse/fuse_api.h"
+
+namespace strata::fuse {
+
+struct Context {
+  core::UnionFs* fs = nullptr;
+  double entry_timeout = 0;  // seconds the kernel may cache names (and negative lookups)
+  double attr_timeout = 0;   // seconds the kernel may cache attributes
+};
+
+inline Context& Ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }
+
+}  // namespace strata::fuse

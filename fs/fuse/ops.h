@@ -1,0 +1,39 @@
+// The FUSE low-level handlers, grouped by kind (ops_entry.cc, ops_dir.cc, ops_file.cc,
+// ops_xattr.cc). Each decodes the request, makes one call into core::UnionFs and replies once.
+#pragma once
+
+#include "fs/fuse/fuse_api.h"
+
+namespace strata::fuse {
+
+// The operation table, filled by member assignment.
+fuse_lowlevel_ops MakeOps();
+
+// ops_entry.cc
+void OpInit(void* userdata, fuse_conn_info* conn);
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets);
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void OpReadlink(fuse_req_t req, fuse_ino_t ino);
+void OpStatfs(fuse_req_t req, fuse_ino_t ino);
+void OpAccess(fuse_req_t req, fuse_ino_t ino, int mask);
+
+// ops_dir.cc
+void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+void OpReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+void OpReleasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+
+// ops_file.cc
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+void OpFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void OpLseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi);
+
+// ops_xattr.cc
+void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
+void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+
+}  // namespace strata::fuse

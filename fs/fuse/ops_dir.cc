@@ -1,0 +1,120 @@
+// Directory streams: opendir takes a snapshot of the merged listing; readdir and readdirplus
+// serve it by index, so offsets are stable (offset of entry i is i + 1) and telldir/seekdir work;
+// a read at offset 0 after the stream was used (rewinddir) takes a fresh snapshot.
+#include <dirent.h>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "fs/fuse/context.h"
+#include "fs/fuse/ops.h"
+#include "fs/fuse/reply.h"
+
+namespace strata::fuse {
+namespace {
+
+struct DirHandle {
+  std::mutex mu;  // the kernel serialises readdir per open file; this guards against misuse
+  std::vector<core::DirEntry> entries;
+  bool used = false;
+};
+
+DirHandle* Handle(const fuse_file_info* fi) { return reinterpret_cast<DirHandle*>(fi->fh); }
+
+bool IsDot(const std::string& name) { return name == "." || name == ".."; }
+
+// Fills BUF with entries of the handle from OFF on. Returns the bytes used or an error.
+Result<size_t> FillDirBuffer(fuse_req_t req, fuse_ino_t ino, off_t off, bool plus, DirHandle* dh,
+                             std::vector<char>& buf) {
+  Context& ctx = Ctx(req);
+  std::lock_guard lock(dh->mu);
+  if (off == 0 && dh->used) {
+    STRATA_ASSIGN_OR_RETURN(dh->entries, ctx.fs->ReadDir(core::InodeId{ino}));
+  }
+  dh->used = true;
+  const size_t size = buf.size();
+  size_t pos = 0;
+  for (size_t i = static_cast<size_t>(off); i < dh->entries.size(); ++i) {
+    const core::DirEntry& de = dh->entries[i];
+    const off_t next = static_cast<off_t>(i + 1);
+    size_t need;
+    if (!plus) {
+      struct stat st {};
+      st.st_ino = de.ino;
+      st.st_mode = static_cast<mode_t>(DTTOIF(de.d_type));
+      need = fuse_add_direntry(req, buf.data() + pos, size - pos, de.name.c_str(), &st, next);
+      if (need > size - pos) break;
+    } else {
+      fuse_entry_param e{};
+      core::InodeId looked_up{0};
+      if (IsDot(de.name)) {
+        // The kernel takes no reference for "." and "..": hand out no lookup count.
+        e.attr.st_ino = de.ino;
+        e.attr.st_mode = static_cast<mode_t>(DTTOIF(de.d_type));
+      } else {
+        auto entry = ctx.fs->Lookup(core::InodeId{ino}, de.name);
+        if (!entry) continue;  // gone since the snapshot: skip, as ext4 would
+        looked_up = entry->id;
+        e.ino = entry->id.value;
+        e.attr = entry->attr;
+        e.attr_timeout = ctx.attr_timeout;
+        e.entry_timeout = ctx.entry_timeout;
+      }
+      need = fuse_add_direntry_plus(req, buf.data() + pos, size - pos, de.name.c_str(), &e, next);
+      if (need > size - pos) {
+        if (looked_up.value != 0) ctx.fs->Forget(looked_up, 1);  // not handed out
+        break;
+      }
+    }
+    pos += need;
+  }
+  return pos;
+}
+
+void ServeReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+                  bool plus) {
+  Serve(req, plus ? "readdirplus" : "readdir", [&](Reply& r) {
+    std::vector<char> buf(size);
+    // The handle lock is released before replying: once the reply is out, the kernel may
+    // release the handle from another thread.
+    auto used = FillDirBuffer(req, ino, off, plus, Handle(fi), buf);
+    if (!used) return (void)r.Err(used.error());
+    r.Buf(buf.data(), *used);
+    // A failed reply here loses the entries' lookup counts to the kernel's view; libfuse only
+    // fails a reply when the connection is gone, when every count is moot.
+  });
+}
+
+}  // namespace
+
+void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Serve(req, "opendir", [&](Reply& r) {
+    auto entries = Ctx(req).fs->ReadDir(core::InodeId{ino});
+    if (!entries) return (void)r.Err(entries.error());
+    auto dh = std::make_unique<DirHandle>();
+    dh->entries = std::move(*entries);
+    fi->fh = reinterpret_cast<uint64_t>(dh.get());
+    // Layers are immutable while mounted: the kernel may keep cached listings.
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+    if (r.Open(*fi) == 0) dh.release();
+  });
+}
+
+void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  ServeReaddir(req, ino, size, off, fi, /*plus=*/false);
+}
+
+void OpReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  ServeReaddir(req, ino, size, off, fi, /*plus=*/true);
+}
+
+void OpReleasedir(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
+  Serve(req, "releasedir", [&](Reply& r) {
+    delete Handle(fi);
+    r.Err(0);
+  });
+}
+
+}  // namespace strata::fuse

@@ -1,0 +1,78 @@
+#include "fs/fuse/session.h"
+
+#include <memory>
+
+#include "fs/base/log.h"
+#include "fs/fuse/context.h"
+#include "fs/fuse/ops.h"
+
+namespace strata::fuse {
+namespace {
+
+// libfuse's option parser splits on commas: escape them (and backslashes) in values.
+std::string EscapeOption(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == ',' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+struct SessionDeleter {
+  void operator()(fuse_session* se) const { fuse_session_destroy(se); }
+};
+
+}  // namespace
+
+int RunSession(core::UnionFs& fs, const SessionConfig& config) {
+  std::string opts = "fsname=" + EscapeOption(config.fsname) + ",subtype=stratafs";
+  // The kernel checks permissions against the attributes we report, as on any local fs.
+  opts += ",default_permissions";
+  for (const std::string& o : config.mount_options) opts += "," + o;
+
+  std::vector<std::string> args = {"stratafs", "-o", opts};
+  if (config.debug) args.push_back("-d");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+
+  const fuse_lowlevel_ops ops = MakeOps();
+  Context ctx{&fs, config.timeout, config.timeout};
+  std::unique_ptr<fuse_session, SessionDeleter> se(
+      fuse_session_new(&fargs, &ops, sizeof(ops), &ctx));
+  fuse_opt_free_args(&fargs);
+  if (!se) {
+    STRATA_LOG(kError) << "cannot start a FUSE session with options '" << opts << "'";
+    return 1;
+  }
+  if (fuse_set_signal_handlers(se.get()) != 0) {
+    STRATA_LOG(kError) << "cannot install signal handlers";
+    return 1;
+  }
+  if (fuse_session_mount(se.get(), config.mountpoint.c_str()) != 0) {
+    STRATA_LOG(kError) << "cannot mount on '" << config.mountpoint << "'";
+    fuse_remove_signal_handlers(se.get());
+    return 1;
+  }
+  // The mount is live: only now may the parent exit (runtimes wait for it).
+  if (fuse_daemonize(config.foreground ? 1 : 0) != 0) {
+    fuse_session_unmount(se.get());
+    fuse_remove_signal_handlers(se.get());
+    return 1;
+  }
+  int rc;
+  if (config.multithreaded) {
+    fuse_loop_config* loop = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(loop, 1);
+    rc = fuse_session_loop_mt(se.get(), loop);
+    fuse_loop_cfg_destroy(loop);
+  } else {
+    rc = fuse_session_loop(se.get());
+  }
+  fuse_session_unmount(se.get());
+  fuse_remove_signal_handlers(se.get());
+  return rc == 0 ? 0 : 1;
+}
+
+}  // namespace strata::fuse

@@ -1,0 +1,26 @@
+// The FUSE session: mount, daemonize once the mount is live, serve with a multi-threaded loop,
+// unmount. The only entry point of strata_fuse besides the op table.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "fs/core/union_fs.h"
+
+namespace strata::fuse {
+
+struct SessionConfig {
+  std::string mountpoint;
+  std::string fsname = "stratafs";        // the source column of the mount table
+  std::vector<std::string> mount_options;  // kernel/libfuse options (allow_other, ro, nosuid...)
+  bool foreground = false;
+  bool debug = false;          // libfuse request trace on stderr
+  bool multithreaded = true;
+  double timeout = 0;          // entry and attribute cache timeout, seconds
+};
+
+// Runs until unmounted or signalled. Returns the process exit status: 0 after a clean unmount,
+// 1 if the mount could not be made (after printing why) or the loop failed.
+int RunSession(core::UnionFs& fs, const SessionConfig& config);
+
+}  // namespace strata::fuse

@@ -1,0 +1,140 @@
+// stratafs: parse the fuse-overlayfs-compatible command line, open the layers, run the session.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "fs/base/log.h"
+#include "fs/core/union_fs.h"
+#include "fs/fuse/session.h"
+#include "fs/mount_options.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: stratafs [-f] [-d|--debug] [-o OPT[,OPT...]]... [SOURCE] MOUNTPOINT\n"
+    "\n"
+    "Mounts the union of LOWERDIRs (leftmost on top) at MOUNTPOINT, as fuse-overlayfs does.\n"
+    "  -o lowerdir=L1:L2:...   layers, topmost first ('\\:' escapes a colon, '::' starts\n"
+    "                          data-only layers)\n"
+    "  -o upperdir=U,workdir=W writable layer (not supported yet: read-only union only)\n"
+    "  -o timeout=SECS         kernel cache timeout for names and attributes\n"
+    "  -o static_nlink         report st_nlink 1 for directories\n"
+    "  -o allow_other,nosuid,nodev,noexec,ro,...  passed to the kernel\n"
+    "  -f                      stay in the foreground\n"
+    "  -d, --debug             foreground, with debug logging and a request trace\n"
+    "Other fuse-overlayfs options are accepted; unknown ones are reported and ignored.\n";
+
+// The real path of MOUNTPOINT if it is a mount point of a stratafs mount already.
+bool AlreadyStrataMount(const std::string& mountpoint) {
+  char resolved[PATH_MAX];
+  if (realpath(mountpoint.c_str(), resolved) == nullptr) return false;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    // id parent major:minor root mountpoint options ... - fstype source superopts
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, point;
+    fields >> id >> parent >> devno >> root >> point;
+    const size_t dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream tail(line.substr(dash + 3));
+    std::string fstype;
+    tail >> fstype;
+    if (point == resolved && fstype == "fuse.stratafs") return true;
+  }
+  return false;
+}
+
+// Only directories hold fds (one per layer they appear in); let them use what we are allowed.
+void RaiseFdLimit() {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+int Fatal(const std::string& message) {
+  STRATA_LOG(kError) << message;
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  strata::log::SetProgramName("stratafs");
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto parsed = strata::ParseCommandLine(args);
+  if (!parsed) {
+    std::fprintf(stderr, "stratafs: %s\n%s", parsed.error().context.c_str(), kUsage);
+    return 1;
+  }
+  strata::MountOptions& opts = *parsed;
+  if (opts.help) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (opts.version) {
+    std::puts("stratafs " STRATA_VERSION);
+    return 0;
+  }
+  if (opts.debug) strata::log::SetLevel(strata::log::Level::kDebug);
+  for (const std::string& w : opts.warnings) STRATA_LOG(kWarn) << w;
+
+  if (!opts.upperdir.empty()) {
+    return Fatal("upperdir= is not supported yet: this stratafs mounts read-only unions only");
+  }
+  if (!opts.datadirs.empty()) {
+    STRATA_LOG(kWarn) << "data-only layers are not used: metacopy redirects are not supported yet";
+  }
+  if (!opts.uid_mappings.empty() || !opts.gid_mappings.empty() || opts.squash_to_root ||
+      opts.squash_to_uid || opts.squash_to_gid) {
+    STRATA_LOG(kWarn) << "uid/gid mapping and squash options are accepted but not applied yet";
+  }
+
+  struct stat st;
+  if (stat(opts.mountpoint.c_str(), &st) != 0) {
+    return Fatal("mountpoint '" + opts.mountpoint + "': " + strata::Error{errno, ""}.Message());
+  }
+  if (!S_ISDIR(st.st_mode)) return Fatal("mountpoint '" + opts.mountpoint + "' is not a directory");
+  if (AlreadyStrataMount(opts.mountpoint)) {
+    return Fatal("mountpoint '" + opts.mountpoint + "' is busy: a stratafs mount is already there");
+  }
+
+  RaiseFdLimit();
+  strata::core::UnionConfig config;
+  config.lowerdirs = opts.lowerdirs;
+  config.static_nlink = opts.static_nlink;
+  auto fs = strata::core::UnionFs::Open(config);
+  if (!fs) return Fatal(fs.error().Message());
+
+  strata::fuse::SessionConfig session;
+  session.mountpoint = opts.mountpoint;
+  if (!opts.source.empty()) session.fsname = opts.source;
+  session.mount_options = opts.kernel_options;
+  auto given = [&](const char* o) {
+    return std::find(opts.kernel_options.begin(), opts.kernel_options.end(), o) !=
+           opts.kernel_options.end();
+  };
+  // Mounts by root are shared with every user (containers run as other uids), as fuse-overlayfs.
+  if (geteuid() == 0 && !given("allow_other")) session.mount_options.push_back("allow_other");
+  // A container rootfs needs setuid binaries and device nodes: as root, default to suid,dev
+  // (as kernel overlayfs) unless the caller said nosuid/nodev.
+  if (geteuid() == 0 && !given("nosuid")) session.mount_options.push_back("suid");
+  if (geteuid() == 0 && !given("nodev")) session.mount_options.push_back("dev");
+  if (opts.read_only) session.mount_options.push_back("ro");
+  session.foreground = opts.foreground;
+  session.debug = opts.debug;
+  session.multithreaded = opts.threaded;
+  session.timeout = opts.timeout;
+  return strata::fuse::RunSession(**fs, session);
+}

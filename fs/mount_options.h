@@ -1,0 +1,82 @@
+// The stratafs command line, fuse-overlayfs compatible (SPEC.md section 1):
+//   stratafs [-f] [-d|--debug] [-o OPT[,OPT...]]... [SOURCE] MOUNTPOINT
+// Parsing is pure (no I/O): it validates syntax; whether paths exist is checked when mounting.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fs/base/status.h"
+
+namespace strata {
+
+struct IdMapping {
+  uint32_t container = 0;
+  uint32_t host = 0;
+  uint32_t count = 0;
+  friend bool operator==(const IdMapping&, const IdMapping&) = default;
+};
+
+struct MountOptions {
+  std::string source;                  // first of two positional arguments ("overlay")
+  std::string mountpoint;
+  std::vector<std::string> lowerdirs;  // topmost first
+  std::vector<std::string> datadirs;   // after "::": reachable only through metacopy redirects
+  std::string upperdir;
+  std::string workdir;
+
+  bool foreground = false;
+  bool debug = false;
+  bool help = false;
+  bool version = false;
+
+  // fuse-overlayfs options.
+  std::vector<IdMapping> uid_mappings;
+  std::vector<IdMapping> gid_mappings;
+  bool squash_to_root = false;
+  std::optional<uint32_t> squash_to_uid;
+  std::optional<uint32_t> squash_to_gid;
+  bool static_nlink = false;
+  bool noacl = false;
+  std::string xino = "auto";  // off | auto | on
+  bool ino32 = false;
+  bool fsync = true;          // fsync=0 or volatile turn it off
+  bool is_volatile = false;
+  double timeout = 1000000000.0;  // fuse-overlayfs' default: names and attributes never expire
+  bool threaded = true;
+  bool writeback = false;
+  bool noxattrs = false;
+  int xattr_permissions = 0;  // 0 | 1 | 2
+  bool userxattr = false;
+  std::string context;        // SELinux label (quotes stripped)
+  std::string redirect_dir;
+  std::string metacopy;
+  std::string index;
+  std::optional<uint32_t> max_write;
+  bool read_only = false;     // "ro", or no upperdir
+
+  // Options for the kernel / libfuse, passed through (allow_other, nosuid, ...).
+  std::vector<std::string> kernel_options;
+  // Unknown -o keys: reported as warnings, never failures (runtimes rely on that).
+  std::vector<std::string> warnings;
+};
+
+// Parses argv (without argv[0]). Errors (EINVAL, with a message): unknown dash options, a
+// missing mountpoint or lowerdir, more than two positional arguments, upperdir without workdir
+// or the reverse, malformed values (mappings, numbers, xino, empty layer paths).
+Result<MountOptions> ParseCommandLine(const std::vector<std::string>& args);
+
+// Splits an -o list on commas outside double quotes; `\,` is a literal comma; quotes are kept
+// for the value parser. Empty items (",,") are dropped.
+std::vector<std::string> SplitOptionList(const std::string& list);
+
+// Splits a lowerdir value on unescaped ':' ("\:" and "\\" are escapes). A "::" separator
+// starts the data-only layers. Errors: EINVAL for an empty path.
+Status SplitLowerdir(const std::string& value, std::vector<std::string>* layers,
+                     std::vector<std::string>* datadirs);
+
+}  // namespace strata

@@ -1,0 +1,152 @@
+// stratafs as a command: daemon mode, clean unmount, and every bad input is a clear error
+// with a non-zero exit and nothing left mounted or running.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "tests/support/layer_builder.h"
+#include "tests/support/mount_fixture.h"
+#include "tests/support/temp_dir.h"
+
+namespace strata::testing {
+namespace {
+
+// Pids of processes whose command line names MOUNTPOINT as an argument: the daemon this test
+// started for its own unique temp mountpoint (never a process matched by name).
+std::vector<pid_t> DaemonsFor(const std::string& mountpoint) {
+  std::vector<pid_t> pids;
+  DIR* proc = ::opendir("/proc");
+  while (struct dirent* de = ::readdir(proc)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(de->d_name));
+    if (pid <= 0) continue;
+    std::ifstream in(std::string("/proc/") + de->d_name + "/cmdline");
+    std::string arg;
+    bool is_stratafs = false, names_mount = false;
+    while (std::getline(in, arg, '\0')) {
+      if (arg == STRATAFS_PATH) is_stratafs = true;
+      if (arg == mountpoint) names_mount = true;
+    }
+    if (is_stratafs && names_mount) pids.push_back(pid);
+  }
+  ::closedir(proc);
+  return pids;
+}
+
+class MountCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string why = MountUnavailableReason();
+    if (!why.empty()) GTEST_SKIP() << why;
+    LayerBuilder(dir_ / "l0").File("hello", "world\n");
+    LayerBuilder(dir_ / "l1").File("top");
+    ::mkdir(mnt_.c_str(), 0755);
+  }
+  void TearDown() override {
+    Unmount(mnt_);
+    for (pid_t pid : DaemonsFor(mnt_)) ::kill(pid, SIGKILL);
+  }
+  CommandResult Run(std::vector<std::string> args) {
+    args.insert(args.begin(), STRATAFS_PATH);
+    return RunCommand(args, 20000);
+  }
+  // Expects a failure with MESSAGE on stderr and nothing mounted or left running.
+  void ExpectRefused(std::vector<std::string> args, const std::string& message) {
+    CommandResult r = Run(args);
+    EXPECT_NE(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find(message), std::string::npos) << "stderr: " << r.err;
+    EXPECT_FALSE(IsMountPoint(mnt_));
+    EXPECT_TRUE(DaemonsFor(mnt_).empty());
+  }
+
+  TempDir dir_;
+  std::string mnt_ = dir_ / "mnt";
+  std::string lower_ = "lowerdir=" + (dir_ / "l1") + ":" + (dir_ / "l0");
+};
+
+TEST_F(MountCliTest, DaemonizesOnlyOnceTheMountIsLive) {
+  CommandResult r = Run({"-o", lower_, mnt_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The parent has exited: the mount must already be there, with no waiting.
+  ASSERT_TRUE(IsMountPoint(mnt_));
+  {
+    std::ifstream in(mnt_ + "/hello");
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line, "world");
+  }
+  const auto daemons = DaemonsFor(mnt_);
+  ASSERT_EQ(daemons.size(), 1u);
+  ASSERT_TRUE(Unmount(mnt_));
+  // Unmounting ends the daemon.
+  for (int i = 0; i < 200 && !DaemonsFor(mnt_).empty(); ++i) ::usleep(20000);
+  EXPECT_TRUE(DaemonsFor(mnt_).empty()) << "daemon still running after unmount";
+}
+
+TEST_F(MountCliTest, MountHelperArgumentOrderAndUnknownOptionsWarn) {
+  CommandResult r = Run({"overlay", mnt_, "-o", lower_ + ",,frobnicate=1,nodev"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("frobnicate"), std::string::npos) << "unknown key is reported";
+  ASSERT_TRUE(IsMountPoint(mnt_));
+  std::ifstream info("/proc/self/mountinfo");
+  std::string line, mine;
+  while (std::getline(info, line)) {
+    if (line.find(" " + mnt_ + " ") != std::string::npos) mine = line;
+  }
+  EXPECT_NE(mine.find("fuse.stratafs overlay"), std::string::npos) << mine;
+  EXPECT_NE(mine.find("nodev"), std::string::npos) << mine;
+  EXPECT_NE(mine.find(" ro,"), std::string::npos) << "no upperdir: read-only: " << mine;
+}
+
+TEST_F(MountCliTest, BadInputIsAClearError) {
+  ExpectRefused({"-o", "lowerdir=" + (dir_ / "nope"), mnt_}, "nope");
+  ExpectRefused({"-o", "lowerdir=" + (dir_ / "l0/hello"), mnt_}, "Not a directory");
+  ExpectRefused({"-o", lower_, dir_ / "no-such-mnt"}, "no-such-mnt");
+  ExpectRefused({"-o", lower_, dir_ / "l0/hello"}, "not a directory");
+  ExpectRefused({"--bogus", "-o", lower_, mnt_}, "--bogus");
+  ExpectRefused({mnt_}, "lowerdir");
+  ExpectRefused({"-o", lower_ + ",upperdir=" + (dir_ / "u"), mnt_}, "workdir");
+  ExpectRefused({"-o", lower_ + ",upperdir=/u,workdir=/w", mnt_}, "not supported yet");
+  ExpectRefused({"-o", lower_ + ",xino=sometimes", mnt_}, "xino");
+  std::string many = "lowerdir=";
+  for (int i = 0; i < 501; ++i) many += (i ? ":" : "") + (dir_ / "l0");
+  ExpectRefused({"-o", many, mnt_}, "at most 500");
+}
+
+TEST_F(MountCliTest, RefusesABusyMountpoint) {
+  StrataMount first({"-o", lower_}, mnt_);
+  ASSERT_TRUE(first.ok()) << first.error();
+  CommandResult r = Run({"-o", lower_, mnt_});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("busy"), std::string::npos) << r.err;
+  EXPECT_EQ(DaemonsFor(mnt_).size(), 1u) << "only the first daemon runs";
+  EXPECT_EQ(first.Stop(), 0);
+}
+
+TEST_F(MountCliTest, ManyLayers) {
+  std::vector<std::string> layers;
+  for (int i = 0; i < 128; ++i) {
+    LayerBuilder b(dir_ / ("m" + std::to_string(i)));
+    b.File("shared/from" + std::to_string(i), std::to_string(i));
+    b.File("top", std::to_string(i));
+    layers.insert(layers.begin(), b.root());
+  }
+  StrataMount m({"-o", LowerdirOption(layers)}, mnt_);
+  ASSERT_TRUE(m.ok()) << m.error();
+  int count = 0;
+  DIR* d = ::opendir((mnt_ + "/shared").c_str());
+  ASSERT_NE(d, nullptr);
+  while (struct dirent* de = ::readdir(d)) count += de->d_name[0] != '.';
+  ::closedir(d);
+  EXPECT_EQ(count, 128);
+  std::ifstream top(mnt_ + "/top");
+  std::string v;
+  top >> v;
+  EXPECT_EQ(v, "127") << "the leftmost layer wins";
+}
+
+}  // namespace
+}  // namespace strata::testing

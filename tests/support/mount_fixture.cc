@@ -1,0 +1,251 @@
+#include "tests/support/mount_fixture.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "fs/base/unique_fd.h"
+
+namespace strata::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[4096];
+  off_t off = 0;
+  for (;;) {
+    ssize_t n = ::pread(fd, buf, sizeof buf, off);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    off += n;
+  }
+  return out;
+}
+
+// Decodes the octal escapes (\040) of /proc/self/mountinfo.
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string RealPath(const std::string& path) {
+  char buf[PATH_MAX];
+  return ::realpath(path.c_str(), buf) ? std::string(buf) : path;
+}
+
+// Waits up to TIMEOUT_MS for PID; returns its exit code, -1 if signalled, -2 if still running.
+int WaitPid(pid_t pid, int timeout_ms) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (WIFSIGNALED(status)) std::fprintf(stderr, "pid %d killed by signal %d\n", pid, WTERMSIG(status));
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    if (r < 0) return -1;
+    if (Clock::now() >= deadline) return -2;
+    SleepMs(5);
+  }
+}
+
+pid_t Spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
+  std::vector<char*> cargv;
+  for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, STDIN_FILENO);
+    ::dup2(out_fd >= 0 ? out_fd : devnull, STDOUT_FILENO);
+    ::dup2(err_fd >= 0 ? err_fd : devnull, STDERR_FILENO);
+    ::execv(cargv[0], cargv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+std::string MountFsType(const std::string& path) {
+  const std::string real = RealPath(path);
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, found;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, point;
+    fields >> id >> parent >> devno >> root >> point;
+    const size_t dash = line.find(" - ");
+    if (dash == std::string::npos || Unescape(point) != real) continue;
+    std::istringstream tail(line.substr(dash + 3));
+    tail >> found;  // the last match is the topmost mount
+  }
+  return found;
+}
+
+}  // namespace
+
+std::string MountUnavailableReason() {
+  if (::geteuid() != 0) return "integration tests mount filesystems and need root";
+  UniqueFd fd(::open("/dev/fuse", O_RDWR | O_CLOEXEC));
+  if (!fd) return std::string("/dev/fuse is not usable: ") + std::strerror(errno);
+  return "";
+}
+
+bool IsMountPoint(const std::string& path) { return !MountFsType(path).empty(); }
+
+bool WaitForMount(const std::string& path, bool mounted, int timeout_ms) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (IsMountPoint(path) != mounted) {
+    if (Clock::now() >= deadline) return false;
+    SleepMs(5);
+  }
+  return true;
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_ms) {
+  UniqueFd out(::memfd_create("out", MFD_CLOEXEC)), err(::memfd_create("err", MFD_CLOEXEC));
+  CommandResult result;
+  pid_t pid = Spawn(argv, out.Get(), err.Get());
+  if (pid < 0) return result;
+  result.exit_code = WaitPid(pid, timeout_ms);
+  if (result.exit_code == -2) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    result.exit_code = -1;
+    result.err = "timed out\n";
+  }
+  result.out = ReadAll(out.Get());
+  result.err += ReadAll(err.Get());
+  return result;
+}
+
+bool Unmount(const std::string& path) {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    if (!IsMountPoint(path)) return true;
+    if (::umount2(path.c_str(), 0) == 0) return true;
+    if (errno != EBUSY) break;
+    SleepMs(100);
+  }
+  if (IsMountPoint(path)) ::umount2(path.c_str(), MNT_DETACH);
+  return !IsMountPoint(path);
+}
+
+std::string LowerdirOption(const std::vector<std::string>& layers) {
+  std::string out = "lowerdir=";
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (i) out += ":";
+    for (char c : layers[i]) {
+      if (c == ':' || c == '\\' || c == ',') out += '\\';
+      out += c;
+    }
+  }
+  return out;
+}
+
+StrataMount::StrataMount(std::vector<std::string> args, std::string mountpoint)
+    : mountpoint_(std::move(mountpoint)) {
+  stderr_fd_ = ::memfd_create("stratafs-err", MFD_CLOEXEC);
+  // STRATAFS_WRAPPER="valgrind -q" runs the daemon under a tool (debugging aid).
+  std::vector<std::string> argv;
+  if (const char* wrapper = std::getenv("STRATAFS_WRAPPER")) {
+    std::istringstream words(wrapper);
+    for (std::string w; words >> w;) argv.push_back(w);
+  }
+  argv.push_back(STRATAFS_PATH);
+  argv.push_back("-f");
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back(mountpoint_);
+  if (!argv.empty() && argv[0][0] != '/') argv[0] = "/usr/bin/" + argv[0];
+  pid_ = Spawn(argv, -1, stderr_fd_);
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    if (MountFsType(mountpoint_) == "fuse.stratafs") {
+      ok_ = true;
+      break;
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      pid_ = -1;
+      error_ = "stratafs exited (" + std::to_string(exit_code_) + "): " + Stderr();
+      return;
+    }
+    if (Clock::now() >= deadline) {
+      error_ = "mount did not appear within 30 s: " + Stderr();
+      Stop();
+      return;
+    }
+    SleepMs(5);
+  }
+}
+
+int StrataMount::Stop() {
+  if (pid_ < 0) return exit_code_;
+  Unmount(mountpoint_);
+  exit_code_ = WaitPid(pid_, 10000);
+  if (exit_code_ == -2) {
+    ::kill(pid_, SIGKILL);  // our own child, by pid
+    ::waitpid(pid_, nullptr, 0);
+    exit_code_ = -1;
+    Unmount(mountpoint_);
+  }
+  pid_ = -1;
+  return exit_code_;
+}
+
+std::string StrataMount::Stderr() const { return ReadAll(stderr_fd_); }
+
+StrataMount::~StrataMount() {
+  Stop();
+  ::close(stderr_fd_);
+}
+
+KernelOverlay::KernelOverlay(const std::vector<std::string>& lowerdirs, std::string mountpoint)
+    : mountpoint_(std::move(mountpoint)) {
+  const std::string data = LowerdirOption(lowerdirs);
+  if (::mount("overlay", mountpoint_.c_str(), "overlay", MS_RDONLY, data.c_str()) != 0) {
+    error_ = std::string("mount overlay: ") + std::strerror(errno);
+    return;
+  }
+  ok_ = true;
+}
+
+KernelOverlay::~KernelOverlay() {
+  if (ok_) Unmount(mountpoint_);
+}
+
+TmpfsMount::TmpfsMount(std::string mountpoint) : mountpoint_(std::move(mountpoint)) {
+  ::mkdir(mountpoint_.c_str(), 0755);
+  ok_ = ::mount("tmpfs", mountpoint_.c_str(), "tmpfs", 0, "mode=0755") == 0;
+}
+
+TmpfsMount::~TmpfsMount() {
+  if (ok_) Unmount(mountpoint_);
+}
+
+}  // namespace strata::testing

@@ -1,0 +1,96 @@
+// Mount fixtures for integration tests. Every fixture undoes what it did in its destructor,
+// also when the test fails: unmount (retry, then lazy), then wait for and, if needed, SIGKILL
+// the daemon it started — by pid, never by name.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace strata::testing {
+
+// Why integration tests cannot run here ("" if they can): needs root and a usable /dev/fuse.
+std::string MountUnavailableReason();
+
+bool IsMountPoint(const std::string& path);
+
+// Waits until PATH is (or, with mounted=false, is no longer) a mount point. False on timeout.
+bool WaitForMount(const std::string& path, bool mounted, int timeout_ms);
+
+struct CommandResult {
+  int exit_code = -1;  // -1: killed by a signal or timed out
+  std::string out;
+  std::string err;
+};
+
+// Runs ARGV (argv[0] is a path) to completion with a time limit, capturing output. On timeout
+// the child is killed with SIGKILL.
+CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_ms = 60000);
+
+// stratafs run in the foreground (-f) so the fixture owns its pid.
+class StrataMount {
+ public:
+  // Starts `stratafs -f ARGS... MOUNTPOINT` and waits for the mount. If the daemon exits or the
+  // mount does not appear within 10 s, ok() is false and error() says why (with stderr).
+  StrataMount(std::vector<std::string> args, std::string mountpoint);
+  ~StrataMount();
+  StrataMount(const StrataMount&) = delete;
+  StrataMount& operator=(const StrataMount&) = delete;
+
+  bool ok() const { return ok_; }
+  const std::string& error() const { return error_; }
+  pid_t pid() const { return pid_; }
+  const std::string& path() const { return mountpoint_; }
+  // Unmounts and reaps the daemon now; returns its exit status (-1 if it had to be killed).
+  int Stop();
+  // Everything the daemon wrote to stderr so far.
+  std::string Stderr() const;
+
+ private:
+  std::string mountpoint_;
+  int stderr_fd_ = -1;  // memfd the daemon writes its stderr to
+  pid_t pid_ = -1;
+  bool ok_ = false;
+  std::string error_;
+  int exit_code_ = -1;
+};
+
+// Convenience: "lowerdir=A:B:C" from paths, escaping ':' in them.
+std::string LowerdirOption(const std::vector<std::string>& layers);
+
+// A kernel overlayfs mount (lower layers only: read-only).
+class KernelOverlay {
+ public:
+  KernelOverlay(const std::vector<std::string>& lowerdirs, std::string mountpoint);
+  ~KernelOverlay();
+  KernelOverlay(const KernelOverlay&) = delete;
+  KernelOverlay& operator=(const KernelOverlay&) = delete;
+  bool ok() const { return ok_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string mountpoint_;
+  bool ok_ = false;
+  std::string error_;
+};
+
+// A private tmpfs (supports trusted.* and user.* xattrs and device nodes), unmounted at the end.
+class TmpfsMount {
+ public:
+  explicit TmpfsMount(std::string mountpoint);
+  ~TmpfsMount();
+  TmpfsMount(const TmpfsMount&) = delete;
+  TmpfsMount& operator=(const TmpfsMount&) = delete;
+  bool ok() const { return ok_; }
+  const std::string& path() const { return mountpoint_; }
+
+ private:
+  std::string mountpoint_;
+  bool ok_ = false;
+};
+
+// Unmounts PATH: retries a normal unmount, then detaches lazily. Returns false if still mounted.
+bool Unmount(const std::string& path);
+
+}  // namespace strata::testing
