@@ -1,9 +1,10 @@
-// Per-session state the op handlers reach through fuse_req_userdata(): the union and the
-// cache policy. Immutable after the session starts; shared by all worker threads.
+// Per-session state the op handlers reach through fuse_req_userdata(): the union, the cache
+// policy (immutable once the session starts) and the open handles (internally synchronised).
 #pragma once
 
 #include "fs/core/union_fs.h"
 #include "fs/fuse/fuse_api.h"
+#include "fs/fuse/handles.h"
 
 namespace strata::fuse {
 
@@ -11,6 +12,8 @@ struct Context {
   core::UnionFs* fs = nullptr;
   double entry_timeout = 0;  // seconds the kernel may cache names (and negative lookups)
   double attr_timeout = 0;   // seconds the kernel may cache attributes
+  HandleRegistry<FileHandle> files;
+  HandleRegistry<DirHandle> dirs;
 };
 
 inline Context& Ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }

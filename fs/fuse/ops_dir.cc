@@ -14,13 +14,7 @@
 namespace strata::fuse {
 namespace {
 
-struct DirHandle {
-  std::mutex mu;  // the kernel serialises readdir per open file; this guards against misuse
-  std::vector<core::DirEntry> entries;
-  bool used = false;
-};
-
-DirHandle* Handle(const fuse_file_info* fi) { return reinterpret_cast<DirHandle*>(fi->fh); }
+DirHandle* Handle(const fuse_file_info* fi) { return HandleRegistry<DirHandle>::Get(fi->fh); }
 
 bool IsDot(const std::string& name) { return name == "." || name == ".."; }
 
@@ -94,11 +88,11 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (!entries) return (void)r.Err(entries.error());
     auto dh = std::make_unique<DirHandle>();
     dh->entries = std::move(*entries);
-    fi->fh = reinterpret_cast<uint64_t>(dh.get());
+    fi->fh = Ctx(req).dirs.Add(std::move(dh));
     // Layers are immutable while mounted: the kernel may keep cached listings.
     fi->cache_readdir = 1;
     fi->keep_cache = 1;
-    if (r.Open(*fi) == 0) dh.release();
+    if (r.Open(*fi) != 0) Ctx(req).dirs.Remove(fi->fh);
   });
 }
 
@@ -112,7 +106,7 @@ void OpReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_
 
 void OpReleasedir(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
   Serve(req, "releasedir", [&](Reply& r) {
-    delete Handle(fi);
+    Ctx(req).dirs.Remove(fi->fh);
     r.Err(0);
   });
 }

@@ -9,11 +9,7 @@
 namespace strata::fuse {
 namespace {
 
-struct FileHandle {
-  UniqueFd fd;
-};
-
-FileHandle* Handle(const fuse_file_info* fi) { return reinterpret_cast<FileHandle*>(fi->fh); }
+FileHandle* Handle(const fuse_file_info* fi) { return HandleRegistry<FileHandle>::Get(fi->fh); }
 
 }  // namespace
 
@@ -21,11 +17,10 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Serve(req, "open", [&](Reply& r) {
     auto fd = Ctx(req).fs->OpenFile(core::InodeId{ino}, fi->flags);
     if (!fd) return (void)r.Err(fd.error());
-    auto fh = std::make_unique<FileHandle>(FileHandle{std::move(*fd)});
-    fi->fh = reinterpret_cast<uint64_t>(fh.get());
+    fi->fh = Ctx(req).files.Add(std::make_unique<FileHandle>(FileHandle{std::move(*fd)}));
     fi->keep_cache = 1;  // lower files never change while mounted
     fi->noflush = 1;     // nothing to flush on close of a read-only file
-    if (r.Open(*fi) == 0) fh.release();
+    if (r.Open(*fi) != 0) Ctx(req).files.Remove(fi->fh);
   });
 }
 
@@ -45,7 +40,7 @@ void OpFlush(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* /*fi*/) {
 
 void OpRelease(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
   Serve(req, "release", [&](Reply& r) {
-    delete Handle(fi);
+    Ctx(req).files.Remove(fi->fh);
     r.Err(0);
   });
 }

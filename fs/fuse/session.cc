@@ -38,7 +38,10 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
 
   const fuse_lowlevel_ops ops = MakeOps();
-  Context ctx{&fs, config.timeout, config.timeout};
+  Context ctx;
+  ctx.fs = &fs;
+  ctx.entry_timeout = config.timeout;
+  ctx.attr_timeout = config.timeout;
   std::unique_ptr<fuse_session, SessionDeleter> se(
       fuse_session_new(&fargs, &ops, sizeof(ops), &ctx));
   fuse_opt_free_args(&fargs);
