@@ -136,5 +136,6 @@ int main(int argc, char** argv) {
   session.debug = opts.debug;
   session.multithreaded = opts.threaded;
   session.timeout = opts.timeout;
+  session.posix_acl = !opts.noacl;
   return strata::fuse::RunSession(**fs, session);
 }

@@ -30,7 +30,8 @@ Result<std::vector<DirEntry>> MergeDirectory(const Inode& dir, const LayerStack&
   // effect once the layer is done.
   std::vector<std::string> pending;
 
-  for (const DirReal& real : dir.dir_reals) {
+  for (size_t index = 0; index < dir.dir_reals.size(); ++index) {
+    const DirReal& real = dir.dir_reals[index];
     UniqueFd fd(::openat(real.fd.Get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return FailErrno("open layer directory");
     DirPtr stream(::fdopendir(fd.Get()));
@@ -67,7 +68,8 @@ Result<std::vector<DirEntry>> MergeDirectory(const Inode& dir, const LayerStack&
         }
         type = IFTODT(st.st_mode);
       }
-      out.push_back(DirEntry{key, layers.MapIno(real.layer, de->d_ino), type});
+      out.push_back(DirEntry{key, layers.MapIno(real.layer, de->d_ino), type,
+                             static_cast<uint32_t>(index)});
       hidden.insert(std::move(key));
     }
     for (std::string& name : pending) hidden.insert(std::move(name));

@@ -21,6 +21,12 @@ Result<bool> HasOciWhiteout(int dirfd, const std::string& wh_name) {
   return FailErrno("stat whiteout");
 }
 
+// Names that never exist in the merged view (and must not reach a layer as a path).
+bool NeverVisible(std::string_view name) {
+  return name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
+         HasWhiteoutPrefix(name);
+}
+
 bool IsWhiteout(const DirReal& real, const std::string& name, const struct stat& st) {
   return IsDeviceWhiteout(st) || (real.xattr_whiteouts && IsXattrWhiteout(real.fd.Get(), name, st));
 }
@@ -63,21 +69,33 @@ Result<std::shared_ptr<Inode>> UnionFs::Resolve(InodeId id) {
   return node;
 }
 
-Result<Entry> UnionFs::Lookup(InodeId parent_id, std::string_view name_view) {
+Result<Entry> UnionFs::Lookup(InodeId parent_id, std::string_view name) {
   STRATA_ASSIGN_OR_RETURN(auto parent, Resolve(parent_id));
   if (!parent->IsDir()) return Fail(ENOTDIR);
-  if (name_view.size() > NAME_MAX) return Fail(ENAMETOOLONG);
-  if (name_view.empty() || name_view == "." || name_view == ".." ||
-      name_view.find('/') != std::string_view::npos || HasWhiteoutPrefix(name_view)) {
-    return Fail(ENOENT);
+  if (name.size() > NAME_MAX) return Fail(ENAMETOOLONG);
+  if (NeverVisible(name)) return Fail(ENOENT);
+  return LookupFrom(parent, std::string(name), 0);
+}
+
+Result<Entry> UnionFs::LookupListed(InodeId parent_id, const DirEntry& listed) {
+  STRATA_ASSIGN_OR_RETURN(auto parent, Resolve(parent_id));
+  if (!parent->IsDir()) return Fail(ENOTDIR);
+  if (NeverVisible(listed.name) || listed.real_index >= parent->dir_reals.size()) {
+    return Lookup(parent_id, listed.name);
   }
-  const std::string name(name_view);
+  auto entry = LookupFrom(parent, listed.name, listed.real_index);
+  if (!entry && entry.error().code == ENOENT) return Lookup(parent_id, listed.name);
+  return entry;
+}
+
+Result<Entry> UnionFs::LookupFrom(const std::shared_ptr<Inode>& parent, const std::string& name,
+                                  size_t start) {
   const std::string wh_name = std::string(kWhiteoutPrefix) + name;
 
   // Find the topmost real object; it alone decides the node's identity.
   struct stat st;
   size_t found = parent->dir_reals.size();
-  for (size_t i = 0; i < parent->dir_reals.size(); ++i) {
+  for (size_t i = start; i < parent->dir_reals.size(); ++i) {
     const DirReal& real = parent->dir_reals[i];
     if (::fstatat(real.fd.Get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       if (IsWhiteout(real, name, st)) return Fail(ENOENT);

@@ -41,6 +41,9 @@ struct DirEntry {
   std::string name;
   uint64_t ino = 0;  // equals the entry's st_ino
   uint8_t d_type = 0;
+  // Position, in the directory's real directories, of the one holding the entry: lets
+  // LookupListed skip probing the layers above. Unused for "." and "..".
+  uint32_t real_index = 0;
 };
 
 struct Caller {
@@ -58,6 +61,12 @@ class UnionFs {
   // Errors: ESTALE unknown parent, ENOTDIR parent not a directory, ENAMETOOLONG, ENOENT,
   // or the errno of the first layer that failed.
   Result<Entry> Lookup(InodeId parent, std::string_view name);
+
+  // Lookup of an entry from a ReadDir listing of PARENT (readdirplus): starts at the real
+  // directory the listing found it in instead of probing every layer above. Exact while the
+  // layers do not change under the mount (the read-only union); falls back to Lookup if the
+  // entry is no longer there. Same contract and errors as Lookup.
+  Result<Entry> LookupListed(InodeId parent, const DirEntry& listed);
 
   void Forget(InodeId id, uint64_t nlookup) { table_.Forget(id, nlookup); }
 
@@ -89,6 +98,10 @@ class UnionFs {
  private:
   UnionFs(UnionConfig config, LayerStack layers, std::shared_ptr<Inode> root);
 
+  // Lookup from real directory `start` of PARENT down, with the name known not to be hidden
+  // by anything above it.
+  Result<Entry> LookupFrom(const std::shared_ptr<Inode>& parent, const std::string& name,
+                           size_t start);
   // Resolves the remaining real directories of a merged directory whose topmost real is already
   // in node->dir_reals, scanning PARENT's reals after index `next`.
   Status CompleteDir(const Inode& parent, size_t next, std::string_view name, Inode* node);

@@ -12,6 +12,7 @@ struct Context {
   core::UnionFs* fs = nullptr;
   double entry_timeout = 0;  // seconds the kernel may cache names (and negative lookups)
   double attr_timeout = 0;   // seconds the kernel may cache attributes
+  bool posix_acl = true;     // let the kernel enforce (and cache) POSIX ACLs
   HandleRegistry<FileHandle> files;
   HandleRegistry<DirHandle> dirs;
 };

@@ -47,7 +47,7 @@ Result<size_t> FillDirBuffer(fuse_req_t req, fuse_ino_t ino, off_t off, bool plu
         e.attr.st_ino = de.ino;
         e.attr.st_mode = static_cast<mode_t>(DTTOIF(de.d_type));
       } else {
-        auto entry = ctx.fs->Lookup(core::InodeId{ino}, de.name);
+        auto entry = ctx.fs->LookupListed(core::InodeId{ino}, de);
         if (!entry) continue;  // gone since the snapshot: skip, as ext4 would
         looked_up = entry->id;
         e.ino = entry->id.value;

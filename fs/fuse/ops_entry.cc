@@ -11,7 +11,10 @@ core::InodeId Id(fuse_ino_t ino) { return core::InodeId{ino}; }
 }  // namespace
 
 void OpInit(void* userdata, fuse_conn_info* conn) {
-  (void)userdata;
+  const Context& ctx = *static_cast<Context*>(userdata);
+  // With default_permissions the kernel checks access itself; with this it also honours (and
+  // caches) POSIX ACLs found in the layers, as fuse-overlayfs does unless -o noacl.
+  if (ctx.posix_acl && (conn->capable & FUSE_CAP_POSIX_ACL)) conn->want |= FUSE_CAP_POSIX_ACL;
   // Reads go kernel <- pipe <- layer file, never through our buffers.
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;

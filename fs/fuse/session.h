@@ -17,6 +17,7 @@ struct SessionConfig {
   bool debug = false;          // libfuse request trace on stderr
   bool multithreaded = true;
   double timeout = 0;          // entry and attribute cache timeout, seconds
+  bool posix_acl = true;       // false with -o noacl
 };
 
 // Runs until unmounted or signalled. Returns the process exit status: 0 after a clean unmount,

@@ -84,9 +84,10 @@ TEST_P(WhiteoutTest, WhiteoutHidesLowerEntryAndItself) {
   EXPECT_EQ(fs->Lookup(kRootId, ".wh.a").error().code, ENOENT);
 }
 
-TEST_P(WhiteoutTest, OpaqueDirectoryHidesLowerChildren) {
-  if (geteuid() != 0) GTEST_SKIP() << "device whiteouts and trusted xattrs need root";
-  if (GetParam() == Encoding::kXattrWhiteout) GTEST_SKIP() << "not an opaque encoding";
+class OpaqueTest : public UnionFsTest, public ::testing::WithParamInterface<Encoding> {};
+
+TEST_P(OpaqueTest, OpaqueDirectoryHidesLowerChildren) {
+  if (geteuid() != 0) GTEST_SKIP() << "trusted xattrs need root";
   Layer("l0").File("d/old").File("d/both", "lower");
   Layer("l1").Opaque("d", GetParam()).File("d/new").File("d/both", "upper");
   auto fs = Mount();
@@ -96,9 +97,25 @@ TEST_P(WhiteoutTest, OpaqueDirectoryHidesLowerChildren) {
   EXPECT_EQ(ReadFile(*fs, MustLookup(*fs, d, "both")), "upper");
 }
 
+std::string EncodingName(const ::testing::TestParamInfo<Encoding>& info) {
+  switch (info.param) {
+    case Encoding::kKernel: return "Kernel";
+    case Encoding::kOci: return "Oci";
+    case Encoding::kUserXattr: return "UserXattr";
+    case Encoding::kFuseOverlayfs: return "FuseOverlayfsXattr";
+    case Encoding::kXattrWhiteout: return "XattrWhiteout";
+  }
+  return "Unknown";
+}
+
 INSTANTIATE_TEST_SUITE_P(AllEncodings, WhiteoutTest,
                          ::testing::Values(Encoding::kKernel, Encoding::kOci, Encoding::kUserXattr,
-                                           Encoding::kFuseOverlayfs, Encoding::kXattrWhiteout));
+                                           Encoding::kFuseOverlayfs, Encoding::kXattrWhiteout),
+                         EncodingName);
+INSTANTIATE_TEST_SUITE_P(AllEncodings, OpaqueTest,
+                         ::testing::Values(Encoding::kKernel, Encoding::kOci, Encoding::kUserXattr,
+                                           Encoding::kFuseOverlayfs),
+                         EncodingName);
 
 TEST_F(UnionFsTest, MergesDirectoriesAcrossLayers) {
   Layer("l0").File("d/a").File("d/sub1/x");
@@ -113,6 +130,31 @@ TEST_F(UnionFsTest, MergesDirectoriesAcrossLayers) {
   EXPECT_EQ(attr->st_nlink, 4u);  // 2 + sub1 + sub2
   auto fs_static = Mount(/*static_nlink=*/true);
   EXPECT_EQ(fs_static->GetAttr(MustLookup(*fs_static, kRootId, "d"))->st_nlink, 1u);
+}
+
+TEST_F(UnionFsTest, LookupListedAgreesWithLookup) {
+  if (geteuid() != 0) GTEST_SKIP() << "device whiteouts need root";
+  Layer("l0").File("d/a", "0").File("d/b").Dir("d/sub").File("d/sub/x").File("d/gone");
+  Layer("l1").File("d/a", "1").Whiteout("d/gone", Encoding::kKernel).File("d/sub/y");
+  Layer("l2").File("d/c").Whiteout("d/b", Encoding::kOci).Dir("d/sub");
+  auto fs = Mount();
+  InodeId d = MustLookup(*fs, kRootId, "d");
+  auto entries = fs->ReadDir(d);
+  ASSERT_TRUE(entries);
+  for (const DirEntry& e : *entries) {
+    if (e.name == "." || e.name == "..") continue;
+    auto listed = fs->LookupListed(d, e);
+    auto full = fs->Lookup(d, e.name);
+    ASSERT_TRUE(listed && full) << e.name;
+    EXPECT_EQ(listed->id, full->id) << e.name;
+    EXPECT_EQ(listed->attr.st_ino, full->attr.st_ino) << e.name;
+    EXPECT_EQ(listed->attr.st_nlink, full->attr.st_nlink) << e.name;
+  }
+  EXPECT_EQ(ReadFile(*fs, fs->LookupListed(d, DirEntry{"a", 0, DT_REG, 1})->id), "1");
+  // A stale listing whose layer no longer holds the name falls back to a full lookup.
+  auto c = fs->LookupListed(d, DirEntry{"c", 0, DT_REG, 2});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->id, fs->Lookup(d, "c")->id);
 }
 
 TEST_F(UnionFsTest, NonDirectoryHidesLowerDirectoryAndViceVersa) {
