@@ -86,11 +86,11 @@ for w in "${order[@]}"; do
 done
 
 printf '\n%-12s' workload
-for fs in "${filesystems[@]}"; do printf '%18s' "$fs (ms)"; done
+for fs in "${filesystems[@]}"; do printf '%20s' "$fs (ms)"; done
 printf '%14s%14s\n' "strata/kern" "strata/fovl"
 for w in "${order[@]}"; do
   printf '%-12s' "$w"
-  for fs in "${filesystems[@]}"; do awk -v t="${median[$w,$fs]}" 'BEGIN { printf "%18.1f", t / 1000 }'; done
+  for fs in "${filesystems[@]}"; do awk -v t="${median[$w,$fs]}" 'BEGIN { printf "%20.1f", t / 1000 }'; done
   awk -v s="${median[$w,stratafs]}" -v k="${median[$w,kernel]}" -v f="${median[$w,fuse-overlayfs]}" \
     'BEGIN { printf "%14.2f%14.2f\n", s / k, s / f }'
 done

@@ -146,6 +146,8 @@ TEST_F(MountCliTest, ManyLayers) {
   std::string v;
   top >> v;
   EXPECT_EQ(v, "127") << "the leftmost layer wins";
+  top.close();
+  EXPECT_EQ(m.Stop(), 0) << m.Stderr();
 }
 
 }  // namespace

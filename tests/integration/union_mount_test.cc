@@ -31,16 +31,21 @@ class UnionMountTest : public ::testing::Test {
     if (!why.empty()) GTEST_SKIP() << why;
     ::mkdir(mnt_.c_str(), 0755);
   }
-  std::unique_ptr<StrataMount> Mount(const std::vector<std::string>& layers_top_first) {
-    auto m = std::make_unique<StrataMount>(
-        std::vector<std::string>{"-o", LowerdirOption(layers_top_first)}, mnt_);
-    EXPECT_TRUE(m->ok()) << m->error();
-    return m;
+  void TearDown() override {
+    // Every daemon must have exited cleanly (under ASan: without leaks).
+    for (auto& m : mounts_) EXPECT_EQ(m->Stop(), 0) << "stratafs stderr: " << m->Stderr();
+  }
+  StrataMount* Mount(const std::vector<std::string>& layers_top_first) {
+    mounts_.push_back(std::make_unique<StrataMount>(
+        std::vector<std::string>{"-o", LowerdirOption(layers_top_first)}, mnt_));
+    EXPECT_TRUE(mounts_.back()->ok()) << mounts_.back()->error();
+    return mounts_.back().get();
   }
   std::string M(const std::string& rel) const { return mnt_ + "/" + rel; }
 
   TempDir dir_;
   std::string mnt_ = dir_ / "mnt";
+  std::vector<std::unique_ptr<StrataMount>> mounts_;
 };
 
 std::string RandomBytes(size_t n, uint64_t seed) {
@@ -52,7 +57,7 @@ std::string RandomBytes(size_t n, uint64_t seed) {
 
 TEST_F(UnionMountTest, WritesFailWithErofs) {
   LayerBuilder(dir_ / "l0").File("f", "x").Dir("d");
-  auto m = Mount({dir_ / "l0"});
+  Mount({dir_ / "l0"});
   EXPECT_EQ(::open(M("f").c_str(), O_WRONLY), -1);
   EXPECT_EQ(errno, EROFS);
   EXPECT_EQ(::open(M("new").c_str(), O_CREAT | O_WRONLY, 0644), -1);
@@ -76,7 +81,7 @@ TEST_F(UnionMountTest, LargeFilesReadMmapAndSeekHoles) {
   LayerBuilder l0(dir_ / "l0");
   l0.File("big", big).SparseFile("sparse", 64 << 20, 40 << 20, "island");
   LayerBuilder(dir_ / "l1").File("other");
-  auto m = Mount({dir_ / "l1", dir_ / "l0"});
+  Mount({dir_ / "l1", dir_ / "l0"});
 
   // read(2) in odd-sized chunks
   UniqueFd fd(::open(M("big").c_str(), O_RDONLY | O_CLOEXEC));
@@ -109,7 +114,7 @@ TEST_F(UnionMountTest, LargeFilesReadMmapAndSeekHoles) {
 TEST_F(UnionMountTest, DirectoryOffsetsAreStable) {
   LayerBuilder l0(dir_ / "l0"), l1(dir_ / "l1");
   for (int i = 0; i < 600; ++i) (i % 2 ? l0 : l1).File("d/f" + std::to_string(i));
-  auto m = Mount({dir_ / "l1", dir_ / "l0"});
+  Mount({dir_ / "l1", dir_ / "l0"});
   DIR* d = ::opendir(M("d").c_str());
   ASSERT_NE(d, nullptr);
   std::vector<std::pair<long, std::string>> seen;
@@ -134,7 +139,7 @@ TEST_F(UnionMountTest, XattrsVisibleButOverlayPrivateHidden) {
   LayerBuilder(dir_ / "l0").File("f").Xattr("f", "user.mine", std::string("a\0b", 3))
       .Xattr("f", "trusted.overlay.origin", "x").Xattr("f", "user.overlay.redirect", "y");
   LayerBuilder(dir_ / "l1").Opaque("d", Encoding::kKernel).Xattr("d", "user.dir", "1");
-  auto m = Mount({dir_ / "l1", dir_ / "l0"});
+  Mount({dir_ / "l1", dir_ / "l0"});
   char list[1024];
   ssize_t n = ::listxattr(M("f").c_str(), list, sizeof list);
   ASSERT_GE(n, 0);
@@ -155,15 +160,12 @@ TEST_F(UnionMountTest, InodeNumbersSurviveRemount) {
   l0.File("a/b/c", "1").Hardlink("a/link", "a/b/c").Symlink("s", "a").Fifo("p");
   LayerBuilder(dir_ / "l1").File("a/b/d").File("top");
   Tree first, second;
-  {
-    auto m = Mount({dir_ / "l1", dir_ / "l0"});
-    first = DumpTree(mnt_);
-  }
-  {
-    auto m = Mount({dir_ / "l1", dir_ / "l0"});
-    ::system(("cat " + mnt_ + "/a/b/c > /dev/null").c_str());
-    second = DumpTree(mnt_);
-  }
+  Mount({dir_ / "l1", dir_ / "l0"});
+  first = DumpTree(mnt_);
+  EXPECT_EQ(mounts_.back()->Stop(), 0);
+  Mount({dir_ / "l1", dir_ / "l0"});
+  ::system(("cat " + mnt_ + "/a/b/c > /dev/null").c_str());
+  second = DumpTree(mnt_);
   ASSERT_EQ(first.size(), second.size());
   for (const auto& [path, e] : first) EXPECT_EQ(e.ino, second.at(path).ino) << path;
   EXPECT_EQ(first.at("/a/link").ino, first.at("/a/b/c").ino);
@@ -179,7 +181,7 @@ TEST_F(UnionMountTest, HundredThousandEntriesMerged) {
   for (int i = 0; i < 60000; ++i) l0.File("big/n" + std::to_string(i));
   for (int i = 40000; i < 100000; ++i) l1.File("big/n" + std::to_string(i));
   for (int i = 0; i < 500; ++i) l1.Whiteout("big/n" + std::to_string(i), Encoding::kOci);
-  auto m = Mount({dir_ / "l1", dir_ / "l0"});
+  Mount({dir_ / "l1", dir_ / "l0"});
   DIR* d = ::opendir(M("big").c_str());
   ASSERT_NE(d, nullptr);
   std::set<std::string> names;
@@ -204,7 +206,7 @@ TEST_F(UnionMountTest, ConcurrentReadersSeeConsistentData) {
     contents.push_back(RandomBytes(1000 + 997 * static_cast<size_t>(i), static_cast<uint64_t>(i)));
     (i % 2 ? l0 : l1).File("dir" + std::to_string(i % 8) + "/f" + std::to_string(i), contents.back());
   }
-  auto m = Mount({dir_ / "l1", dir_ / "l0"});
+  Mount({dir_ / "l1", dir_ / "l0"});
   std::atomic<int> errors{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
