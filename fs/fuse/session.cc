@@ -1,5 +1,6 @@
 #include "fs/fuse/session.h"
 
+#include <csignal>
 #include <memory>
 
 #include "fs/base/log.h"
@@ -76,7 +77,11 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
   }
   fuse_session_unmount(se.get());
   fuse_remove_signal_handlers(se.get());
-  return rc == 0 ? 0 : 1;
+  // libfuse returns the number of the signal that ended the loop: SIGTERM/SIGINT/SIGHUP are an
+  // orderly shutdown (the mount is gone), not a failure.
+  const bool orderly = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP;
+  if (!orderly) STRATA_LOG(kError) << "session loop failed (" << rc << ")";
+  return orderly ? 0 : 1;
 }
 
 }  // namespace strata::fuse

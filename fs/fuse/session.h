@@ -20,8 +20,9 @@ struct SessionConfig {
   bool posix_acl = true;       // false with -o noacl
 };
 
-// Runs until unmounted or signalled. Returns the process exit status: 0 after a clean unmount,
-// 1 if the mount could not be made (after printing why) or the loop failed.
+// Runs until unmounted or signalled (SIGTERM, SIGINT, SIGHUP unmount and end it). Returns the
+// process exit status: 0 after an unmount or one of those signals, 1 if the mount could not be
+// made (after printing why) or the loop failed.
 int RunSession(core::UnionFs& fs, const SessionConfig& config);
 
 }  // namespace strata::fuse

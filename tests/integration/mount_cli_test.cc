@@ -126,6 +126,14 @@ TEST_F(MountCliTest, RefusesABusyMountpoint) {
   EXPECT_EQ(first.Stop(), 0);
 }
 
+TEST_F(MountCliTest, SigtermUnmountsAndExitsZero) {
+  StrataMount m({"-o", lower_}, mnt_);
+  ASSERT_TRUE(m.ok()) << m.error();
+  ASSERT_EQ(::kill(m.pid(), SIGTERM), 0);
+  EXPECT_TRUE(WaitForMount(mnt_, /*mounted=*/false, 10000)) << "SIGTERM must unmount";
+  EXPECT_EQ(m.Stop(), 0) << m.Stderr();
+}
+
 TEST_F(MountCliTest, ManyLayers) {
   std::vector<std::string> layers;
   for (int i = 0; i < 128; ++i) {
