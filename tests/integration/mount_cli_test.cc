@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "tests/support/layer_builder.h"
@@ -114,6 +115,28 @@ TEST_F(MountCliTest, BadInputIsAClearError) {
   std::string many = "lowerdir=";
   for (int i = 0; i < 501; ++i) many += (i ? ":" : "") + (dir_ / "l0");
   ExpectRefused({"-o", many, mnt_}, "at most 500");
+}
+
+TEST_F(MountCliTest, UnreadableLowerdirIsRefused) {
+  // As an unprivileged user, a layer it cannot read must be an error, not an empty layer.
+  if (::access("/usr/sbin/runuser", X_OK) != 0) GTEST_SKIP() << "needs runuser (util-linux)";
+  TempDir open_dir("/tmp");  // /tmp is traversable by nobody; the build tree may not be
+  ASSERT_EQ(::chmod(open_dir.path().c_str(), 0755), 0);
+  LayerBuilder(open_dir / "readable").File("f");
+  LayerBuilder(open_dir / "secret").File("g");
+  ASSERT_EQ(::chmod((open_dir / "secret").c_str(), 0700), 0);
+  ::mkdir((open_dir / "mnt").c_str(), 0777);
+  // A copy of the binary nobody can execute, wherever the build tree is.
+  std::filesystem::copy_file(STRATAFS_PATH, open_dir / "stratafs");
+  ASSERT_EQ(::chmod((open_dir / "stratafs").c_str(), 0755), 0);
+  CommandResult r = RunCommand({"/usr/sbin/runuser", "-u", "nobody", "--", open_dir / "stratafs", "-o",
+                                "lowerdir=" + (open_dir / "readable") + ":" + (open_dir / "secret"),
+                                open_dir / "mnt"},
+                               20000);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find(open_dir / "secret"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
+  EXPECT_FALSE(IsMountPoint(open_dir / "mnt"));
 }
 
 TEST_F(MountCliTest, RefusesABusyMountpoint) {

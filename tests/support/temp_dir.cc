@@ -26,9 +26,9 @@ bool RemoveTree(const std::string& path) {
   return !g_failed;
 }
 
-TempDir::TempDir() {
-  const char* base = getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/strata-XXXXXX";
+TempDir::TempDir(const std::string& base) {
+  const char* env = getenv("TMPDIR");
+  std::string tmpl = (!base.empty() ? base : env && *env ? env : "/tmp") + "/strata-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   path_ = tmpl;
 }

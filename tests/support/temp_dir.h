@@ -7,8 +7,8 @@ namespace strata::testing {
 
 class TempDir {
  public:
-  // Creates a directory under $TMPDIR (default /tmp) named strata-XXXXXX.
-  TempDir();
+  // Creates a directory named strata-XXXXXX under BASE (default: $TMPDIR, else /tmp).
+  explicit TempDir(const std::string& base = "");
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

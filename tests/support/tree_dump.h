@@ -38,7 +38,8 @@ using Tree = std::map<std::string, DumpEntry>;  // "/a/b" -> entry; "/" is the r
 Tree DumpTree(const std::string& root, bool skip_phantoms = false);
 
 struct CanonicalOptions {
-  bool dir_nlink = false;  // include st_nlink of directories (kernel overlayfs reports 1)
+  bool dir_nlink = false;   // include st_nlink of directories (kernel overlayfs reports 1)
+  bool file_nlink = true;   // include st_nlink of non-directories
 };
 
 // One line per entry, sorted, without inode numbers.
