@@ -198,7 +198,8 @@ std::string Canonical(const Tree& tree, CanonicalOptions options) {
   std::ostringstream out;
   for (const auto& [path, e] : tree) {
     out << path << " " << e.type << " " << std::oct << e.mode << std::dec << " " << e.uid << ":"
-        << e.gid << " size=" << e.size << " mtime=" << e.mtime_sec << "." << e.mtime_nsec;
+        << e.gid << " size=" << e.size;
+    if (e.type != 'd' || options.dir_mtime) out << " mtime=" << e.mtime_sec << "." << e.mtime_nsec;
     if (e.type == 'd' ? options.dir_nlink : options.file_nlink) out << " nlink=" << e.nlink;
     if (e.rdev) out << " rdev=" << major(e.rdev) << "," << minor(e.rdev);
     if (!e.content_hash.empty()) out << " data=" << e.content_hash;

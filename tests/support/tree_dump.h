@@ -40,6 +40,7 @@ Tree DumpTree(const std::string& root, bool skip_phantoms = false);
 struct CanonicalOptions {
   bool dir_nlink = false;   // include st_nlink of directories (kernel overlayfs reports 1)
   bool file_nlink = true;   // include st_nlink of non-directories
+  bool dir_mtime = true;    // include directory mtimes
 };
 
 // One line per entry, sorted, without inode numbers.

@@ -1,0 +1,431 @@
+#include "layerstore/import/oci_import.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "fs/base/unique_fd.h"
+#include "layerstore/import/layer_extract.h"
+#include "layerstore/import/tar_path.h"
+#include "layerstore/reference.h"
+
+namespace strata::store {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr size_t kMaxJsonBytes = 4 << 20;
+constexpr int kMaxIndexDepth = 4;
+constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
+constexpr const char* kOciManifest = "application/vnd.oci.image.manifest.v1+json";
+constexpr const char* kDockerList = "application/vnd.docker.distribution.manifest.list.v2+json";
+constexpr const char* kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
+
+bool IsIndexType(const std::string& t) { return t == kOciIndex || t == kDockerList; }
+bool IsManifestType(const std::string& t) { return t == kOciManifest || t == kDockerManifest; }
+
+struct Descriptor {
+  std::string media_type;
+  Digest digest;
+  uint64_t size = 0;
+  std::string ref_name;  // org.opencontainers.image.ref.name or io.containerd.image.name
+  std::string platform;  // "os/arch[/variant]" or ""
+};
+
+Result<Descriptor> ParseDescriptor(const Json& j, const std::string& where) {
+  if (!j.is_object()) return Fail(EINVAL, where + ": descriptor is not an object");
+  Descriptor d;
+  if (!j.contains("digest") || !j["digest"].is_string()) return Fail(EINVAL, where + ": no digest");
+  auto digest = ParseDigest(j["digest"].get<std::string>());
+  if (!digest) return Fail(EINVAL, where + ": " + digest.error().context);
+  if (digest->algorithm != "sha256") return Fail(ENOTSUP, where + ": only sha256 blobs are supported");
+  d.digest = *digest;
+  if (!j.contains("size") || !j["size"].is_number_unsigned()) {
+    return Fail(EINVAL, where + ": no valid size");
+  }
+  d.size = j["size"].get<uint64_t>();
+  if (j.contains("mediaType") && j["mediaType"].is_string()) d.media_type = j["mediaType"];
+  if (j.contains("annotations") && j["annotations"].is_object()) {
+    const Json& a = j["annotations"];
+    for (const char* key : {"io.containerd.image.name", "org.opencontainers.image.ref.name"}) {
+      if (d.ref_name.empty() && a.contains(key) && a[key].is_string()) d.ref_name = a[key];
+    }
+  }
+  if (j.contains("platform") && j["platform"].is_object()) {
+    const Json& p = j["platform"];
+    d.platform = p.value("os", "") + "/" + p.value("architecture", "");
+    if (p.contains("variant") && p["variant"].is_string()) d.platform += "/" + p["variant"].get<std::string>();
+  }
+  return d;
+}
+
+bool PlatformMatches(const std::string& have, const std::string& want) {
+  if (have.empty()) return true;  // a lone manifest says nothing: take it
+  if (have == want) return true;
+  // "linux/arm64" wants any variant of it; "linux/arm64/v8" only that one.
+  return std::count(want.begin(), want.end(), '/') == 1 && have.starts_with(want + "/");
+}
+
+struct ArchiveFree {
+  void operator()(struct archive* a) const { archive_read_free(a); }
+};
+
+// An OCI image layout directory.
+class Layout {
+ public:
+  static Result<Layout> Open(const std::string& dir) {
+    Layout l;
+    l.dir_ = dir;
+    l.root_.Reset(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!l.root_) return FailErrno("open " + dir);
+    STRATA_ASSIGN_OR_RETURN(std::string marker, l.ReadFile("oci-layout", 4096));
+    Json j = Json::parse(marker, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || j.value("imageLayoutVersion", "") != "1.0.0") {
+      return Fail(EINVAL, dir + "/oci-layout: not an OCI image layout 1.0.0");
+    }
+    return l;
+  }
+
+  Result<std::string> ReadFile(const std::string& name, size_t cap) const {
+    UniqueFd fd(::openat(root_.Get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return FailErrno(dir_ + "/" + name);
+    return ReadCapped(fd.Get(), cap, dir_ + "/" + name);
+  }
+
+  // The blob D names, opened after checking that its size is D's size.
+  Result<UniqueFd> OpenBlob(const Descriptor& d) const {
+    const std::string path = "blobs/" + d.digest.algorithm + "/" + d.digest.encoded;
+    UniqueFd blobs(::openat(root_.Get(), "blobs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!blobs) return FailErrno(dir_ + "/blobs");
+    UniqueFd alg(::openat(blobs.Get(), d.digest.algorithm.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!alg) return FailErrno(dir_ + "/blobs/" + d.digest.algorithm);
+    UniqueFd fd(::openat(alg.Get(), d.digest.encoded.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return FailErrno("blob " + d.digest.String());
+    struct stat st;
+    if (::fstat(fd.Get(), &st) != 0) return FailErrno(path);
+    if (!S_ISREG(st.st_mode)) return Fail(EINVAL, "blob " + d.digest.String() + " is not a file");
+    if (static_cast<uint64_t>(st.st_size) != d.size) {
+      return Fail(EINVAL, "blob " + d.digest.String() + " has " + std::to_string(st.st_size) +
+                              " bytes, its descriptor says " + std::to_string(d.size));
+    }
+    return fd;
+  }
+
+  // A JSON blob, verified (size, sha256) and size-capped.
+  Result<std::string> ReadJsonBlob(const Descriptor& d) const {
+    if (d.size > kMaxJsonBytes) {
+      return Fail(EINVAL, "blob " + d.digest.String() + ": " + std::to_string(d.size) +
+                              " bytes is too large for a JSON document");
+    }
+    STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenBlob(d));
+    STRATA_ASSIGN_OR_RETURN(std::string data, ReadCapped(fd.Get(), kMaxJsonBytes, d.digest.String()));
+    if (!(Sha256Of(data) == d.digest)) return Fail(EINVAL, "blob " + d.digest.String() + ": sha256 mismatch");
+    return data;
+  }
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  static Result<std::string> ReadCapped(int fd, size_t cap, const std::string& what) {
+    std::string data;
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return FailErrno(what);
+      if (n == 0) return data;
+      data.append(buf, static_cast<size_t>(n));
+      if (data.size() > cap) return Fail(EINVAL, what + ": larger than " + std::to_string(cap) + " bytes");
+    }
+  }
+
+  std::string dir_;
+  UniqueFd root_;
+};
+
+Result<Json> ParseJson(const std::string& text, const std::string& what) {
+  Json j = Json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Fail(EINVAL, what + ": not a JSON object");
+  return j;
+}
+
+class Importer {
+ public:
+  Importer(Store& store, const ImportOptions& options, std::string default_repo)
+      : store_(store), options_(options), default_repo_(std::move(default_repo)) {
+    want_platform_ = options.platform.empty() ? HostPlatform() : options.platform;
+  }
+
+  Result<std::vector<ImportedImage>> Run(const Layout& layout, const std::string& ref) {
+    STRATA_ASSIGN_OR_RETURN(std::string text, layout.ReadFile("index.json", kMaxJsonBytes));
+    STRATA_ASSIGN_OR_RETURN(Json index, ParseJson(text, "index.json"));
+    if (index.contains("mediaType") && index["mediaType"] != kOciIndex) {
+      return Fail(EINVAL, "index.json: mediaType is not " + std::string(kOciIndex));
+    }
+    std::vector<Descriptor> manifests;
+    STRATA_RETURN_IF_ERROR(Collect(layout, index, "index.json", ref, "", 0, &manifests));
+    if (manifests.empty()) {
+      return Fail(ENOENT, layout.dir() + ": no image" + (ref.empty() ? "" : " named '" + ref + "'") +
+                              " for platform " + want_platform_);
+    }
+    std::vector<ImportedImage> out;
+    for (const Descriptor& m : manifests) {
+      STRATA_ASSIGN_OR_RETURN(ImportedImage image, ImportManifest(layout, m));
+      out.push_back(std::move(image));
+    }
+    return out;
+  }
+
+ private:
+  // Walks an index (nested indexes too) and collects the manifests to import.
+  Status Collect(const Layout& layout, const Json& index, const std::string& where,
+                 const std::string& ref, const std::string& inherited_name, int depth,
+                 std::vector<Descriptor>* out) {
+    if (depth > kMaxIndexDepth) return Fail(EINVAL, where + ": indexes nested too deeply");
+    if (!index.contains("manifests") || !index["manifests"].is_array()) {
+      return Fail(EINVAL, where + ": no manifests array");
+    }
+    size_t i = 0;
+    for (const Json& entry : index["manifests"]) {
+      const std::string here = where + " manifests[" + std::to_string(i++) + "]";
+      STRATA_ASSIGN_OR_RETURN(Descriptor d, ParseDescriptor(entry, here));
+      if (d.ref_name.empty()) d.ref_name = inherited_name;
+      if (depth == 0 && !ref.empty() && d.ref_name != ref) continue;
+      if (IsIndexType(d.media_type)) {
+        STRATA_ASSIGN_OR_RETURN(std::string text, layout.ReadJsonBlob(d));
+        STRATA_ASSIGN_OR_RETURN(Json nested, ParseJson(text, here));
+        if (nested.contains("mediaType") && nested["mediaType"] != d.media_type) {
+          return Fail(EINVAL, here + ": mediaType disagrees with its descriptor");
+        }
+        STRATA_RETURN_IF_ERROR(Collect(layout, nested, here, ref, d.ref_name, depth + 1, out));
+      } else if (IsManifestType(d.media_type) || d.media_type.empty()) {
+        if (options_.all_platforms || PlatformMatches(d.platform, want_platform_)) out->push_back(d);
+      }  // other artifact types (signatures, attestations) are not images: skipped
+    }
+    return Ok();
+  }
+
+  Result<ImportedImage> ImportManifest(const Layout& layout, const Descriptor& md) {
+    const std::string what = "manifest " + md.digest.String();
+    STRATA_ASSIGN_OR_RETURN(std::string manifest_text, layout.ReadJsonBlob(md));
+    STRATA_ASSIGN_OR_RETURN(Json manifest, ParseJson(manifest_text, what));
+    const std::string type = manifest.value("mediaType", md.media_type);
+    if (!md.media_type.empty() && type != md.media_type) {
+      return Fail(EINVAL, what + ": mediaType '" + type + "' disagrees with its descriptor's '" +
+                              md.media_type + "'");
+    }
+    if (!type.empty() && !IsManifestType(type)) return Fail(EINVAL, what + ": not an image manifest");
+    if (manifest.value("schemaVersion", 0) != 2) return Fail(EINVAL, what + ": schemaVersion is not 2");
+    if (!manifest.contains("config")) return Fail(EINVAL, what + ": no config");
+    STRATA_ASSIGN_OR_RETURN(Descriptor cd, ParseDescriptor(manifest["config"], what + " config"));
+    STRATA_ASSIGN_OR_RETURN(std::string config_text, layout.ReadJsonBlob(cd));
+    STRATA_ASSIGN_OR_RETURN(Json config, ParseJson(config_text, "config " + cd.digest.String()));
+    const Json rootfs = config.value("rootfs", Json::object());
+    if (rootfs.value("type", "") != "layers") return Fail(EINVAL, "config: rootfs.type is not 'layers'");
+    if (!rootfs.contains("diff_ids") || !rootfs["diff_ids"].is_array()) {
+      return Fail(EINVAL, "config: no rootfs.diff_ids");
+    }
+    if (!manifest.contains("layers") || !manifest["layers"].is_array()) return Fail(EINVAL, what + ": no layers");
+    const Json& layers = manifest["layers"];
+    const Json& diff_ids = rootfs["diff_ids"];
+    if (layers.size() != diff_ids.size()) {
+      return Fail(EINVAL, what + ": " + std::to_string(layers.size()) + " layers but the config lists " +
+                              std::to_string(diff_ids.size()) + " diff_ids");
+    }
+    ImageRecord image;
+    image.id = cd.digest;
+    image.manifest_digest = md.digest;
+    image.os = config.value("os", "");
+    image.architecture = config.value("architecture", "");
+    image.variant = config.value("variant", "");
+    image.created = config.value("created", "");
+    ImportedImage result;
+    result.id = image.id;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const std::string where = what + " layers[" + std::to_string(i) + "]";
+      STRATA_ASSIGN_OR_RETURN(Descriptor ld, ParseDescriptor(layers[i], where));
+      if (!diff_ids[i].is_string()) return Fail(EINVAL, "config: diff_ids[" + std::to_string(i) + "] is not a string");
+      auto diff = ParseDigest(diff_ids[i].get<std::string>());
+      if (!diff) return Fail(EINVAL, "config: " + diff.error().context);
+      image.diff_ids.push_back(*diff);
+      const bool present = store_.HasLayer(*diff);
+      if (options_.on_layer) options_.on_layer(i, layers.size(), *diff, !present);
+      if (present) {
+        ++result.layers_reused;
+        continue;
+      }
+      STRATA_RETURN_IF_ERROR(ImportLayer(layout, ld, *diff, where));
+      ++result.layers_extracted;
+    }
+    for (size_t i = 0; i < image.diff_ids.size(); ++i) {
+      std::vector<Digest> prefix(image.diff_ids.begin(), image.diff_ids.begin() + static_cast<long>(i) + 1);
+      STRATA_ASSIGN_OR_RETURN(Digest chain, ChainId(prefix));
+      image.chain_ids.push_back(chain);
+    }
+    STRATA_RETURN_IF_ERROR(store_.PutBlob(md.digest, manifest_text));
+    STRATA_RETURN_IF_ERROR(store_.PutBlob(cd.digest, config_text));
+    STRATA_RETURN_IF_ERROR(store_.PutImage(image));
+    std::string name = options_.name;
+    if (name.empty() && !md.ref_name.empty()) {
+      const bool full = md.ref_name.find('/') != std::string::npos ||
+                        md.ref_name.find(':') != std::string::npos;
+      name = full ? md.ref_name : default_repo_ + ":" + md.ref_name;
+    }
+    if (!name.empty()) {
+      STRATA_ASSIGN_OR_RETURN(std::string normalized, NormalizeName(name));
+      STRATA_RETURN_IF_ERROR(store_.SetName(normalized, image.id));
+      result.names.push_back(normalized);
+    }
+    return result;
+  }
+
+  Status ImportLayer(const Layout& layout, const Descriptor& ld, const Digest& diff,
+                     const std::string& where) {
+    STRATA_ASSIGN_OR_RETURN(UniqueFd blob, layout.OpenBlob(ld));
+    STRATA_ASSIGN_OR_RETURN(std::string work, store_.MakeWorkDir());
+    auto extracted = [&]() -> Result<ExtractResult> {
+      UniqueFd dest(::open((work + "/diff").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!dest) return FailErrno(work);
+      ExtractOptions opts;
+      opts.privileged = ::geteuid() == 0;
+      STRATA_ASSIGN_OR_RETURN(ExtractResult r, ExtractLayer(blob.Get(), dest.Get(), opts));
+      if (!(r.blob_digest == ld.digest)) {
+        return Fail(EINVAL, where + ": blob sha256 is " + r.blob_digest.String() + ", not " + ld.digest.String());
+      }
+      if (!(r.diff_id == diff)) {
+        return Fail(EINVAL, where + ": uncompressed sha256 is " + r.diff_id.String() +
+                                ", but the config's diff_id is " + diff.String());
+      }
+      return r;
+    }();
+    if (!extracted) {
+      (void)RemoveAll(work);
+      Error e = extracted.error();
+      if (e.context.find(where) == std::string::npos) e.context = where + ": " + e.context;
+      return Unexpected{e};
+    }
+    LayerRecord record{diff, ld.digest, extracted->compression, ld.size, extracted->tar_bytes};
+    return store_.PublishLayer(work, record);
+  }
+
+  Store& store_;
+  const ImportOptions& options_;
+  std::string default_repo_;
+  std::string want_platform_;
+};
+
+// Unpacks an oci-archive into DIR, accepting only the layout's own files.
+Status UnpackArchive(const std::string& file, const std::string& dir, bool* is_docker) {
+  std::unique_ptr<struct archive, ArchiveFree> a(archive_read_new());
+  archive_read_support_filter_gzip(a.get());
+  archive_read_support_filter_zstd(a.get());
+  archive_read_support_filter_xz(a.get());
+  archive_read_support_format_tar(a.get());
+  if (archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {
+    return Fail(EINVAL, file + ": " + archive_error_string(a.get()));
+  }
+  *is_docker = false;
+  for (;;) {
+    struct archive_entry* e;
+    int rc = archive_read_next_header(a.get(), &e);
+    if (rc == ARCHIVE_EOF) break;
+    if (rc < ARCHIVE_WARN) return Fail(EINVAL, file + ": " + archive_error_string(a.get()));
+    STRATA_ASSIGN_OR_RETURN(auto parts, NormalizeTarPath(archive_entry_pathname(e)));
+    if (parts.size() == 1 && parts[0] == "manifest.json") *is_docker = true;
+    const bool layout_file =
+        archive_entry_filetype(e) == AE_IFREG &&
+        ((parts.size() == 1 && (parts[0] == "oci-layout" || parts[0] == "index.json")) ||
+         (parts.size() == 3 && parts[0] == "blobs" && ParseDigest(parts[1] + ":" + parts[2])));
+    if (!layout_file) continue;  // directories are made as needed; anything else is not ours
+    std::string path = dir;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      path += "/" + parts[i];
+      if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return FailErrno("mkdir " + path);
+    }
+    path += "/" + parts.back();
+    UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!out) return FailErrno("create " + path);
+    if (archive_read_data_into_fd(a.get(), out.Get()) != ARCHIVE_OK) {
+      return Fail(EIO, file + ": " + archive_error_string(a.get()));
+    }
+  }
+  return Ok();
+}
+
+std::string BaseNameWithoutExtension(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  std::string base = path.substr(path.rfind('/') + 1);
+  for (const char* ext : {".tar.gz", ".tar.zst", ".tgz", ".tar", ".oci"}) {
+    if (base.ends_with(ext)) base.resize(base.size() - std::string(ext).size());
+  }
+  std::string clean;
+  for (char c : base) clean += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ? static_cast<char>(std::tolower(c)) : '-';
+  return clean.empty() ? "image" : clean;
+}
+
+}  // namespace
+
+std::string HostPlatform() {
+  struct utsname u;
+  std::string arch = ::uname(&u) == 0 ? u.machine : "x86_64";
+  if (arch == "x86_64") arch = "amd64";
+  if (arch == "aarch64") arch = "arm64";
+  if (arch == "i686" || arch == "i386") arch = "386";
+  return "linux/" + arch;
+}
+
+Result<std::vector<ImportedImage>> ImportImage(Store& store, const std::string& source,
+                                               const ImportOptions& options) {
+  std::string path = source, ref, transport;
+  for (const char* prefix : {"oci-archive:", "oci:", "docker-archive:", "dir:"}) {
+    if (source.starts_with(prefix)) {
+      transport = std::string(prefix, std::string(prefix).size() - 1);
+      path = source.substr(std::string(prefix).size());
+      const size_t colon = path.rfind(':');
+      if (colon != std::string::npos && path.find('/', colon) == std::string::npos) {
+        ref = path.substr(colon + 1);
+        path = path.substr(0, colon);
+      }
+    }
+  }
+  if (transport == "docker-archive" || transport == "dir") {
+    return Fail(ENOTSUP, transport + ": images are not supported yet (OCI layouts and oci-archives are)");
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return FailErrno(path);
+  const std::string repo = "localhost/" + BaseNameWithoutExtension(path);
+  Importer importer(store, options, repo);
+  if (S_ISDIR(st.st_mode)) {
+    if (::access((path + "/oci-layout").c_str(), F_OK) != 0) {
+      if (::access((path + "/manifest.json").c_str(), F_OK) == 0) {
+        return Fail(ENOTSUP, path + ": docker-archive / dir: images are not supported yet");
+      }
+      return Fail(EINVAL, path + ": not an OCI image layout (no oci-layout file)");
+    }
+    STRATA_ASSIGN_OR_RETURN(Layout layout, Layout::Open(path));
+    return importer.Run(layout, ref);
+  }
+  // An archive: unpack the layout's files next to the store's other work.
+  STRATA_ASSIGN_OR_RETURN(std::string work, store.MakeWorkDir());
+  bool is_docker = false;
+  Status unpacked = UnpackArchive(path, work + "/diff", &is_docker);
+  auto result = [&]() -> Result<std::vector<ImportedImage>> {
+    STRATA_RETURN_IF_ERROR(unpacked);
+    if (::access((work + "/diff/oci-layout").c_str(), F_OK) != 0) {
+      if (is_docker) return Fail(ENOTSUP, path + ": docker-archive images are not supported yet");
+      return Fail(EINVAL, path + ": not an oci-archive (no oci-layout inside)");
+    }
+    STRATA_ASSIGN_OR_RETURN(Layout layout, Layout::Open(work + "/diff"));
+    return importer.Run(layout, ref);
+  }();
+  (void)RemoveAll(work);
+  return result;
+}
+
+}  // namespace strata::store

@@ -1,0 +1,48 @@
+// Import of OCI images into the Store (SPEC.md section 4), from an OCI layout directory or an
+// oci-archive (a tar of one, plain or compressed), detected by content; the containers/image
+// spellings "oci:DIR[:REF]" and "oci-archive:FILE[:REF]" are accepted too.
+//
+// Every descriptor is checked before use: digest grammar (before it becomes a path), size,
+// sha256 of every blob, mediaType agreement between descriptor and document, size caps on
+// JSON, rootfs.type == "layers", one diffID per layer, and each layer's uncompressed sha256
+// against its diffID. A layer already in the store (same diffID) is not extracted again, so a
+// second import of an image is a fast no-op. Nothing is published unless it verified.
+//
+// Not yet: docker-archive in its variants and the dir: transport (refused with a clear
+// message), unprivileged extraction of device nodes and foreign owners.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "fs/base/status.h"
+#include "layerstore/store.h"
+
+namespace strata::store {
+
+struct ImportOptions {
+  std::string name;      // tag to give the image (default: from the layout's annotations)
+  std::string platform;  // "os/arch[/variant]"; default: this host
+  bool all_platforms = false;
+  // Called before each layer: index (0-based), count, diffID, and whether it is extracted
+  // (false: already in the store).
+  std::function<void(size_t, size_t, const Digest&, bool)> on_layer;
+};
+
+struct ImportedImage {
+  Digest id;
+  std::vector<std::string> names;
+  size_t layers_extracted = 0;
+  size_t layers_reused = 0;
+};
+
+// Errors: EINVAL naming the document and the rule it broke, ENOENT for missing blobs, EIO for
+// corrupt layers, ENOTSUP for formats not supported yet, or the errno of the failed syscall.
+Result<std::vector<ImportedImage>> ImportImage(Store& store, const std::string& source,
+                                               const ImportOptions& options);
+
+// "linux/amd64" style platform of this machine.
+std::string HostPlatform();
+
+}  // namespace strata::store

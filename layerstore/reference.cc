@@ -1,0 +1,74 @@
+#include "layerstore/reference.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace strata::store {
+namespace {
+
+bool IsHex(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
+}  // namespace
+
+Result<std::string> NormalizeName(const std::string& name) {
+  if (name.empty()) return Fail(EINVAL, "empty image name");
+  for (char c : name) {
+    if (std::isspace(static_cast<unsigned char>(c))) return Fail(EINVAL, "image name '" + name + "' has whitespace");
+  }
+  std::string repo = name, tag;
+  const size_t slash = name.rfind('/');
+  const size_t colon = name.rfind(':');
+  if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) {
+    repo = name.substr(0, colon);
+    tag = name.substr(colon + 1);
+    if (tag.empty()) return Fail(EINVAL, "image name '" + name + "' has an empty tag");
+  }
+  if (repo.empty()) return Fail(EINVAL, "image name '" + name + "' has no repository");
+  const size_t first_slash = repo.find('/');
+  const std::string first = repo.substr(0, first_slash);
+  const bool has_registry = first_slash != std::string::npos &&
+                            (first.find('.') != std::string::npos ||
+                             first.find(':') != std::string::npos || first == "localhost");
+  if (!has_registry) repo = "localhost/" + repo;
+  const std::string path = repo.substr(repo.find('/') + 1);
+  if (std::any_of(path.begin(), path.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); })) {
+    return Fail(EINVAL, "image name '" + name + "': repository names are lowercase");
+  }
+  return repo + ":" + (tag.empty() ? "latest" : tag);
+}
+
+Result<Digest> ResolveReference(const std::string& ref,
+                                const std::vector<std::pair<std::string, Digest>>& names,
+                                const std::vector<Digest>& ids) {
+  std::string hex = ref;
+  if (hex.starts_with("sha256:")) hex = hex.substr(7);
+  if (hex.size() >= 12 && IsHex(hex)) {
+    const Digest* match = nullptr;
+    for (const Digest& id : ids) {
+      if (!id.encoded.starts_with(hex)) continue;
+      if (match && !(*match == id)) return Fail(EINVAL, "image ID prefix '" + ref + "' is ambiguous");
+      match = &id;
+    }
+    if (match) return *match;
+    if (ref.starts_with("sha256:")) return Fail(ENOENT, "no image with ID " + ref);
+  }
+  // name@sha256:... pins the image by ID.
+  if (const size_t at = ref.find('@'); at != std::string::npos) {
+    STRATA_ASSIGN_OR_RETURN(Digest pinned, ParseDigest(ref.substr(at + 1)));
+    for (const Digest& id : ids) {
+      if (id == pinned) return id;
+    }
+    return Fail(ENOENT, "no image with ID " + pinned.String());
+  }
+  STRATA_ASSIGN_OR_RETURN(std::string normalized, NormalizeName(ref));
+  for (const auto& [name, id] : names) {
+    if (name == normalized) return id;
+  }
+  return Fail(ENOENT, "no image named '" + ref + "' (" + normalized + ")");
+}
+
+}  // namespace strata::store

@@ -1,0 +1,93 @@
+// Store: the content-addressed image store on disk.
+//
+//   ROOT/lock                      flock: shared while importing, exclusive for rm and gc
+//   ROOT/blobs/sha256/HEX          manifests, indexes and configs, byte for byte as imported
+//   ROOT/layers/HEX/diff/          one extracted layer, HEX = its diffID; shared by images
+//   ROOT/layers/HEX/layer.json     its blob digest, compression, sizes
+//   ROOT/images/HEX.json           one image, HEX = its config digest (the image ID)
+//   ROOT/names.json                name[:tag] -> image ID (a tag is an alias, never a copy)
+//   ROOT/tmp/                      work directories; nothing here is ever read as content
+//
+// Everything is published atomically: written under tmp/ (or as NAME.tmp-PID), fsynced,
+// renamed into place, the directory fsynced. A process killed at any point leaves only
+// garbage under tmp/ that the next exclusive operation removes, and a half-extracted layer is
+// never visible under layers/. Thread-safety: one Store object per thread; processes
+// coordinate through the lock file.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fs/base/status.h"
+#include "fs/base/unique_fd.h"
+#include "layerstore/digest.h"
+
+namespace strata::store {
+
+struct LayerRecord {
+  Digest diff_id;
+  Digest blob_digest;
+  std::string compression;
+  uint64_t blob_size = 0;
+  uint64_t tar_size = 0;
+};
+
+struct ImageRecord {
+  Digest id;                      // config digest
+  Digest manifest_digest;
+  std::vector<Digest> diff_ids;   // bottom layer first
+  std::vector<Digest> chain_ids;  // chainID of each prefix of the stack
+  std::string os, architecture, variant;
+  std::string created;
+};
+
+class Store {
+ public:
+  enum class Lock { kShared, kExclusive };
+
+  // Opens (creating if needed) the store at ROOT and takes the store lock.
+  static Result<Store> Open(const std::string& root, Lock lock);
+
+  const std::string& root() const { return root_; }
+  std::string LayerDir(const Digest& diff_id) const;  // ROOT/layers/HEX/diff
+
+  // Blobs (small JSON documents). PutBlob verifies DATA hashes to DIGEST.
+  bool HasBlob(const Digest& digest) const;
+  Status PutBlob(const Digest& digest, const std::string& data);
+  Result<std::string> GetBlob(const Digest& digest) const;
+
+  bool HasLayer(const Digest& diff_id) const;
+  // A fresh directory under tmp/ to extract into (its "diff" subdirectory is created).
+  Result<std::string> MakeWorkDir();
+  // Publishes a layer extracted into WORK/diff: writes layer.json, renames WORK into layers/.
+  // If another import published the same diffID meanwhile, WORK is discarded.
+  Status PublishLayer(const std::string& work, const LayerRecord& record);
+  Result<LayerRecord> GetLayer(const Digest& diff_id) const;
+
+  Status PutImage(const ImageRecord& image);
+  Result<ImageRecord> GetImage(const Digest& id) const;
+  Result<std::vector<ImageRecord>> ListImages() const;
+
+  // Names: "repo:tag" -> image id.
+  Result<std::vector<std::pair<std::string, Digest>>> ListNames() const;
+  Status SetName(const std::string& name, const Digest& id);
+  Status RemoveName(const std::string& name);
+
+  // Deletes what no image names (images without names, layers no image uses, blobs no image
+  // references) and stale work directories. Needs the exclusive lock.
+  Result<std::vector<std::string>> CollectGarbage();
+  Status RemoveImage(const Digest& id);
+
+ private:
+  Store(std::string root, UniqueFd lock) : root_(std::move(root)), lock_(std::move(lock)) {}
+  Status WriteFileAtomic(const std::string& path, const std::string& data) const;
+
+  std::string root_;
+  UniqueFd lock_;
+};
+
+// Recursively deletes PATH, never following symlinks. Missing is not an error.
+Status RemoveAll(const std::string& path);
+
+}  // namespace strata::store

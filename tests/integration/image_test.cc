@@ -1,0 +1,146 @@
+// strata against images made by a tool nobody here wrote: umoci builds a multi-layer OCI image
+// (files, dirs, symlinks, hard links, a FIFO, a device, deletions that become whiteouts), strata
+// imports it, stratafs mounts it, and the mounted tree must equal `umoci unpack` of the same
+// image entry for entry.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "tests/support/mount_fixture.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tree_dump.h"
+
+namespace strata::testing {
+namespace {
+
+constexpr const char* kUmoci = "/usr/bin/umoci";
+
+class ImageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string why = MountUnavailableReason();
+    if (!why.empty()) GTEST_SKIP() << why;
+    if (::access(kUmoci, X_OK) != 0) GTEST_SKIP() << "umoci is not installed (scripts/install-deps)";
+  }
+  void TearDown() override { Unmount(dir_ / "mnt"); }  // also when a test failed mid-way
+  // Runs a shell snippet; fails the test with its output if it fails.
+  void Sh(const std::string& script) {
+    CommandResult r = RunCommand({"/bin/sh", "-ec", "cd " + dir_.path() + "\n" + script}, 120000);
+    ASSERT_EQ(r.exit_code, 0) << script << "\n" << r.out << r.err;
+  }
+  CommandResult Strata(std::vector<std::string> args) {
+    args.insert(args.begin(), {STRATA_PATH, "--root", dir_ / "store"});
+    return RunCommand(args, 120000);
+  }
+  // umoci image "img:latest" in three layers.
+  void BuildImage() {
+    Sh(R"(umoci init --layout img
+umoci new --image img:latest
+umoci unpack --image img:latest b >/dev/null
+r=b/rootfs
+mkdir -p $r/bin $r/etc/conf.d $r/var/cache/apt $r/opt/app/lib $r/dev
+cp /bin/busybox $r/bin/busybox
+ln -s busybox $r/bin/sh
+echo 'root:x:0:0:root:/root:/bin/sh' > $r/etc/passwd
+echo one > $r/etc/conf.d/one
+echo two > $r/etc/conf.d/two
+head -c 100000 /dev/urandom > $r/var/cache/apt/pkgcache.bin
+echo lib > $r/opt/app/lib/libx.so
+ln $r/opt/app/lib/libx.so $r/opt/app/lib/libx.so.1
+mkfifo $r/etc/fifo
+mknod $r/dev/null c 1 3
+chmod 4755 $r/bin/busybox
+chown 1000:1000 $r/etc/conf.d/two
+umoci repack --image img:latest b
+rm -rf b
+umoci unpack --image img:latest b >/dev/null
+r=b/rootfs
+rm -rf $r/var/cache/apt
+rm $r/etc/conf.d/one
+echo changed > $r/etc/passwd
+mkdir $r/srv && echo data > $r/srv/data
+umoci repack --image img:latest b
+rm -rf b
+umoci unpack --image img:latest b >/dev/null
+r=b/rootfs
+rm -rf $r/opt/app
+mkdir -p $r/opt/app && echo fresh > $r/opt/app/README
+chmod 600 $r/etc/passwd
+umoci repack --image img:latest b
+rm -rf b
+umoci unpack --image img:latest ref >/dev/null
+)");
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(ImageTest, MountedImageEqualsUmociUnpack) {
+  BuildImage();
+  CommandResult imported = Strata({"import", dir_ / "img"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_NE(imported.out.find("localhost/img:latest"), std::string::npos) << imported.out;
+  EXPECT_NE(imported.out.find("3 layers extracted"), std::string::npos) << imported.out;
+
+  CommandResult lower = Strata({"lowerdirs", "img"});
+  ASSERT_EQ(lower.exit_code, 0) << lower.err;
+  std::string option = lower.out.substr(0, lower.out.find('\n'));
+  ::mkdir((dir_ / "mnt").c_str(), 0755);
+  StrataMount m({"-o", option}, dir_ / "mnt");
+  ASSERT_TRUE(m.ok()) << m.error();
+  Tree expected = DumpTree(dir_ / "ref/rootfs");
+  Tree actual = DumpTree(dir_ / "mnt");
+  // The root directory's own metadata is umoci's choice when unpacking, not the image's.
+  expected.erase("/");
+  actual.erase("/");
+  // Directory mtimes are umoci's own: its unpack drops their nanoseconds and, for directories
+  // later layers changed, shows a value other than the top layer's entry (which kernel
+  // overlayfs and strata show). Everything else must be identical.
+  CanonicalOptions options;
+  options.dir_mtime = false;
+  EXPECT_EQ(DiffLines(Canonical(expected, options), Canonical(actual, options)), "");
+  EXPECT_EQ(actual.count("/opt/app/lib"), 0u) << "the deleted directory stays deleted";
+  EXPECT_EQ(actual.count("/var/cache/apt"), 0u);
+  EXPECT_EQ(m.Stop(), 0) << m.Stderr();
+}
+
+TEST_F(ImageTest, ReimportIsANoOpAndTheMountCommandWorks) {
+  BuildImage();
+  ASSERT_EQ(Strata({"import", "oci:" + (dir_ / "img") + ":latest", "--name", "demo:v1"}).exit_code, 0);
+  CommandResult again = Strata({"import", dir_ / "img", "--name", "demo:v2"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("0 layers extracted, 3 reused"), std::string::npos) << again.out;
+  CommandResult list = Strata({"images", "--format", "json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("localhost/demo:v1"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("localhost/demo:v2"), std::string::npos) << "two tags, one image";
+
+  ::mkdir((dir_ / "mnt").c_str(), 0755);
+  CommandResult mounted = Strata({"mount", "--read-only", "demo:v2", dir_ / "mnt"});
+  ASSERT_EQ(mounted.exit_code, 0) << mounted.err;
+  ASSERT_TRUE(IsMountPoint(dir_ / "mnt"));
+  std::ifstream readme(dir_ / "mnt/opt/app/README");
+  std::string line;
+  std::getline(readme, line);
+  readme.close();
+  EXPECT_EQ(line, "fresh");
+  EXPECT_EQ(Strata({"umount", dir_ / "mnt"}).exit_code, 0);
+  EXPECT_TRUE(WaitForMount(dir_ / "mnt", false, 10000));
+
+  CommandResult untag = Strata({"rm", "demo:v1"});
+  EXPECT_EQ(untag.exit_code, 0) << untag.err;
+  EXPECT_NE(untag.out.find("Untagged"), std::string::npos) << untag.out;
+  CommandResult rm = Strata({"rm", "demo:v2"});
+  EXPECT_EQ(rm.exit_code, 0) << rm.err;
+  CommandResult empty = Strata({"images", "-q"});
+  EXPECT_EQ(empty.out, "");
+  struct stat st;
+  EXPECT_NE(::stat((dir_ / "store/layers").c_str(), &st), -1);
+  CommandResult layers = RunCommand({"/bin/sh", "-c", "ls " + (dir_ / "store/layers") + " | wc -l"});
+  EXPECT_EQ(layers.out, "0\n") << "unused layers are collected";
+}
+
+}  // namespace
+}  // namespace strata::testing

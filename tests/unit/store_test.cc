@@ -1,0 +1,271 @@
+// The store, references and OCI import over layouts written here (layers by TarWriter,
+// JSON by hand with real digests), including the malformed and lying ones.
+#include "layerstore/store.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <dirent.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "layerstore/import/oci_import.h"
+#include "layerstore/reference.h"
+#include "tests/support/tar_writer.h"
+#include "tests/support/temp_dir.h"
+
+namespace strata::store {
+namespace {
+
+using Json = nlohmann::json;
+using testing::Compression;
+using testing::TarWriter;
+
+// Writes an OCI image layout: blobs, one manifest, its config, index.json.
+class LayoutBuilder {
+ public:
+  explicit LayoutBuilder(std::string dir) : dir_(std::move(dir)) {
+    ::mkdir(dir_.c_str(), 0755);
+    ::mkdir((dir_ + "/blobs").c_str(), 0755);
+    ::mkdir((dir_ + "/blobs/sha256").c_str(), 0755);
+    Write("oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+  }
+  Json Blob(const std::string& data, const std::string& media_type) {
+    const Digest d = Sha256Of(data);
+    Write("blobs/sha256/" + d.encoded, data);
+    return {{"mediaType", media_type}, {"digest", d.String()}, {"size", data.size()}};
+  }
+  // Adds a layer; DIFF is the uncompressed tar.
+  void Layer(const std::string& tar, const std::string& blob) {
+    layers_.push_back(Blob(blob, "application/vnd.oci.image.layer.v1.tar+gzip"));
+    diff_ids_.push_back(Sha256Of(tar).String());
+  }
+  // Builds config + manifest (+ lets the test corrupt them first) and writes index.json.
+  Json Finish(const std::function<void(Json& config, Json& manifest)>& edit = {}) {
+    Json config = {{"architecture", "amd64"}, {"os", "linux"}, {"created", "2026-01-01T00:00:00Z"},
+                   {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids_}}}};
+    Json manifest = {{"schemaVersion", 2},
+                     {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                     {"layers", layers_}};
+    if (edit) edit(config, manifest);
+    manifest["config"] = Blob(config.dump(), "application/vnd.oci.image.config.v1+json");
+    Json desc = Blob(manifest.dump(), "application/vnd.oci.image.manifest.v1+json");
+    desc["annotations"] = {{"org.opencontainers.image.ref.name", "v1"}};
+    Write("index.json", Json{{"schemaVersion", 2}, {"manifests", {desc}}}.dump());
+    return desc;
+  }
+  void Write(const std::string& rel, const std::string& data) {
+    std::ofstream(dir_ + "/" + rel, std::ios::binary) << data;
+  }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  Json layers_ = Json::array();
+  Json diff_ids_ = Json::array();
+};
+
+std::string SimpleTar(const std::string& name, const std::string& content) {
+  TarWriter t;
+  t.Dir("etc").File("etc/" + name, content);
+  return t.Finish();
+}
+
+std::string Gzip(const std::string& name, const std::string& content) {
+  TarWriter t(Compression::kGzip);
+  t.Dir("etc").File("etc/" + name, content);
+  return t.Finish();
+}
+
+class ImportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "privileged extraction needs root";
+    auto s = Store::Open(dir_ / "store", Store::Lock::kShared);
+    ASSERT_TRUE(s) << s.error().Message();
+    store_.emplace(std::move(*s));
+  }
+  Result<std::vector<ImportedImage>> Import(const std::string& source, ImportOptions o = {}) {
+    o.platform = "linux/amd64";
+    return ImportImage(*store_, source, o);
+  }
+  size_t Count(const std::string& rel) {
+    auto r = ListDirNames(dir_ / ("store/" + rel));
+    return r;
+  }
+  static size_t ListDirNames(const std::string& path) {
+    size_t n = 0;
+    if (DIR* d = ::opendir(path.c_str())) {
+      while (struct dirent* de = ::readdir(d)) n += de->d_name[0] != '.';
+      ::closedir(d);
+    }
+    return n;
+  }
+  // A two-layer image; CORRUPT edits its config/manifest before they are written.
+  std::string Layout(const std::function<void(Json&, Json&)>& corrupt = {}) {
+    LayoutBuilder b(dir_ / "layout");
+    b.Layer(SimpleTar("a", "A"), Gzip("a", "A"));
+    b.Layer(SimpleTar("b", "B"), SimpleTar("b", "B"));
+    b.Finish(corrupt);
+    return b.dir();
+  }
+  void ExpectRefused(const std::string& source, const std::string& message) {
+    auto r = Import(source);
+    ASSERT_FALSE(r) << "accepted";
+    EXPECT_NE(r.error().Message().find(message), std::string::npos) << r.error().Message();
+    EXPECT_EQ(Count("images"), 0u) << "nothing published";
+    EXPECT_EQ(Count("tmp"), 0u) << "no work left behind";
+  }
+
+  testing::TempDir dir_;
+  std::optional<Store> store_;
+};
+
+TEST_F(ImportTest, ImportsVerifiesAndShares) {
+  auto r = Import(Layout());
+  ASSERT_TRUE(r) << r.error().Message();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].layers_extracted, 2u);
+  EXPECT_EQ((*r)[0].names, (std::vector<std::string>{"localhost/layout:v1"}));
+  auto image = store_->GetImage((*r)[0].id);
+  ASSERT_TRUE(image);
+  ASSERT_EQ(image->diff_ids.size(), 2u);
+  EXPECT_EQ(image->chain_ids[0], image->diff_ids[0]);
+  EXPECT_EQ(image->chain_ids[1], *ChainId(image->diff_ids));
+  struct stat st;
+  EXPECT_EQ(::stat((store_->LayerDir(image->diff_ids[0]) + "/etc/a").c_str(), &st), 0);
+  auto layer = store_->GetLayer(image->diff_ids[0]);
+  ASSERT_TRUE(layer);
+  EXPECT_EQ(layer->compression, "gzip");
+  // Again: nothing extracted; a second name is an alias of the same image.
+  ImportOptions named;
+  named.name = "other:tag";
+  auto again = Import(dir_ / "layout", named);
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)[0].layers_reused, 2u);
+  EXPECT_EQ((*again)[0].id, (*r)[0].id);
+  EXPECT_EQ(store_->ListNames()->size(), 2u);
+  EXPECT_EQ(Count("layers"), 2u);
+}
+
+TEST_F(ImportTest, OciArchivesToo) {
+  const std::string layout = Layout();
+  auto write_archive = [&](const std::string& path, bool hostile) {
+    TarWriter archive(Compression::kGzip);
+    for (const char* f : {"oci-layout", "index.json"}) {
+      std::ifstream in(layout + "/" + f);
+      archive.File(f, std::string(std::istreambuf_iterator<char>(in), {}));
+    }
+    for (const auto& e : std::filesystem::directory_iterator(layout + "/blobs/sha256")) {
+      std::ifstream in(e.path(), std::ios::binary);
+      archive.File("blobs/sha256/" + e.path().filename().string(),
+                   std::string(std::istreambuf_iterator<char>(in), {}));
+    }
+    if (hostile) archive.File("../evil", "x");
+    std::ofstream(path, std::ios::binary) << archive.Finish();
+  };
+  write_archive(dir_ / "hostile.tar.gz", true);
+  ExpectRefused(dir_ / "hostile.tar.gz", "escapes");
+  write_archive(dir_ / "image.tar.gz", false);
+  auto r = Import("oci-archive:" + (dir_ / "image.tar.gz") + ":v1");
+  ASSERT_TRUE(r) << r.error().Message();
+  EXPECT_EQ((*r)[0].names, (std::vector<std::string>{"localhost/image:v1"}));
+  EXPECT_EQ(Count("tmp"), 0u);
+}
+
+TEST_F(ImportTest, LyingDocumentsAreRefused) {
+  ExpectRefused(Layout([](Json& config, Json&) { config["rootfs"]["diff_ids"][1] = Sha256Of("x").String(); }),
+                "diff_id");
+}
+
+TEST_F(ImportTest, CountMismatch) {
+  ExpectRefused(Layout([](Json& config, Json&) { config["rootfs"]["diff_ids"].erase(1); }),
+                "1 diff_ids");
+}
+
+TEST_F(ImportTest, RootfsType) {
+  ExpectRefused(Layout([](Json& config, Json&) { config["rootfs"]["type"] = "tarballs"; }),
+                "rootfs.type");
+}
+
+TEST_F(ImportTest, LayerSizeLies) {
+  ExpectRefused(Layout([](Json&, Json& m) { m["layers"][0]["size"] = 5; }), "descriptor says");
+}
+
+TEST_F(ImportTest, LayerDigestLies) {
+  ExpectRefused(Layout([](Json&, Json& m) {
+                  // Point at the other layer's blob but keep this one's size: size check first.
+                  m["layers"][0]["digest"] = Sha256Of("missing").String();
+                }),
+                "blob");
+}
+
+TEST_F(ImportTest, DigestUsedAsPathIsValidatedFirst) {
+  ExpectRefused(Layout([](Json&, Json& m) { m["layers"][0]["digest"] = "sha256:../../../etc/passwd"; }),
+                "malformed encoding");
+}
+
+TEST_F(ImportTest, MediaTypeMustAgree) {
+  ExpectRefused(Layout([](Json&, Json& m) { m["mediaType"] = "application/vnd.oci.image.index.v1+json"; }),
+                "disagrees");
+}
+
+TEST_F(ImportTest, OversizedJsonIsRefused) {
+  LayoutBuilder b(dir_ / "big");
+  b.Layer(SimpleTar("a", "A"), SimpleTar("a", "A"));
+  Json desc = b.Finish();
+  desc["size"] = 64 << 20;
+  b.Write("index.json", Json{{"schemaVersion", 2}, {"manifests", {desc}}}.dump());
+  ExpectRefused(b.dir(), "too large");
+}
+
+TEST_F(ImportTest, NotAnImage) {
+  ::mkdir((dir_ / "empty").c_str(), 0755);
+  ExpectRefused(dir_ / "empty", "not an OCI image layout");
+  auto docker = Import("docker-archive:/x.tar");
+  ASSERT_FALSE(docker);
+  EXPECT_EQ(docker.error().code, ENOTSUP);
+}
+
+TEST(ReferenceTest, NormalizeAndResolve) {
+  EXPECT_EQ(*NormalizeName("busybox"), "localhost/busybox:latest");
+  EXPECT_EQ(*NormalizeName("quay.io/a/b:1.0"), "quay.io/a/b:1.0");
+  EXPECT_EQ(*NormalizeName("localhost:5000/x"), "localhost:5000/x:latest");
+  EXPECT_EQ(*NormalizeName("docker.io/library/alpine"), "docker.io/library/alpine:latest");
+  EXPECT_FALSE(NormalizeName("Upper/Case"));
+  EXPECT_FALSE(NormalizeName("a b"));
+  const Digest a = Sha256Of("a"), b = Sha256Of("b");
+  std::vector<std::pair<std::string, Digest>> names = {{"localhost/app:latest", a}};
+  std::vector<Digest> ids = {a, b};
+  EXPECT_EQ(*ResolveReference("app", names, ids), a);
+  EXPECT_EQ(*ResolveReference(b.encoded.substr(0, 12), names, ids), b);
+  EXPECT_EQ(*ResolveReference(b.String(), names, ids), b);
+  EXPECT_EQ(*ResolveReference("app@" + b.String(), names, ids), b);
+  EXPECT_EQ(ResolveReference("nope", names, ids).error().code, ENOENT);
+}
+
+TEST(StoreTest, BlobsAreVerifiedAndPublishedAtomically) {
+  testing::TempDir dir;
+  auto store = Store::Open(dir / "s", Store::Lock::kExclusive);
+  ASSERT_TRUE(store);
+  EXPECT_FALSE(store->PutBlob(Sha256Of("x"), "y")) << "content must match its digest";
+  ASSERT_TRUE(store->PutBlob(Sha256Of("x"), "x"));
+  EXPECT_EQ(*store->GetBlob(Sha256Of("x")), "x");
+  ASSERT_TRUE(store->SetName("localhost/a:1", Sha256Of("x")));
+  ASSERT_TRUE(store->SetName("localhost/b:1", Sha256Of("x")));
+  EXPECT_EQ(store->ListNames()->size(), 2u);
+  ASSERT_TRUE(store->RemoveName("localhost/a:1"));
+  EXPECT_EQ(store->RemoveName("localhost/a:1").error().code, ENOENT);
+  auto garbage = store->CollectGarbage();
+  ASSERT_TRUE(garbage);
+  EXPECT_EQ(garbage->size(), 1u) << "the blob no image references";
+}
+
+}  // namespace
+}  // namespace strata::store
