@@ -3,7 +3,9 @@
 // imports it, stratafs mounts it, and the mounted tree must equal `umoci unpack` of the same
 // image entry for entry.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -140,6 +142,50 @@ TEST_F(ImageTest, ReimportIsANoOpAndTheMountCommandWorks) {
   EXPECT_NE(::stat((dir_ / "store/layers").c_str(), &st), -1);
   CommandResult layers = RunCommand({"/bin/sh", "-c", "ls " + (dir_ / "store/layers") + " | wc -l"});
   EXPECT_EQ(layers.out, "0\n") << "unused layers are collected";
+}
+
+TEST_F(ImageTest, ImportKilledAtAnyPointIsFinishedByTheNext) {
+  BuildImage();
+  // A bigger layer so that the kill lands mid-extraction at least sometimes.
+  Sh(R"(umoci unpack --image img:latest b >/dev/null
+head -c 64000000 /dev/urandom > b/rootfs/big
+umoci repack --image img:latest b
+rm -rf b ref
+umoci unpack --image img:latest ref >/dev/null)");
+  for (int delay_ms : {5, 40, 150, 400}) {
+    SCOPED_TRACE("killed after " + std::to_string(delay_ms) + " ms");
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::execl(STRATA_PATH, STRATA_PATH, "--root", (dir_ / "store").c_str(), "--quiet", "import",
+              (dir_ / "img").c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::usleep(static_cast<useconds_t>(delay_ms) * 1000);
+    ::kill(pid, SIGKILL);  // our own child, by pid
+    ::waitpid(pid, nullptr, 0);
+    // No half layer is ever visible: every published layer has its record.
+    CommandResult layers = RunCommand(
+        {"/bin/sh", "-c", "cd " + (dir_ / "store/layers") + " 2>/dev/null && for l in *; do "
+                          "[ -e \"$l\" ] || continue; [ -f \"$l/layer.json\" ] || echo \"$l\"; done"});
+    EXPECT_EQ(layers.out, "") << "layers without a record";
+  }
+  CommandResult finished = Strata({"import", dir_ / "img"});
+  ASSERT_EQ(finished.exit_code, 0) << finished.err;
+  CommandResult prune = Strata({"prune"});
+  ASSERT_EQ(prune.exit_code, 0) << prune.err;
+  CommandResult lower = Strata({"lowerdirs", "img"});
+  ASSERT_EQ(lower.exit_code, 0) << lower.err;
+  ::mkdir((dir_ / "mnt").c_str(), 0755);
+  StrataMount m({"-o", lower.out.substr(0, lower.out.find('\n'))}, dir_ / "mnt");
+  ASSERT_TRUE(m.ok()) << m.error();
+  Tree expected = DumpTree(dir_ / "ref/rootfs");
+  Tree actual = DumpTree(dir_ / "mnt");
+  expected.erase("/");
+  actual.erase("/");
+  CanonicalOptions options;
+  options.dir_mtime = false;
+  EXPECT_EQ(DiffLines(Canonical(expected, options), Canonical(actual, options)), "");
+  EXPECT_EQ(m.Stop(), 0) << m.Stderr();
 }
 
 }  // namespace
