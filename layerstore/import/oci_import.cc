@@ -1,7 +1,5 @@
 #include "layerstore/import/oci_import.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -11,8 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "fs/base/unique_fd.h"
-#include "layerstore/import/layer_extract.h"
-#include "layerstore/import/tar_path.h"
+#include "layerstore/import/docker_import.h"
+#include "layerstore/import/image_commit.h"
+#include "layerstore/import/image_files.h"
 #include "layerstore/reference.h"
 
 namespace strata::store {
@@ -72,10 +71,6 @@ bool PlatformMatches(const std::string& have, const std::string& want) {
   return std::count(want.begin(), want.end(), '/') == 1 && have.starts_with(want + "/");
 }
 
-struct ArchiveFree {
-  void operator()(struct archive* a) const { archive_read_free(a); }
-};
-
 // An OCI image layout directory.
 class Layout {
  public:
@@ -132,19 +127,6 @@ class Layout {
   const std::string& dir() const { return dir_; }
 
  private:
-  static Result<std::string> ReadCapped(int fd, size_t cap, const std::string& what) {
-    std::string data;
-    char buf[65536];
-    for (;;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return FailErrno(what);
-      if (n == 0) return data;
-      data.append(buf, static_cast<size_t>(n));
-      if (data.size() > cap) return Fail(EINVAL, what + ": larger than " + std::to_string(cap) + " bytes");
-    }
-  }
-
   std::string dir_;
   UniqueFd root_;
 };
@@ -263,55 +245,23 @@ class Importer {
       STRATA_RETURN_IF_ERROR(ImportLayer(layout, ld, *diff, where));
       ++result.layers_extracted;
     }
-    for (size_t i = 0; i < image.diff_ids.size(); ++i) {
-      std::vector<Digest> prefix(image.diff_ids.begin(), image.diff_ids.begin() + static_cast<long>(i) + 1);
-      STRATA_ASSIGN_OR_RETURN(Digest chain, ChainId(prefix));
-      image.chain_ids.push_back(chain);
-    }
-    STRATA_RETURN_IF_ERROR(store_.PutBlob(md.digest, manifest_text));
-    STRATA_RETURN_IF_ERROR(store_.PutBlob(cd.digest, config_text));
-    STRATA_RETURN_IF_ERROR(store_.PutImage(image));
-    std::string name = options_.name;
-    if (name.empty() && !md.ref_name.empty()) {
+    ImageDocuments docs{md.digest, manifest_text, cd.digest, config_text, image.diff_ids, {}};
+    if (!options_.name.empty()) {
+      docs.names.push_back(options_.name);
+    } else if (!md.ref_name.empty()) {
       const bool full = md.ref_name.find('/') != std::string::npos ||
                         md.ref_name.find(':') != std::string::npos;
-      name = full ? md.ref_name : default_repo_ + ":" + md.ref_name;
+      docs.names.push_back(full ? md.ref_name : default_repo_ + ":" + md.ref_name);
     }
-    if (!name.empty()) {
-      STRATA_ASSIGN_OR_RETURN(std::string normalized, NormalizeName(name));
-      STRATA_RETURN_IF_ERROR(store_.SetName(normalized, image.id));
-      result.names.push_back(normalized);
-    }
+    STRATA_ASSIGN_OR_RETURN(ImportedImage committed, CommitImage(store_, docs));
+    result.names = committed.names;
     return result;
   }
 
   Status ImportLayer(const Layout& layout, const Descriptor& ld, const Digest& diff,
                      const std::string& where) {
     STRATA_ASSIGN_OR_RETURN(UniqueFd blob, layout.OpenBlob(ld));
-    STRATA_ASSIGN_OR_RETURN(std::string work, store_.MakeWorkDir());
-    auto extracted = [&]() -> Result<ExtractResult> {
-      UniqueFd dest(::open((work + "/diff").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (!dest) return FailErrno(work);
-      ExtractOptions opts;
-      opts.privileged = ::geteuid() == 0;
-      STRATA_ASSIGN_OR_RETURN(ExtractResult r, ExtractLayer(blob.Get(), dest.Get(), opts));
-      if (!(r.blob_digest == ld.digest)) {
-        return Fail(EINVAL, where + ": blob sha256 is " + r.blob_digest.String() + ", not " + ld.digest.String());
-      }
-      if (!(r.diff_id == diff)) {
-        return Fail(EINVAL, where + ": uncompressed sha256 is " + r.diff_id.String() +
-                                ", but the config's diff_id is " + diff.String());
-      }
-      return r;
-    }();
-    if (!extracted) {
-      (void)RemoveAll(work);
-      Error e = extracted.error();
-      if (e.context.find(where) == std::string::npos) e.context = where + ": " + e.context;
-      return Unexpected{e};
-    }
-    LayerRecord record{diff, ld.digest, extracted->compression, ld.size, extracted->tar_bytes};
-    return store_.PublishLayer(work, record);
+    return ImportLayerBlob(store_, blob.Get(), ld.digest, diff, where);
   }
 
   Store& store_;
@@ -319,44 +269,6 @@ class Importer {
   std::string default_repo_;
   std::string want_platform_;
 };
-
-// Unpacks an oci-archive into DIR, accepting only the layout's own files.
-Status UnpackArchive(const std::string& file, const std::string& dir, bool* is_docker) {
-  std::unique_ptr<struct archive, ArchiveFree> a(archive_read_new());
-  archive_read_support_filter_gzip(a.get());
-  archive_read_support_filter_zstd(a.get());
-  archive_read_support_filter_xz(a.get());
-  archive_read_support_format_tar(a.get());
-  if (archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {
-    return Fail(EINVAL, file + ": " + archive_error_string(a.get()));
-  }
-  *is_docker = false;
-  for (;;) {
-    struct archive_entry* e;
-    int rc = archive_read_next_header(a.get(), &e);
-    if (rc == ARCHIVE_EOF) break;
-    if (rc < ARCHIVE_WARN) return Fail(EINVAL, file + ": " + archive_error_string(a.get()));
-    STRATA_ASSIGN_OR_RETURN(auto parts, NormalizeTarPath(archive_entry_pathname(e)));
-    if (parts.size() == 1 && parts[0] == "manifest.json") *is_docker = true;
-    const bool layout_file =
-        archive_entry_filetype(e) == AE_IFREG &&
-        ((parts.size() == 1 && (parts[0] == "oci-layout" || parts[0] == "index.json")) ||
-         (parts.size() == 3 && parts[0] == "blobs" && ParseDigest(parts[1] + ":" + parts[2])));
-    if (!layout_file) continue;  // directories are made as needed; anything else is not ours
-    std::string path = dir;
-    for (size_t i = 0; i + 1 < parts.size(); ++i) {
-      path += "/" + parts[i];
-      if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return FailErrno("mkdir " + path);
-    }
-    path += "/" + parts.back();
-    UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!out) return FailErrno("create " + path);
-    if (archive_read_data_into_fd(a.get(), out.Get()) != ARCHIVE_OK) {
-      return Fail(EIO, file + ": " + archive_error_string(a.get()));
-    }
-  }
-  return Ok();
-}
 
 std::string BaseNameWithoutExtension(std::string path) {
   while (path.size() > 1 && path.back() == '/') path.pop_back();
@@ -394,8 +306,8 @@ Result<std::vector<ImportedImage>> ImportImage(Store& store, const std::string& 
       }
     }
   }
-  if (transport == "docker-archive" || transport == "dir") {
-    return Fail(ENOTSUP, transport + ": images are not supported yet (OCI layouts and oci-archives are)");
+  if (transport == "dir") {
+    return Fail(ENOTSUP, "dir: images are not supported yet (OCI layouts and archives are)");
   }
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return FailErrno(path);
@@ -404,7 +316,7 @@ Result<std::vector<ImportedImage>> ImportImage(Store& store, const std::string& 
   if (S_ISDIR(st.st_mode)) {
     if (::access((path + "/oci-layout").c_str(), F_OK) != 0) {
       if (::access((path + "/manifest.json").c_str(), F_OK) == 0) {
-        return Fail(ENOTSUP, path + ": docker-archive / dir: images are not supported yet");
+        return ImportDockerArchive(store, path, options, ref);
       }
       return Fail(EINVAL, path + ": not an OCI image layout (no oci-layout file)");
     }
@@ -413,13 +325,14 @@ Result<std::vector<ImportedImage>> ImportImage(Store& store, const std::string& 
   }
   // An archive: unpack the layout's files next to the store's other work.
   STRATA_ASSIGN_OR_RETURN(std::string work, store.MakeWorkDir());
-  bool is_docker = false;
-  Status unpacked = UnpackArchive(path, work + "/diff", &is_docker);
   auto result = [&]() -> Result<std::vector<ImportedImage>> {
-    STRATA_RETURN_IF_ERROR(unpacked);
+    STRATA_RETURN_IF_ERROR(UnpackArchive(path, work + "/diff"));
+    // Docker 25+ and containerd exports carry both: the OCI layout is the richer description.
     if (::access((work + "/diff/oci-layout").c_str(), F_OK) != 0) {
-      if (is_docker) return Fail(ENOTSUP, path + ": docker-archive images are not supported yet");
-      return Fail(EINVAL, path + ": not an oci-archive (no oci-layout inside)");
+      if (::access((work + "/diff/manifest.json").c_str(), F_OK) == 0) {
+        return ImportDockerArchive(store, work + "/diff", options, ref);
+      }
+      return Fail(EINVAL, path + ": neither an oci-archive nor a docker-archive");
     }
     STRATA_ASSIGN_OR_RETURN(Layout layout, Layout::Open(work + "/diff"));
     return importer.Run(layout, ref);

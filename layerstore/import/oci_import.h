@@ -1,6 +1,7 @@
-// Import of OCI images into the Store (SPEC.md section 4), from an OCI layout directory or an
-// oci-archive (a tar of one, plain or compressed), detected by content; the containers/image
-// spellings "oci:DIR[:REF]" and "oci-archive:FILE[:REF]" are accepted too.
+// Import of images into the Store (SPEC.md section 4), from an OCI layout directory, an
+// oci-archive (a tar of one, plain or compressed) or a docker-archive (docker_import.h), as a
+// file or unpacked, detected by content; the containers/image spellings "oci:DIR[:REF]",
+// "oci-archive:FILE[:REF]" and "docker-archive:FILE[:REF|:@N]" are accepted too.
 //
 // Every descriptor is checked before use: digest grammar (before it becomes a path), size,
 // sha256 of every blob, mediaType agreement between descriptor and document, size caps on
@@ -8,8 +9,8 @@
 // against its diffID. A layer already in the store (same diffID) is not extracted again, so a
 // second import of an image is a fast no-op. Nothing is published unless it verified.
 //
-// Not yet: docker-archive in its variants and the dir: transport (refused with a clear
-// message), unprivileged extraction of device nodes and foreign owners.
+// Not yet: the dir: transport (refused with a clear message), unprivileged extraction of
+// device nodes and foreign owners.
 #pragma once
 
 #include <functional>

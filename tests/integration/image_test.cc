@@ -108,6 +108,43 @@ TEST_F(ImageTest, MountedImageEqualsUmociUnpack) {
   EXPECT_EQ(m.Stop(), 0) << m.Stderr();
 }
 
+// skopeo converts the umoci image into other formats; each imports to the same image ID and
+// mounts to the umoci reference tree.
+TEST_F(ImageTest, EveryFormatSkopeoWritesImportsToTheSameTree) {
+  if (::access("/usr/bin/skopeo", X_OK) != 0) GTEST_SKIP() << "skopeo is not installed";
+  BuildImage();
+  Sh(R"(skopeo --insecure-policy copy -q oci:img:latest docker-archive:docker.tar:app:v1
+skopeo --insecure-policy copy -q oci:img:latest oci-archive:oci.tar:v1
+skopeo --insecure-policy copy -q --dest-compress-format zstd oci:img:latest oci:zstd:v1)");
+  Tree expected = DumpTree(dir_ / "ref/rootfs");
+  expected.erase("/");
+  CanonicalOptions options;
+  options.dir_mtime = false;
+  std::string first_id;
+  int store = 0;
+  for (const std::string& source : {"docker-archive:" + (dir_ / "docker.tar"), dir_ / "oci.tar",
+                                    "oci:" + (dir_ / "zstd") + ":v1"}) {
+    SCOPED_TRACE(source);
+    const std::string root = dir_ / ("store" + std::to_string(store++));
+    CommandResult r = RunCommand({STRATA_PATH, "--root", root, "--quiet", "import", source}, 120000);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string id = r.out.substr(0, r.out.find('\n'));
+    if (first_id.empty()) first_id = id;
+    EXPECT_EQ(id, first_id) << "the image ID is the config digest, whatever the format";
+    CommandResult lower = RunCommand({STRATA_PATH, "--root", root, "lowerdirs", id.substr(7, 12)});
+    ASSERT_EQ(lower.exit_code, 0) << lower.err;
+    ::mkdir((dir_ / "mnt").c_str(), 0755);
+    StrataMount m({"-o", lower.out.substr(0, lower.out.find('\n'))}, dir_ / "mnt");
+    ASSERT_TRUE(m.ok()) << m.error();
+    Tree actual = DumpTree(dir_ / "mnt");
+    actual.erase("/");
+    EXPECT_EQ(DiffLines(Canonical(expected, options), Canonical(actual, options)), "");
+    EXPECT_EQ(m.Stop(), 0) << m.Stderr();
+  }
+  CommandResult zstd = RunCommand({STRATA_PATH, "--root", dir_ / "store2", "inspect", first_id});
+  EXPECT_NE(zstd.out.find("\"compression\": \"zstd\""), std::string::npos) << zstd.out;
+}
+
 TEST_F(ImageTest, ReimportIsANoOpAndTheMountCommandWorks) {
   BuildImage();
   ASSERT_EQ(Strata({"import", "oci:" + (dir_ / "img") + ":latest", "--name", "demo:v1"}).exit_code, 0);

@@ -228,9 +228,71 @@ TEST_F(ImportTest, OversizedJsonIsRefused) {
 TEST_F(ImportTest, NotAnImage) {
   ::mkdir((dir_ / "empty").c_str(), 0755);
   ExpectRefused(dir_ / "empty", "not an OCI image layout");
-  auto docker = Import("docker-archive:/x.tar");
-  ASSERT_FALSE(docker);
-  EXPECT_EQ(docker.error().code, ENOTSUP);
+  auto dir = Import("dir:/x");
+  ASSERT_FALSE(dir);
+  EXPECT_EQ(dir.error().code, ENOTSUP);
+}
+
+// A docker-archive as the containers/image writer makes it: <diffID>.tar layers, <id>.json
+// config, and legacy <id>/layer.tar symlinks; plus whatever EXTRA adds.
+std::string DockerArchive(const std::function<void(Json& manifest, TarWriter& t)>& extra = {}) {
+  const std::string l1 = SimpleTar("one", "1"), l2 = SimpleTar("two", "2");
+  Json config = {{"architecture", "amd64"}, {"os", "linux"},
+                 {"rootfs", {{"type", "layers"}, {"diff_ids", {Sha256Of(l1).String(), Sha256Of(l2).String()}}}}};
+  const std::string config_text = config.dump();
+  const std::string c = Sha256Of(config_text).encoded;
+  const std::string d1 = Sha256Of(l1).encoded, d2 = Sha256Of(l2).encoded;
+  TarWriter t;
+  t.File(d1 + ".tar", l1).File(d2 + ".tar", l2).File(c + ".json", config_text);
+  t.Dir("legacy").Symlink("legacy/layer.tar", "../" + d2 + ".tar");
+  Json manifest = Json::array({{{"Config", c + ".json"}, {"RepoTags", {"app:1", "app:latest"}},
+                                {"Layers", {d1 + ".tar", "legacy/layer.tar"}}}});
+  if (extra) extra(manifest, t);
+  t.File("manifest.json", manifest.dump());
+  return t.Finish();
+}
+
+TEST_F(ImportTest, DockerArchives) {
+  std::ofstream(dir_ / "d.tar", std::ios::binary) << DockerArchive();
+  auto r = Import(dir_ / "d.tar");
+  ASSERT_TRUE(r) << r.error().Message();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].names, (std::vector<std::string>{"localhost/app:1", "localhost/app:latest"}));
+  EXPECT_EQ((*r)[0].layers_extracted, 2u);
+  auto image = store_->GetImage((*r)[0].id);
+  ASSERT_TRUE(image);
+  struct stat st;
+  EXPECT_EQ(::stat((store_->LayerDir(image->diff_ids[1]) + "/etc/two").c_str(), &st), 0);
+  // The manifest written in its place describes the stored layers.
+  auto manifest = Json::parse(*store_->GetBlob(image->manifest_digest));
+  EXPECT_EQ(manifest["layers"].size(), 2u);
+  EXPECT_EQ(manifest["config"]["digest"], image->id.String());
+  auto by_index = Import("docker-archive:" + (dir_ / "d.tar") + ":@0");
+  ASSERT_TRUE(by_index) << by_index.error().Message();
+  EXPECT_EQ((*by_index)[0].layers_reused, 2u);
+  EXPECT_FALSE(Import("docker-archive:" + (dir_ / "d.tar") + ":@5"));
+  EXPECT_FALSE(Import("docker-archive:" + (dir_ / "d.tar") + ":other:tag"));
+}
+
+TEST_F(ImportTest, DockerArchivePathsStayInside) {
+  std::ofstream(dir_ / "escape.tar", std::ios::binary) << DockerArchive([](Json& m, TarWriter&) {
+    m[0]["Layers"][0] = "../../../../etc/passwd";
+  });
+  ExpectRefused(dir_ / "escape.tar", "outside the image");
+  std::ofstream(dir_ / "link.tar", std::ios::binary) << DockerArchive([](Json& m, TarWriter& t) {
+    t.Symlink("evil.tar", "/etc/passwd");
+    m[0]["Layers"][0] = "evil.tar";
+  });
+  ExpectRefused(dir_ / "link.tar", "outside the image");
+}
+
+TEST_F(ImportTest, DockerArchiveConfigMustMatchItsName) {
+  std::ofstream(dir_ / "cfg.tar", std::ios::binary) << DockerArchive([](Json& m, TarWriter& t) {
+    const std::string fake = std::string(64, 'a') + ".json";
+    t.File(fake, R"({"rootfs":{"type":"layers","diff_ids":[]}})");
+    m[0]["Config"] = fake;
+  });
+  ExpectRefused(dir_ / "cfg.tar", "hashes to");
 }
 
 TEST(ReferenceTest, NormalizeAndResolve) {

@@ -1,0 +1,73 @@
+#include "layerstore/import/image_commit.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "layerstore/import/layer_extract.h"
+#include "layerstore/reference.h"
+
+namespace strata::store {
+
+Status ImportLayerBlob(Store& store, int blob_fd, const std::optional<Digest>& expected_blob,
+                       const Digest& diff_id, const std::string& where) {
+  STRATA_ASSIGN_OR_RETURN(std::string work, store.MakeWorkDir());
+  auto extracted = [&]() -> Result<ExtractResult> {
+    UniqueFd dest(::open((work + "/diff").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dest) return FailErrno(work);
+    ExtractOptions opts;
+    opts.privileged = ::geteuid() == 0;
+    STRATA_ASSIGN_OR_RETURN(ExtractResult r, ExtractLayer(blob_fd, dest.Get(), opts));
+    if (expected_blob && !(r.blob_digest == *expected_blob)) {
+      return Fail(EINVAL, "blob sha256 is " + r.blob_digest.String() + ", not " + expected_blob->String());
+    }
+    if (!(r.diff_id == diff_id)) {
+      return Fail(EINVAL, "uncompressed sha256 is " + r.diff_id.String() +
+                              ", but the config's diff_id is " + diff_id.String());
+    }
+    return r;
+  }();
+  if (!extracted) {
+    (void)RemoveAll(work);
+    return Fail(extracted.error().code, where + ": " + extracted.error().context);
+  }
+  struct stat st;
+  const uint64_t blob_size = ::fstat(blob_fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  LayerRecord record{diff_id, extracted->blob_digest, extracted->compression, blob_size,
+                     extracted->tar_bytes};
+  return store.PublishLayer(work, record);
+}
+
+Result<ImportedImage> CommitImage(Store& store, const ImageDocuments& docs) {
+  using Json = nlohmann::json;
+  Json config = Json::parse(docs.config, nullptr, false);
+  if (config.is_discarded() || !config.is_object()) return Fail(EINVAL, "config: not a JSON object");
+  ImageRecord image;
+  image.id = docs.config_digest;
+  image.manifest_digest = docs.manifest_digest;
+  image.diff_ids = docs.diff_ids;
+  image.os = config.value("os", "");
+  image.architecture = config.value("architecture", "");
+  image.variant = config.value("variant", "");
+  image.created = config.value("created", "");
+  for (size_t i = 0; i < image.diff_ids.size(); ++i) {
+    std::vector<Digest> prefix(image.diff_ids.begin(), image.diff_ids.begin() + static_cast<long>(i) + 1);
+    STRATA_ASSIGN_OR_RETURN(Digest chain, ChainId(prefix));
+    image.chain_ids.push_back(chain);
+  }
+  STRATA_RETURN_IF_ERROR(store.PutBlob(docs.manifest_digest, docs.manifest));
+  STRATA_RETURN_IF_ERROR(store.PutBlob(docs.config_digest, docs.config));
+  STRATA_RETURN_IF_ERROR(store.PutImage(image));
+  ImportedImage result;
+  result.id = image.id;
+  for (const std::string& name : docs.names) {
+    STRATA_ASSIGN_OR_RETURN(std::string normalized, NormalizeName(name));
+    STRATA_RETURN_IF_ERROR(store.SetName(normalized, image.id));
+    result.names.push_back(normalized);
+  }
+  return result;
+}
+
+}  // namespace strata::store

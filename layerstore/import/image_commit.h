@@ -1,0 +1,34 @@
+// The steps every import format ends with: extracting a verified layer into the store, and
+// publishing an image (its documents, record and names) once all its layers are in.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fs/base/status.h"
+#include "layerstore/import/oci_import.h"
+#include "layerstore/store.h"
+
+namespace strata::store {
+
+// Extracts the layer blob BLOB_FD into a work directory and publishes it as DIFF_ID, after
+// checking the blob's sha256 (if EXPECTED_BLOB is given) and its uncompressed sha256 (DIFF_ID).
+// WHERE names the layer in errors. On any failure the work directory is removed.
+Status ImportLayerBlob(Store& store, int blob_fd, const std::optional<Digest>& expected_blob,
+                       const Digest& diff_id, const std::string& where);
+
+struct ImageDocuments {
+  Digest manifest_digest;
+  std::string manifest;  // stored verbatim as a blob
+  Digest config_digest;
+  std::string config;
+  std::vector<Digest> diff_ids;  // bottom first; every layer already in the store
+  std::vector<std::string> names;  // to normalise and set
+};
+
+// Stores the documents and the image record (with chainIDs from the config), sets the names.
+// Errors: EINVAL for a config that is not an object or a bad name, or the store's errors.
+Result<ImportedImage> CommitImage(Store& store, const ImageDocuments& docs);
+
+}  // namespace strata::store
