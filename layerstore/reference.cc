@@ -68,6 +68,18 @@ Result<Digest> ResolveReference(const std::string& ref,
   for (const auto& [name, id] : names) {
     if (name == normalized) return id;
   }
+  // A short name ("app:v1") also matches one stored under a registry ("docker.io/library/app:v1"),
+  // as podman's short-name lookup in local storage does, if exactly one image matches.
+  if (normalized.starts_with("localhost/") && !ref.starts_with("localhost/")) {
+    const std::string suffix = "/" + normalized.substr(std::string("localhost/").size());
+    const Digest* match = nullptr;
+    for (const auto& [name, id] : names) {
+      if (!name.ends_with(suffix)) continue;
+      if (match && !(*match == id)) return Fail(EINVAL, "short name '" + ref + "' is ambiguous");
+      match = &id;
+    }
+    if (match) return *match;
+  }
   return Fail(ENOENT, "no image named '" + ref + "' (" + normalized + ")");
 }
 

@@ -168,6 +168,27 @@ TEST_F(ImageTest, ReimportIsANoOpAndTheMountCommandWorks) {
   EXPECT_EQ(Strata({"umount", dir_ / "mnt"}).exit_code, 0);
   EXPECT_TRUE(WaitForMount(dir_ / "mnt", false, 10000));
 
+  // tag, history, df, verify
+  ASSERT_EQ(Strata({"tag", "demo:v1", "registry.example/team/demo:prod"}).exit_code, 0);
+  CommandResult history = Strata({"history", "--format", "json", "team/demo:prod"});
+  EXPECT_EQ(history.exit_code, 0) << history.err;
+  size_t layer_entries = 0;
+  for (size_t pos = 0; (pos = history.out.find("\"empty_layer\": false", pos)) != std::string::npos; ++pos) {
+    ++layer_entries;
+  }
+  EXPECT_EQ(layer_entries, 3u) << history.out;
+  CommandResult df = Strata({"df", "--format", "json"});
+  EXPECT_EQ(df.exit_code, 0) << df.err;
+  EXPECT_NE(df.out.find("\"layers\": 3"), std::string::npos) << df.out;
+  CommandResult verified = Strata({"verify"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+  Sh("f=$(ls store/blobs/sha256 | head -1); cp store/blobs/sha256/$f saved; echo x >> store/blobs/sha256/$f");
+  CommandResult corrupt = Strata({"verify"});
+  EXPECT_EQ(corrupt.exit_code, 1) << corrupt.out;
+  EXPECT_NE(corrupt.err.find("does not match its digest"), std::string::npos) << corrupt.err;
+  Sh("f=$(ls store/blobs/sha256 | head -1); cp saved store/blobs/sha256/$f");
+  ASSERT_EQ(Strata({"rm", "registry.example/team/demo:prod"}).exit_code, 0);
+
   CommandResult untag = Strata({"rm", "demo:v1"});
   EXPECT_EQ(untag.exit_code, 0) << untag.err;
   EXPECT_NE(untag.out.find("Untagged"), std::string::npos) << untag.out;

@@ -310,6 +310,10 @@ TEST(ReferenceTest, NormalizeAndResolve) {
   EXPECT_EQ(*ResolveReference(b.String(), names, ids), b);
   EXPECT_EQ(*ResolveReference("app@" + b.String(), names, ids), b);
   EXPECT_EQ(ResolveReference("nope", names, ids).error().code, ENOENT);
+  names.emplace_back("docker.io/library/web:1", b);
+  EXPECT_EQ(*ResolveReference("web:1", names, ids), b) << "short names find registry names";
+  names.emplace_back("quay.io/x/web:1", a);
+  EXPECT_EQ(ResolveReference("web:1", names, ids).error().code, EINVAL) << "ambiguous";
 }
 
 TEST(StoreTest, BlobsAreVerifiedAndPublishedAtomically) {

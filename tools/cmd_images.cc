@@ -1,0 +1,209 @@
+// Listing and managing images: images, inspect, history, tag, rm, prune, df, verify.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "layerstore/inspect.h"
+#include "layerstore/reference.h"
+#include "tools/commands.h"
+
+namespace strata::cli {
+namespace {
+
+using store::Digest;
+using store::Store;
+using Json = nlohmann::json;
+
+}  // namespace
+
+int Images(const Globals& g, const std::string& format, bool ids_only) {
+  auto store = Store::Open(g.root, Store::Lock::kShared);
+  if (!store) return Report(store.error());
+  auto images = store->ListImages();
+  if (!images) return Report(images.error());
+  auto names = store->ListNames();
+  if (!names) return Report(names.error());
+  auto usage = store::ComputeUsage(*store);
+  if (!usage) return Report(usage.error());
+  Json rows = Json::array();
+  if (format.empty() && !ids_only) {
+    std::printf("%-40s %-12s %-14s %-22s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+  }
+  for (const auto& image : *images) {
+    std::vector<std::string> image_names;
+    for (const auto& [name, id] : *names) {
+      if (id == image.id) image_names.push_back(name);
+    }
+    if (ids_only) {
+      std::printf("%s\n", Short(image.id).c_str());
+      continue;
+    }
+    uint64_t size = 0;
+    for (const auto& u : usage->images) size = u.id == image.id ? u.total : size;
+    if (format == "json") {
+      rows.push_back({{"id", image.id.String()}, {"names", image_names}, {"created", image.created},
+                      {"size", size}, {"layers", image.diff_ids.size()},
+                      {"platform", image.os + "/" + image.architecture +
+                                       (image.variant.empty() ? "" : "/" + image.variant)}});
+      continue;
+    }
+    if (image_names.empty()) image_names.push_back("<none>:<none>");
+    for (const std::string& n : image_names) {
+      const size_t colon = n.rfind(':');
+      std::printf("%-40s %-12s %-14s %-22s %s\n", n.substr(0, colon).c_str(), n.substr(colon + 1).c_str(),
+                  Short(image.id).c_str(), image.created.substr(0, 19).c_str(), HumanSize(size).c_str());
+    }
+  }
+  if (format == "json") std::printf("%s\n", rows.dump(2).c_str());
+  return 0;
+}
+
+int Inspect(const Globals& g, const std::string& ref, bool config, bool raw) {
+  auto store = Store::Open(g.root, Store::Lock::kShared);
+  if (!store) return Report(store.error());
+  auto id = Resolve(*store, ref);
+  if (!id) return Report(id.error());
+  auto image = store->GetImage(*id);
+  if (!image) return Report(image.error());
+  if (config || raw) {
+    auto blob = store->GetBlob(config ? image->id : image->manifest_digest);
+    if (!blob) return Report(blob.error());
+    std::fwrite(blob->data(), 1, blob->size(), stdout);
+    return 0;
+  }
+  Json layers = Json::array();
+  for (size_t i = 0; i < image->diff_ids.size(); ++i) {
+    Json l = {{"diff_id", image->diff_ids[i].String()}, {"chain_id", image->chain_ids[i].String()},
+              {"path", store->LayerDir(image->diff_ids[i])}};
+    if (auto rec = store->GetLayer(image->diff_ids[i])) {
+      l["blob_digest"] = rec->blob_digest.String();
+      l["compression"] = rec->compression;
+      l["size"] = rec->tar_size;
+    }
+    layers.push_back(l);
+  }
+  Json out = {{"id", image->id.String()},      {"manifest_digest", image->manifest_digest.String()},
+              {"os", image->os},               {"architecture", image->architecture},
+              {"created", image->created},     {"layers", layers}};
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
+
+int Remove(const Globals& g, const std::vector<std::string>& refs) {
+  auto store = Store::Open(g.root, Store::Lock::kExclusive);
+  if (!store) return Report(store.error());
+  for (const std::string& ref : refs) {
+    auto id = Resolve(*store, ref);
+    if (!id) return Report(id.error());
+    // A name of an image with other names is an alias: drop just the name.
+    auto names = store->ListNames();
+    if (!names) return Report(names.error());
+    size_t count = 0;
+    std::string named;
+    for (const auto& [name, target] : *names) {
+      if (target == *id) ++count;
+      if (auto normalized = strata::store::NormalizeName(ref); normalized && *normalized == name) named = name;
+    }
+    Status s = !named.empty() && count > 1 ? store->RemoveName(named) : store->RemoveImage(*id);
+    if (!s) return Report(s.error());
+    std::printf("%s %s\n", !named.empty() && count > 1 ? "Untagged" : "Deleted",
+                !named.empty() && count > 1 ? named.c_str() : id->String().c_str());
+  }
+  auto removed = store->CollectGarbage();
+  if (!removed) return Report(removed.error());
+  return 0;
+}
+
+int Prune(const Globals& g) {
+  auto store = Store::Open(g.root, Store::Lock::kExclusive);
+  if (!store) return Report(store.error());
+  auto images = store->ListImages();
+  auto names = store->ListNames();
+  if (!images) return Report(images.error());
+  if (!names) return Report(names.error());
+  for (const auto& image : *images) {
+    bool named = false;
+    for (const auto& [n, id] : *names) named |= id == image.id;
+    if (named) continue;
+    Status s = store->RemoveImage(image.id);
+    if (!s) return Report(s.error());
+    std::printf("Deleted image %s\n", image.id.String().c_str());
+  }
+  auto removed = store->CollectGarbage();
+  if (!removed) return Report(removed.error());
+  for (const auto& r : *removed) std::printf("Deleted %s\n", r.c_str());
+  return 0;
+}
+
+int Tag(const Globals& g, const std::string& ref, const std::string& name) {
+  auto store = Store::Open(g.root, Store::Lock::kShared);
+  if (!store) return Report(store.error());
+  auto id = Resolve(*store, ref);
+  if (!id) return Report(id.error());
+  auto normalized = store::NormalizeName(name);
+  if (!normalized) return Report(normalized.error());
+  Status s = store->SetName(*normalized, *id);
+  if (!s) return Report(s.error());
+  return 0;
+}
+
+int History(const Globals& g, const std::string& ref, const std::string& format) {
+  auto store = Store::Open(g.root, Store::Lock::kShared);
+  if (!store) return Report(store.error());
+  auto id = Resolve(*store, ref);
+  if (!id) return Report(id.error());
+  auto history = store::ImageHistory(*store, *id);
+  if (!history) return Report(history.error());
+  if (format == "json") {
+    Json rows = Json::array();
+    for (const auto& h : *history) {
+      rows.push_back({{"created", h.created}, {"created_by", h.created_by}, {"comment", h.comment},
+                      {"empty_layer", h.empty_layer}, {"size", h.size},
+                      {"diff_id", h.empty_layer ? "" : h.diff_id.String()}});
+    }
+    std::printf("%s\n", rows.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-14s %-22s %-50s %10s\n", "LAYER", "CREATED", "CREATED BY", "SIZE");
+  for (const auto& h : *history) {
+    std::string by = h.created_by.substr(0, 50);
+    std::printf("%-14s %-22s %-50s %10s\n", h.empty_layer ? "<empty layer>" : Short(h.diff_id).c_str(),
+                h.created.substr(0, 19).c_str(), by.c_str(), h.empty_layer ? "0 B" : HumanSize(h.size).c_str());
+  }
+  return 0;
+}
+
+int DiskUsage(const Globals& g, const std::string& format) {
+  auto store = Store::Open(g.root, Store::Lock::kShared);
+  if (!store) return Report(store.error());
+  auto usage = store::ComputeUsage(*store);
+  if (!usage) return Report(usage.error());
+  if (format == "json") {
+    Json images = Json::array();
+    for (const auto& u : usage->images) {
+      images.push_back({{"id", u.id.String()}, {"size", u.total}, {"shared", u.shared}, {"unique", u.unique}});
+    }
+    Json out = {{"images", images}, {"layers", usage->layers}, {"layers_size", usage->layers_bytes}};
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-14s %12s %12s %12s\n", "IMAGE ID", "SIZE", "SHARED", "UNIQUE");
+  for (const auto& u : usage->images) {
+    std::printf("%-14s %12s %12s %12s\n", Short(u.id).c_str(), HumanSize(u.total).c_str(),
+                HumanSize(u.shared).c_str(), HumanSize(u.unique).c_str());
+  }
+  std::printf("%zu layers stored once: %s\n", usage->layers, HumanSize(usage->layers_bytes).c_str());
+  return 0;
+}
+
+int Verify(const Globals& g) {
+  auto store = Store::Open(g.root, Store::Lock::kShared);
+  if (!store) return Report(store.error());
+  auto report = store::VerifyStore(*store);
+  if (!report) return Report(report.error());
+  for (const std::string& p : report->problems) std::fprintf(stderr, "strata: %s\n", p.c_str());
+  std::printf("%zu blobs, %zu layers, %zu images: %s\n", report->blobs, report->layers, report->images,
+              report->problems.empty() ? "ok" : "CORRUPT");
+  return report->problems.empty() ? 0 : 1;
+}
+
+}  // namespace strata::cli

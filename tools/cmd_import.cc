@@ -1,0 +1,68 @@
+// Bringing content in: import, and the digest primitives.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "fs/base/unique_fd.h"
+#include "tools/commands.h"
+
+namespace strata::cli {
+
+using store::Digest;
+using store::Store;
+
+int Import(const Globals& g, const std::string& source, strata::store::ImportOptions options) {
+  auto store = Store::Open(g.root, Store::Lock::kShared);
+  if (!store) return Report(store.error());
+  const bool progress = !g.quiet && ::isatty(STDERR_FILENO);
+  options.on_layer = [&](size_t i, size_t n, const Digest& diff, bool extract) {
+    if (!g.quiet) {
+      std::fprintf(stderr, "%s layer %zu/%zu %s\n", extract ? "Extracting" : "Reusing   ", i + 1, n,
+                   Short(diff).c_str());
+    }
+    (void)progress;
+  };
+  auto images = strata::store::ImportImage(*store, source, options);
+  if (!images) return Report(images.error());
+  for (const auto& image : *images) {
+    std::string names;
+    for (const auto& n : image.names) names += " " + n;
+    if (g.quiet) {
+      std::printf("%s\n", image.id.String().c_str());
+    } else {
+      std::printf("Imported %s%s (%zu layers extracted, %zu reused)\n", Short(image.id).c_str(),
+                  names.c_str(), image.layers_extracted, image.layers_reused);
+    }
+  }
+  return 0;
+}
+
+int DigestFiles(const std::vector<std::string>& files) {
+  int rc = 0;
+  for (const std::string& path : files) {
+    strata::UniqueFd fd(path == "-" ? dup(STDIN_FILENO) : open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    auto digest = fd ? strata::store::Sha256OfFd(fd.Get()) : Result<Digest>(strata::FailErrno(path));
+    if (!digest) {
+      rc = Report(digest.error());
+      continue;
+    }
+    std::printf("%s  %s\n", digest->String().c_str(), path.c_str());
+  }
+  return rc;
+}
+
+int ChainIdOf(const std::vector<std::string>& diff_ids) {
+  std::vector<Digest> parsed;
+  for (const std::string& text : diff_ids) {
+    auto d = strata::store::ParseDigest(text);
+    if (!d) return Report(d.error());
+    parsed.push_back(*d);
+  }
+  auto chain = strata::store::ChainId(parsed);
+  if (!chain) return Report(chain.error());
+  std::printf("%s\n", chain->String().c_str());
+  return 0;
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,41 @@
+// strata's commands. Each opens the store with the lock it needs, calls layerstore, and prints;
+// none holds logic of its own (that lives in layerstore/).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "fs/base/status.h"
+#include "layerstore/digest.h"
+#include "layerstore/import/oci_import.h"
+#include "layerstore/store.h"
+
+namespace strata::cli {
+
+struct Globals {
+  std::string root;
+  bool quiet = false;
+};
+
+std::string DefaultRoot();
+int Report(const Error& e);                 // prints "strata: ..." and returns 1
+std::string Short(const store::Digest& d);  // 12 hex digits
+std::string HumanSize(uint64_t bytes);
+Result<store::Digest> Resolve(const store::Store& store, const std::string& ref);
+
+int Import(const Globals& g, const std::string& source, store::ImportOptions options);
+int Images(const Globals& g, const std::string& format, bool ids_only);
+int Inspect(const Globals& g, const std::string& ref, bool config, bool raw);
+int History(const Globals& g, const std::string& ref, const std::string& format);
+int Tag(const Globals& g, const std::string& ref, const std::string& name);
+int Remove(const Globals& g, const std::vector<std::string>& refs);
+int Prune(const Globals& g);
+int DiskUsage(const Globals& g, const std::string& format);
+int Verify(const Globals& g);
+int Lowerdirs(const Globals& g, const std::string& ref);
+int Mount(const Globals& g, const std::string& ref, const std::string& mountpoint, bool read_only);
+int Umount(const std::string& mountpoint);
+int DigestFiles(const std::vector<std::string>& files);
+int ChainIdOf(const std::vector<std::string>& diff_ids);
+
+}  // namespace strata::cli

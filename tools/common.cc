@@ -1,0 +1,51 @@
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "layerstore/reference.h"
+#include "tools/commands.h"
+
+namespace strata::cli {
+
+using store::Digest;
+using store::Store;
+
+std::string DefaultRoot() {
+  if (const char* env = std::getenv("STRATA_ROOT"); env && *env) return env;
+  if (::geteuid() == 0) return "/var/lib/strata";
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) return std::string(xdg) + "/strata";
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "/tmp") + "/.local/share/strata";
+}
+
+int Report(const strata::Error& e) {
+  std::fprintf(stderr, "strata: %s\n", e.Message().c_str());
+  return 1;
+}
+
+std::string Short(const Digest& d) { return d.encoded.substr(0, 12); }
+
+// The image REF names in STORE.
+Result<Digest> Resolve(const Store& store, const std::string& ref) {
+  STRATA_ASSIGN_OR_RETURN(auto names, store.ListNames());
+  STRATA_ASSIGN_OR_RETURN(auto images, store.ListImages());
+  std::vector<Digest> ids;
+  for (const auto& image : images) ids.push_back(image.id);
+  return strata::store::ResolveReference(ref, names, ids);
+}
+
+std::string HumanSize(uint64_t bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1000 && u < 4) {
+    v /= 1000;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.3g %s", v, units[u]);
+  return buf;
+}
+
+}  // namespace strata::cli
