@@ -225,6 +225,48 @@ TEST_F(ImportTest, OversizedJsonIsRefused) {
   ExpectRefused(b.dir(), "too large");
 }
 
+TEST_F(ImportTest, MultiPlatformIndexes) {
+  LayoutBuilder b(dir_ / "multi");
+  Json index_entries = Json::array();
+  for (const char* arch : {"amd64", "arm64"}) {
+    const std::string tar = SimpleTar(std::string("arch-") + arch, arch);
+    Json layer = b.Blob(tar, "application/vnd.oci.image.layer.v1.tar");
+    Json config = {{"architecture", arch}, {"os", "linux"},
+                   {"rootfs", {{"type", "layers"}, {"diff_ids", {Sha256Of(tar).String()}}}}};
+    Json manifest = {{"schemaVersion", 2},
+                     {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                     {"config", b.Blob(config.dump(), "application/vnd.oci.image.config.v1+json")},
+                     {"layers", {layer}}};
+    Json desc = b.Blob(manifest.dump(), "application/vnd.oci.image.manifest.v1+json");
+    desc["platform"] = {{"os", "linux"}, {"architecture", arch}};
+    index_entries.push_back(desc);
+  }
+  // index.json -> a nested index -> two platform manifests.
+  Json nested = {{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                 {"manifests", index_entries}};
+  Json nested_desc = b.Blob(nested.dump(), "application/vnd.oci.image.index.v1+json");
+  nested_desc["annotations"] = {{"org.opencontainers.image.ref.name", "multi:1"}};
+  b.Write("index.json", Json{{"schemaVersion", 2}, {"manifests", {nested_desc}}}.dump());
+
+  ImportOptions arm;
+  arm.platform = "linux/arm64";
+  auto r = ImportImage(*store_, b.dir(), arm);
+  ASSERT_TRUE(r) << r.error().Message();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ(store_->GetImage((*r)[0].id)->architecture, "arm64");
+  EXPECT_EQ((*r)[0].names, (std::vector<std::string>{"localhost/multi:1"}));
+  ImportOptions all;
+  all.all_platforms = true;
+  auto both = ImportImage(*store_, b.dir(), all);
+  ASSERT_TRUE(both) << both.error().Message();
+  EXPECT_EQ(both->size(), 2u);
+  ImportOptions none;
+  none.platform = "linux/s390x";
+  auto missing = ImportImage(*store_, b.dir(), none);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().Message().find("linux/s390x"), std::string::npos);
+}
+
 TEST_F(ImportTest, NotAnImage) {
   ::mkdir((dir_ / "empty").c_str(), 0755);
   ExpectRefused(dir_ / "empty", "not an OCI image layout");
