@@ -51,30 +51,16 @@ Result<ImportedImage> ImportOne(Store& store, int root, const Json& entry, size_
       !claimed.empty() && claimed != config_digest.encoded) {
     return Fail(EINVAL, where + ": config '" + config_path + "' hashes to " + config_digest.String());
   }
-  Json config = Json::parse(config_text, nullptr, false);
-  if (config.is_discarded() || !config.is_object()) return Fail(EINVAL, config_path + ": not a JSON object");
-  const Json rootfs = config.value("rootfs", Json::object());
-  if (rootfs.value("type", "") != "layers") return Fail(EINVAL, config_path + ": rootfs.type is not 'layers'");
-  if (!rootfs.contains("diff_ids") || !rootfs["diff_ids"].is_array()) {
-    return Fail(EINVAL, config_path + ": no rootfs.diff_ids");
-  }
   const Json& layers = entry["Layers"];
-  const Json& diff_ids = rootfs["diff_ids"];
-  if (layers.size() != diff_ids.size()) {
-    return Fail(EINVAL, where + ": " + std::to_string(layers.size()) + " layers but the config lists " +
-                            std::to_string(diff_ids.size()) + " diff_ids");
-  }
+  STRATA_ASSIGN_OR_RETURN(std::vector<Digest> diffs, ConfigDiffIds(config_text, layers.size(), config_path));
   ImportedImage result;
-  std::vector<Digest> diffs;
   Json descriptors = Json::array();
   for (size_t i = 0; i < layers.size(); ++i) {
     const std::string lwhere = where + " layer " + std::to_string(i);
-    if (!layers[i].is_string() || !diff_ids[i].is_string()) return Fail(EINVAL, lwhere + ": not a string");
-    auto diff = ParseDigest(diff_ids[i].get<std::string>());
-    if (!diff) return Fail(EINVAL, config_path + ": " + diff.error().context);
-    diffs.push_back(*diff);
-    const bool present = store.HasLayer(*diff);
-    if (options.on_layer) options.on_layer(i, layers.size(), *diff, !present);
+    if (!layers[i].is_string()) return Fail(EINVAL, lwhere + ": not a path");
+    const Digest& diff = diffs[i];
+    const bool present = store.HasLayer(diff);
+    if (options.on_layer) options.on_layer(i, layers.size(), diff, !present);
     if (present) {
       ++result.layers_reused;
     } else {
@@ -84,10 +70,10 @@ Result<ImportedImage> ImportOne(Store& store, int root, const Json& entry, size_
       if (const std::string hex = ClaimedHex(path); !hex.empty() && path.starts_with("blobs/")) {
         claimed = Digest{"sha256", hex};  // a blob named by its digest must hash to it
       }
-      STRATA_RETURN_IF_ERROR(ImportLayerBlob(store, blob.Get(), claimed, *diff, lwhere + " ('" + path + "')"));
+      STRATA_RETURN_IF_ERROR(ImportLayerBlob(store, blob.Get(), claimed, diff, lwhere + " ('" + path + "')"));
       ++result.layers_extracted;
     }
-    STRATA_ASSIGN_OR_RETURN(LayerRecord record, store.GetLayer(*diff));
+    STRATA_ASSIGN_OR_RETURN(LayerRecord record, store.GetLayer(diff));
     descriptors.push_back({{"mediaType", LayerMediaType(record.compression)},
                            {"digest", record.blob_digest.String()},
                            {"size", record.blob_size}});

@@ -40,6 +40,33 @@ Status ImportLayerBlob(Store& store, int blob_fd, const std::optional<Digest>& e
   return store.PublishLayer(work, record);
 }
 
+Result<std::vector<Digest>> ConfigDiffIds(const std::string& config_text, size_t layer_count,
+                                          const std::string& what) {
+  using Json = nlohmann::json;
+  Json config = Json::parse(config_text, nullptr, false);
+  if (config.is_discarded() || !config.is_object()) return Fail(EINVAL, what + ": not a JSON object");
+  const Json rootfs = config.value("rootfs", Json::object());
+  if (!rootfs.is_object() || rootfs.value("type", "") != "layers") {
+    return Fail(EINVAL, what + ": rootfs.type is not 'layers'");
+  }
+  if (!rootfs.contains("diff_ids") || !rootfs["diff_ids"].is_array()) {
+    return Fail(EINVAL, what + ": no rootfs.diff_ids");
+  }
+  const Json& diff_ids = rootfs["diff_ids"];
+  if (diff_ids.size() != layer_count) {
+    return Fail(EINVAL, what + ": lists " + std::to_string(diff_ids.size()) + " diff_ids for " +
+                            std::to_string(layer_count) + " layers");
+  }
+  std::vector<Digest> out;
+  for (const Json& d : diff_ids) {
+    if (!d.is_string()) return Fail(EINVAL, what + ": a diff_id is not a string");
+    auto digest = ParseDigest(d.get<std::string>());
+    if (!digest) return Fail(EINVAL, what + ": " + digest.error().context);
+    out.push_back(*digest);
+  }
+  return out;
+}
+
 Result<ImportedImage> CommitImage(Store& store, const ImageDocuments& docs) {
   using Json = nlohmann::json;
   Json config = Json::parse(docs.config, nullptr, false);

@@ -18,6 +18,11 @@ namespace strata::store {
 Status ImportLayerBlob(Store& store, int blob_fd, const std::optional<Digest>& expected_blob,
                        const Digest& diff_id, const std::string& where);
 
+// The diffIDs of an image config, checked: rootfs.type is "layers", diff_ids is an array of
+// valid digests, one per layer (LAYER_COUNT). WHAT names the config in errors (EINVAL).
+Result<std::vector<Digest>> ConfigDiffIds(const std::string& config_text, size_t layer_count,
+                                          const std::string& what);
+
 struct ImageDocuments {
   Digest manifest_digest;
   std::string manifest;  // stored verbatim as a blob

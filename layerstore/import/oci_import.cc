@@ -207,45 +207,25 @@ class Importer {
     if (!manifest.contains("config")) return Fail(EINVAL, what + ": no config");
     STRATA_ASSIGN_OR_RETURN(Descriptor cd, ParseDescriptor(manifest["config"], what + " config"));
     STRATA_ASSIGN_OR_RETURN(std::string config_text, layout.ReadJsonBlob(cd));
-    STRATA_ASSIGN_OR_RETURN(Json config, ParseJson(config_text, "config " + cd.digest.String()));
-    const Json rootfs = config.value("rootfs", Json::object());
-    if (rootfs.value("type", "") != "layers") return Fail(EINVAL, "config: rootfs.type is not 'layers'");
-    if (!rootfs.contains("diff_ids") || !rootfs["diff_ids"].is_array()) {
-      return Fail(EINVAL, "config: no rootfs.diff_ids");
-    }
     if (!manifest.contains("layers") || !manifest["layers"].is_array()) return Fail(EINVAL, what + ": no layers");
     const Json& layers = manifest["layers"];
-    const Json& diff_ids = rootfs["diff_ids"];
-    if (layers.size() != diff_ids.size()) {
-      return Fail(EINVAL, what + ": " + std::to_string(layers.size()) + " layers but the config lists " +
-                              std::to_string(diff_ids.size()) + " diff_ids");
-    }
-    ImageRecord image;
-    image.id = cd.digest;
-    image.manifest_digest = md.digest;
-    image.os = config.value("os", "");
-    image.architecture = config.value("architecture", "");
-    image.variant = config.value("variant", "");
-    image.created = config.value("created", "");
+    STRATA_ASSIGN_OR_RETURN(std::vector<Digest> diff_ids,
+                            ConfigDiffIds(config_text, layers.size(), "config " + cd.digest.String()));
     ImportedImage result;
-    result.id = image.id;
     for (size_t i = 0; i < layers.size(); ++i) {
       const std::string where = what + " layers[" + std::to_string(i) + "]";
       STRATA_ASSIGN_OR_RETURN(Descriptor ld, ParseDescriptor(layers[i], where));
-      if (!diff_ids[i].is_string()) return Fail(EINVAL, "config: diff_ids[" + std::to_string(i) + "] is not a string");
-      auto diff = ParseDigest(diff_ids[i].get<std::string>());
-      if (!diff) return Fail(EINVAL, "config: " + diff.error().context);
-      image.diff_ids.push_back(*diff);
-      const bool present = store_.HasLayer(*diff);
-      if (options_.on_layer) options_.on_layer(i, layers.size(), *diff, !present);
+      const bool present = store_.HasLayer(diff_ids[i]);
+      if (options_.on_layer) options_.on_layer(i, layers.size(), diff_ids[i], !present);
       if (present) {
         ++result.layers_reused;
         continue;
       }
-      STRATA_RETURN_IF_ERROR(ImportLayer(layout, ld, *diff, where));
+      STRATA_ASSIGN_OR_RETURN(UniqueFd blob, layout.OpenBlob(ld));
+      STRATA_RETURN_IF_ERROR(ImportLayerBlob(store_, blob.Get(), ld.digest, diff_ids[i], where));
       ++result.layers_extracted;
     }
-    ImageDocuments docs{md.digest, manifest_text, cd.digest, config_text, image.diff_ids, {}};
+    ImageDocuments docs{md.digest, manifest_text, cd.digest, config_text, diff_ids, {}};
     if (!options_.name.empty()) {
       docs.names.push_back(options_.name);
     } else if (!md.ref_name.empty()) {
@@ -254,14 +234,9 @@ class Importer {
       docs.names.push_back(full ? md.ref_name : default_repo_ + ":" + md.ref_name);
     }
     STRATA_ASSIGN_OR_RETURN(ImportedImage committed, CommitImage(store_, docs));
+    result.id = committed.id;
     result.names = committed.names;
     return result;
-  }
-
-  Status ImportLayer(const Layout& layout, const Descriptor& ld, const Digest& diff,
-                     const std::string& where) {
-    STRATA_ASSIGN_OR_RETURN(UniqueFd blob, layout.OpenBlob(ld));
-    return ImportLayerBlob(store_, blob.Get(), ld.digest, diff, where);
   }
 
   Store& store_;
