@@ -15,14 +15,21 @@ using store::Store;
 int Import(const Globals& g, const std::string& source, strata::store::ImportOptions options) {
   auto store = Store::Open(g.root, Store::Lock::kShared);
   if (!store) return Report(store.error());
-  const bool progress = !g.quiet && ::isatty(STDERR_FILENO);
-  options.on_layer = [&](size_t i, size_t n, const Digest& diff, bool extract) {
-    if (!g.quiet) {
-      std::fprintf(stderr, "%s layer %zu/%zu %s\n", extract ? "Extracting" : "Reusing   ", i + 1, n,
-                   Short(diff).c_str());
-    }
-    (void)progress;
-  };
+  // Progress on a terminal only: a line per layer, with bytes and rate once it is done.
+  if (!g.quiet && ::isatty(STDERR_FILENO)) {
+    options.on_layer = [](const store::LayerProgress& p) {
+      if (!p.done) {
+        std::fprintf(stderr, "%s layer %zu/%zu %s", p.extracting ? "Extracting" : "Reusing   ",
+                     p.index + 1, p.count, Short(p.diff_id).c_str());
+      } else if (p.extracting) {
+        const double rate = p.seconds > 0 ? static_cast<double>(p.bytes) / p.seconds : 0;
+        std::fprintf(stderr, "  %s in %.2f s (%s/s)\n", HumanSize(p.bytes).c_str(), p.seconds,
+                     HumanSize(static_cast<uint64_t>(rate)).c_str());
+      } else {
+        std::fprintf(stderr, "\n");
+      }
+    };
+  }
   auto images = strata::store::ImportImage(*store, source, options);
   if (!images) return Report(images.error());
   for (const auto& image : *images) {

@@ -59,20 +59,16 @@ Result<ImportedImage> ImportOne(Store& store, int root, const Json& entry, size_
     const std::string lwhere = where + " layer " + std::to_string(i);
     if (!layers[i].is_string()) return Fail(EINVAL, lwhere + ": not a path");
     const Digest& diff = diffs[i];
-    const bool present = store.HasLayer(diff);
-    if (options.on_layer) options.on_layer(i, layers.size(), diff, !present);
-    if (present) {
-      ++result.layers_reused;
-    } else {
-      const std::string path = layers[i];
-      STRATA_ASSIGN_OR_RETURN(UniqueFd blob, OpenBeneath(root, path));
-      std::optional<Digest> claimed;
-      if (const std::string hex = ClaimedHex(path); !hex.empty() && path.starts_with("blobs/")) {
-        claimed = Digest{"sha256", hex};  // a blob named by its digest must hash to it
-      }
-      STRATA_RETURN_IF_ERROR(ImportLayerBlob(store, blob.Get(), claimed, diff, lwhere + " ('" + path + "')"));
-      ++result.layers_extracted;
+    const std::string path = layers[i];
+    std::optional<Digest> claimed;
+    if (const std::string hex = ClaimedHex(path); !hex.empty() && path.starts_with("blobs/")) {
+      claimed = Digest{"sha256", hex};  // a blob named by its digest must hash to it
     }
+    STRATA_ASSIGN_OR_RETURN(bool extracted,
+                            EnsureLayer(store, options, i, layers.size(), diff,
+                                        [&] { return OpenBeneath(root, path); }, claimed,
+                                        lwhere + " ('" + path + "')"));
+    ++(extracted ? result.layers_extracted : result.layers_reused);
     STRATA_ASSIGN_OR_RETURN(LayerRecord record, store.GetLayer(diff));
     descriptors.push_back({{"mediaType", LayerMediaType(record.compression)},
                            {"digest", record.blob_digest.String()},

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "layerstore/import/layer_extract.h"
@@ -38,6 +39,23 @@ Status ImportLayerBlob(Store& store, int blob_fd, const std::optional<Digest>& e
   LayerRecord record{diff_id, extracted->blob_digest, extracted->compression, blob_size,
                      extracted->tar_bytes};
   return store.PublishLayer(work, record);
+}
+
+Result<bool> EnsureLayer(Store& store, const ImportOptions& options, size_t index, size_t count,
+                         const Digest& diff_id, const std::function<Result<UniqueFd>()>& open_blob,
+                         const std::optional<Digest>& expected_blob, const std::string& where) {
+  LayerProgress progress{index, count, diff_id, !store.HasLayer(diff_id), false, 0, 0};
+  if (options.on_layer) options.on_layer(progress);
+  if (progress.extracting) {
+    const auto start = std::chrono::steady_clock::now();
+    STRATA_ASSIGN_OR_RETURN(UniqueFd blob, open_blob());
+    STRATA_RETURN_IF_ERROR(ImportLayerBlob(store, blob.Get(), expected_blob, diff_id, where));
+    progress.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (auto record = store.GetLayer(diff_id)) progress.bytes = record->tar_size;
+  }
+  progress.done = true;
+  if (options.on_layer) options.on_layer(progress);
+  return progress.extracting;
 }
 
 Result<std::vector<Digest>> ConfigDiffIds(const std::string& config_text, size_t layer_count,

@@ -2,11 +2,13 @@
 // publishing an image (its documents, record and names) once all its layers are in.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "fs/base/status.h"
+#include "fs/base/unique_fd.h"
 #include "layerstore/import/oci_import.h"
 #include "layerstore/store.h"
 
@@ -22,6 +24,13 @@ Status ImportLayerBlob(Store& store, int blob_fd, const std::optional<Digest>& e
 // valid digests, one per layer (LAYER_COUNT). WHAT names the config in errors (EINVAL).
 Result<std::vector<Digest>> ConfigDiffIds(const std::string& config_text, size_t layer_count,
                                           const std::string& what);
+
+// Layer INDEX of COUNT: extracted from the blob OPEN_BLOB opens (via ImportLayerBlob) unless the
+// store already has DIFF_ID, with progress reported to OPTIONS.on_layer. Returns whether it was
+// extracted.
+Result<bool> EnsureLayer(Store& store, const ImportOptions& options, size_t index, size_t count,
+                         const Digest& diff_id, const std::function<Result<UniqueFd>()>& open_blob,
+                         const std::optional<Digest>& expected_blob, const std::string& where);
 
 struct ImageDocuments {
   Digest manifest_digest;

@@ -215,15 +215,10 @@ class Importer {
     for (size_t i = 0; i < layers.size(); ++i) {
       const std::string where = what + " layers[" + std::to_string(i) + "]";
       STRATA_ASSIGN_OR_RETURN(Descriptor ld, ParseDescriptor(layers[i], where));
-      const bool present = store_.HasLayer(diff_ids[i]);
-      if (options_.on_layer) options_.on_layer(i, layers.size(), diff_ids[i], !present);
-      if (present) {
-        ++result.layers_reused;
-        continue;
-      }
-      STRATA_ASSIGN_OR_RETURN(UniqueFd blob, layout.OpenBlob(ld));
-      STRATA_RETURN_IF_ERROR(ImportLayerBlob(store_, blob.Get(), ld.digest, diff_ids[i], where));
-      ++result.layers_extracted;
+      STRATA_ASSIGN_OR_RETURN(bool extracted,
+                              EnsureLayer(store_, options_, i, layers.size(), diff_ids[i],
+                                          [&] { return layout.OpenBlob(ld); }, ld.digest, where));
+      ++(extracted ? result.layers_extracted : result.layers_reused);
     }
     ImageDocuments docs{md.digest, manifest_text, cd.digest, config_text, diff_ids, {}};
     if (!options_.name.empty()) {

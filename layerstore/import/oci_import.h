@@ -22,13 +22,22 @@
 
 namespace strata::store {
 
+struct LayerProgress {
+  size_t index = 0;      // 0-based
+  size_t count = 0;
+  Digest diff_id;
+  bool extracting = false;  // false: already in the store
+  bool done = false;        // false: about to start; true: finished
+  uint64_t bytes = 0;       // uncompressed bytes extracted (when done)
+  double seconds = 0;       // time taken (when done)
+};
+
 struct ImportOptions {
   std::string name;      // tag to give the image (default: from the layout's annotations)
   std::string platform;  // "os/arch[/variant]"; default: this host
   bool all_platforms = false;
-  // Called before each layer: index (0-based), count, diffID, and whether it is extracted
-  // (false: already in the store).
-  std::function<void(size_t, size_t, const Digest&, bool)> on_layer;
+  // Called before and after each layer.
+  std::function<void(const LayerProgress&)> on_layer;
 };
 
 struct ImportedImage {
