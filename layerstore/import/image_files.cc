@@ -62,34 +62,32 @@ Status UnpackArchive(const std::string& file, const std::string& dir) {
   }
   UniqueFd root(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return FailErrno(dir);
-  // Creation never follows a symlink, not even one the archive itself made.
-  constexpr uint64_t kStrict = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
   for (;;) {
     struct archive_entry* e;
     int rc = archive_read_next_header(a.get(), &e);
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN) return Fail(EINVAL, file + ": " + archive_error_string(a.get()));
     const char* raw = archive_entry_pathname(e);
-    auto parts = NormalizeTarPath(raw ? raw : "");
-    if (!parts) return Fail(EINVAL, file + ": entry '" + (raw ? raw : "") + "': " + parts.error().context);
+    const std::string shown = raw ? raw : "";
+    auto parts = NormalizeTarPath(shown);
+    if (!parts) return Fail(EINVAL, file + ": entry '" + shown + "': " + parts.error().context);
     if (parts->empty()) continue;
-    std::string parent;
+    // Walk to the parent one component at a time, never through a symlink (not even one this
+    // archive made), creating missing directories.
+    UniqueFd parent_fd(::fcntl(root.Get(), F_DUPFD_CLOEXEC, 0));
+    std::string rel;
     for (size_t i = 0; i + 1 < parts->size(); ++i) {
-      parent += (i ? "/" : "") + (*parts)[i];
-      UniqueFd p(Openat2(root.Get(), parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kStrict));
-      if (!p && errno == ENOENT) {
-        UniqueFd up(i == 0 ? ::dup(root.Get())
-                           : Openat2(root.Get(), parent.substr(0, parent.rfind('/')),
-                                     O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kStrict));
-        if (!up || ::mkdirat(up.Get(), (*parts)[i].c_str(), 0700) != 0) return FailErrno("mkdir " + parent);
-      } else if (!p) {
-        return Fail(EINVAL, file + ": entry '" + raw + "' goes through '" + parent + "', not a directory");
+      rel += (i ? "/" : "") + (*parts)[i];
+      const char* name = (*parts)[i].c_str();
+      UniqueFd next(::openat(parent_fd.Get(), name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!next && errno == ENOENT) {
+        if (::mkdirat(parent_fd.Get(), name, 0700) != 0) return FailErrno("mkdir " + rel);
+        next.Reset(::openat(parent_fd.Get(), name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       }
+      if (!next) return Fail(EINVAL, file + ": entry '" + shown + "' goes through '" + rel + "', not a directory");
+      parent_fd = std::move(next);
     }
-    const std::string rel = parent.empty() ? parts->back() : parent + "/" + parts->back();
-    UniqueFd parent_fd(parent.empty() ? ::dup(root.Get())
-                                      : Openat2(root.Get(), parent, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, kStrict));
-    if (!parent_fd) return FailErrno(parent);
+    rel = rel.empty() ? parts->back() : rel + "/" + parts->back();
     switch (archive_entry_filetype(e)) {
       case AE_IFDIR:
         if (::mkdirat(parent_fd.Get(), parts->back().c_str(), 0700) != 0 && errno != EEXIST) {
@@ -119,8 +117,8 @@ Status UnpackArchive(const std::string& file, const std::string& dir) {
           break;
         }
         ::unlinkat(parent_fd.Get(), parts->back().c_str(), 0);
-        UniqueFd out(Openat2(parent_fd.Get(), parts->back(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                             0600, kStrict));
+        UniqueFd out(::openat(parent_fd.Get(), parts->back().c_str(),
+                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!out) return FailErrno("create " + rel);
         if (archive_read_data_into_fd(a.get(), out.Get()) != ARCHIVE_OK) {
           return Fail(EIO, file + ": " + archive_error_string(a.get()));

@@ -328,6 +328,15 @@ TEST_F(ImportTest, DockerArchivePathsStayInside) {
   ExpectRefused(dir_ / "link.tar", "outside the image");
 }
 
+TEST_F(ImportTest, ArchivesNeverWriteThroughTheirOwnSymlinks) {
+  ::mkdir((dir_ / "outside").c_str(), 0755);
+  TarWriter t;
+  t.Symlink("blobs", dir_ / "outside").File("blobs/sha256/evil", "x").File("manifest.json", "[]");
+  std::ofstream(dir_ / "through.tar", std::ios::binary) << t.Finish();
+  ExpectRefused(dir_ / "through.tar", "not a directory");
+  EXPECT_EQ(ListDirNames(dir_ / "outside"), 0u) << "written through the archive's symlink";
+}
+
 TEST_F(ImportTest, DockerArchiveConfigMustMatchItsName) {
   std::ofstream(dir_ / "cfg.tar", std::ios::binary) << DockerArchive([](Json& m, TarWriter& t) {
     const std::string fake = std::string(64, 'a') + ".json";
