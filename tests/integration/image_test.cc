@@ -56,6 +56,14 @@ class ImageTest : public ::testing::Test {
     EXPECT_EQ(DiffLines(Canonical(expected, options), Canonical(actual, options)), "");
     EXPECT_EQ(m.Stop(), 0) << m.Stderr();
   }
+  // Imports SOURCE into a fresh store ROOT_NAME and compares its mount with ref/rootfs.
+  void ExpectFormat(const std::string& source, const std::string& root_name) {
+    SCOPED_TRACE(source);
+    const std::string root = dir_ / root_name;
+    CommandResult r = RunCommand({STRATA_PATH, "--root", root, "--quiet", "import", source}, 120000);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ExpectMountEqualsUmociUnpack(root, r.out.substr(7, 12));
+  }
   // umoci image "img:latest" in three layers.
   void BuildImage() {
     Sh(R"(umoci init --layout img
@@ -137,6 +145,38 @@ skopeo --insecure-policy copy -q --dest-compress-format zstd oci:img:latest oci:
   }
   CommandResult zstd = RunCommand({STRATA_PATH, "--root", dir_ / "store2", "inspect", first_id});
   EXPECT_NE(zstd.out.find("\"compression\": \"zstd\""), std::string::npos) << zstd.out;
+}
+
+// buildah (containers/storage's layer differ) writes the image: whiteouts of a file and of a
+// directory, a directory emptied and refilled, hard links, a symlink, an xattr, a FIFO, a device
+// node, a setuid bit set in an upper layer. Pushed as an OCI layout and as a docker-archive,
+// both must mount to what `umoci unpack` makes of the OCI layout.
+TEST_F(ImageTest, BuildahImagesInBothFormats) {
+  if (::access("/usr/bin/buildah", X_OK) != 0) GTEST_SKIP() << "buildah is not installed";
+  Sh(R"(B="buildah --root $PWD/broot --runroot $PWD/brun --storage-driver vfs"
+trap '$B rm -a >/dev/null 2>&1 || true' EXIT
+c=$($B from -q scratch)
+m=$($B mount $c)
+mkdir -p $m/bin $m/etc/app $m/var/lib/old $m/srv/data $m/dev
+cp /bin/busybox $m/bin/busybox && ln -s busybox $m/bin/sh
+echo conf > $m/etc/app/conf && echo gone > $m/etc/app/gone
+echo keep > $m/var/lib/old/a && echo keep > $m/var/lib/old/b
+echo v1 > $m/srv/data/old
+echo linked > $m/etc/app/l1 && ln $m/etc/app/l1 $m/etc/app/l2
+setfattr -n user.note -v hello $m/etc/app/conf
+mkfifo $m/etc/app/fifo && mknod $m/dev/null c 1 3
+$B umount $c >/dev/null && $B commit -q $c base >/dev/null && $B rm $c >/dev/null
+c=$($B from -q base)
+m=$($B mount $c)
+rm $m/etc/app/gone && rm -rf $m/var/lib/old
+rm -rf $m/srv/data && mkdir $m/srv/data && echo v2 > $m/srv/data/new
+chmod 4755 $m/bin/busybox
+$B umount $c >/dev/null && $B commit -q $c final >/dev/null
+$B push -q final oci:$PWD/boci:latest
+$B push -q final docker-archive:$PWD/bdocker.tar:final:latest
+rm -rf ref && umoci unpack --image boci:latest ref >/dev/null)");
+  ExpectFormat(dir_ / "boci", "store-oci");
+  ExpectFormat(dir_ / "bdocker.tar", "store-docker");
 }
 
 TEST_F(ImageTest, ReimportIsANoOpAndTheMountCommandWorks) {
