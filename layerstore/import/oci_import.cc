@@ -71,9 +71,23 @@ bool PlatformMatches(const std::string& have, const std::string& want) {
   return std::count(want.begin(), want.end(), '/') == 1 && have.starts_with(want + "/");
 }
 
-// An OCI image layout directory.
+// An OCI image layout directory, or (flat) a containers/image "dir:" directory, which keeps
+// blobs as DIR/<hex> and the manifest as manifest.json.
 class Layout {
  public:
+  static Result<Layout> OpenDirTransport(const std::string& dir) {
+    Layout l;
+    l.dir_ = dir;
+    l.flat_ = true;
+    l.root_.Reset(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!l.root_) return FailErrno("open " + dir);
+    STRATA_ASSIGN_OR_RETURN(std::string version, l.ReadFile("version", 4096));
+    if (!version.starts_with("Directory Transport Version: 1.")) {
+      return Fail(EINVAL, dir + "/version: not a containers/image dir: image");
+    }
+    return l;
+  }
+
   static Result<Layout> Open(const std::string& dir) {
     Layout l;
     l.dir_ = dir;
@@ -95,12 +109,15 @@ class Layout {
 
   // The blob D names, opened after checking that its size is D's size.
   Result<UniqueFd> OpenBlob(const Descriptor& d) const {
-    const std::string path = "blobs/" + d.digest.algorithm + "/" + d.digest.encoded;
-    UniqueFd blobs(::openat(root_.Get(), "blobs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!blobs) return FailErrno(dir_ + "/blobs");
-    UniqueFd alg(::openat(blobs.Get(), d.digest.algorithm.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!alg) return FailErrno(dir_ + "/blobs/" + d.digest.algorithm);
-    UniqueFd fd(::openat(alg.Get(), d.digest.encoded.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    const std::string path = flat_ ? d.digest.encoded : "blobs/" + d.digest.algorithm + "/" + d.digest.encoded;
+    UniqueFd dir(flat_ ? ::fcntl(root_.Get(), F_DUPFD_CLOEXEC, 0)
+                       : ::openat(root_.Get(), "blobs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir) return FailErrno(dir_ + "/blobs");
+    if (!flat_) {
+      dir.Reset(::openat(dir.Get(), d.digest.algorithm.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!dir) return FailErrno(dir_ + "/blobs/" + d.digest.algorithm);
+    }
+    UniqueFd fd(::openat(dir.Get(), d.digest.encoded.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) return FailErrno("blob " + d.digest.String());
     struct stat st;
     if (::fstat(fd.Get(), &st) != 0) return FailErrno(path);
@@ -129,6 +146,7 @@ class Layout {
  private:
   std::string dir_;
   UniqueFd root_;
+  bool flat_ = false;
 };
 
 Result<Json> ParseJson(const std::string& text, const std::string& what) {
@@ -142,6 +160,20 @@ class Importer {
   Importer(Store& store, const ImportOptions& options, std::string default_repo)
       : store_(store), options_(options), default_repo_(std::move(default_repo)) {
     want_platform_ = options.platform.empty() ? HostPlatform() : options.platform;
+  }
+
+  // A "dir:" image: manifest.json is the entry point, named by its own sha256.
+  Result<std::vector<ImportedImage>> RunDirTransport(const Layout& layout) {
+    STRATA_ASSIGN_OR_RETURN(std::string text, layout.ReadFile("manifest.json", kMaxJsonBytes));
+    STRATA_ASSIGN_OR_RETURN(Json manifest, ParseJson(text, "manifest.json"));
+    Descriptor md;
+    md.digest = Sha256Of(text);
+    md.size = text.size();
+    md.ref_name = "latest";
+    if (manifest.contains("mediaType") && manifest["mediaType"].is_string()) md.media_type = manifest["mediaType"];
+    if (IsIndexType(md.media_type)) return Fail(ENOTSUP, "dir: images holding an index are not supported yet");
+    STRATA_ASSIGN_OR_RETURN(ImportedImage image, ImportManifestText(layout, md, text));
+    return std::vector<ImportedImage>{image};
   }
 
   Result<std::vector<ImportedImage>> Run(const Layout& layout, const std::string& ref) {
@@ -194,8 +226,13 @@ class Importer {
   }
 
   Result<ImportedImage> ImportManifest(const Layout& layout, const Descriptor& md) {
-    const std::string what = "manifest " + md.digest.String();
     STRATA_ASSIGN_OR_RETURN(std::string manifest_text, layout.ReadJsonBlob(md));
+    return ImportManifestText(layout, md, manifest_text);
+  }
+
+  Result<ImportedImage> ImportManifestText(const Layout& layout, const Descriptor& md,
+                                           const std::string& manifest_text) {
+    const std::string what = "manifest " + md.digest.String();
     STRATA_ASSIGN_OR_RETURN(Json manifest, ParseJson(manifest_text, what));
     const std::string type = manifest.value("mediaType", md.media_type);
     if (!md.media_type.empty() && type != md.media_type) {
@@ -276,19 +313,21 @@ Result<std::vector<ImportedImage>> ImportImage(Store& store, const std::string& 
       }
     }
   }
-  if (transport == "dir") {
-    return Fail(ENOTSUP, "dir: images are not supported yet (OCI layouts and archives are)");
-  }
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return FailErrno(path);
   const std::string repo = "localhost/" + BaseNameWithoutExtension(path);
   Importer importer(store, options, repo);
   if (S_ISDIR(st.st_mode)) {
+    if (transport == "dir" || (::access((path + "/oci-layout").c_str(), F_OK) != 0 &&
+                               ::access((path + "/version").c_str(), F_OK) == 0)) {
+      STRATA_ASSIGN_OR_RETURN(Layout layout, Layout::OpenDirTransport(path));
+      return importer.RunDirTransport(layout);
+    }
     if (::access((path + "/oci-layout").c_str(), F_OK) != 0) {
       if (::access((path + "/manifest.json").c_str(), F_OK) == 0) {
         return ImportDockerArchive(store, path, options, ref);
       }
-      return Fail(EINVAL, path + ": not an OCI image layout (no oci-layout file)");
+      return Fail(EINVAL, path + ": not an image (no oci-layout, manifest.json or version file)");
     }
     STRATA_ASSIGN_OR_RETURN(Layout layout, Layout::Open(path));
     return importer.Run(layout, ref);

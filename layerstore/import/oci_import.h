@@ -1,7 +1,8 @@
 // Import of images into the Store (SPEC.md section 4), from an OCI layout directory, an
-// oci-archive (a tar of one, plain or compressed) or a docker-archive (docker_import.h), as a
-// file or unpacked, detected by content; the containers/image spellings "oci:DIR[:REF]",
-// "oci-archive:FILE[:REF]" and "docker-archive:FILE[:REF|:@N]" are accepted too.
+// oci-archive (a tar of one, plain or compressed), a docker-archive (docker_import.h), as a
+// file or unpacked, or a containers/image "dir:" directory, detected by content; the
+// containers/image spellings "oci:DIR[:REF]", "oci-archive:FILE[:REF]",
+// "docker-archive:FILE[:REF|:@N]" and "dir:DIR" are accepted too.
 //
 // Every descriptor is checked before use: digest grammar (before it becomes a path), size,
 // sha256 of every blob, mediaType agreement between descriptor and document, size caps on
@@ -9,8 +10,8 @@
 // against its diffID. A layer already in the store (same diffID) is not extracted again, so a
 // second import of an image is a fast no-op. Nothing is published unless it verified.
 //
-// Not yet: the dir: transport (refused with a clear message), unprivileged extraction of
-// device nodes and foreign owners.
+// Not yet: unprivileged extraction of device nodes and foreign owners; dir: images holding an
+// index (multi-platform).
 #pragma once
 
 #include <functional>

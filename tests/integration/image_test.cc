@@ -122,18 +122,19 @@ TEST_F(ImageTest, MountedImageEqualsUmociUnpack) {
   EXPECT_EQ(reference.count("/etc/conf.d/one"), 0u);
 }
 
-// skopeo converts the umoci image into other formats; each imports to the same image ID and
-// mounts to the umoci reference tree.
+// skopeo converts the umoci image into other formats (docker-archive, oci-archive, zstd OCI,
+// the dir: transport); each imports to the same image ID and mounts to the umoci tree.
 TEST_F(ImageTest, EveryFormatSkopeoWritesImportsToTheSameTree) {
   if (::access("/usr/bin/skopeo", X_OK) != 0) GTEST_SKIP() << "skopeo is not installed";
   BuildImage();
   Sh(R"(skopeo --insecure-policy copy -q oci:img:latest docker-archive:docker.tar:app:v1
 skopeo --insecure-policy copy -q oci:img:latest oci-archive:oci.tar:v1
-skopeo --insecure-policy copy -q --dest-compress-format zstd oci:img:latest oci:zstd:v1)");
+skopeo --insecure-policy copy -q --dest-compress-format zstd oci:img:latest oci:zstd:v1
+skopeo --insecure-policy copy -q oci:img:latest dir:dirimage)");
   std::string first_id;
   int store = 0;
   for (const std::string& source : {"docker-archive:" + (dir_ / "docker.tar"), dir_ / "oci.tar",
-                                    "oci:" + (dir_ / "zstd") + ":v1"}) {
+                                    "oci:" + (dir_ / "zstd") + ":v1", dir_ / "dirimage"}) {
     SCOPED_TRACE(source);
     const std::string root = dir_ / ("store" + std::to_string(store++));
     CommandResult r = RunCommand({STRATA_PATH, "--root", root, "--quiet", "import", source}, 120000);

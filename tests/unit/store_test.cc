@@ -269,10 +269,11 @@ TEST_F(ImportTest, MultiPlatformIndexes) {
 
 TEST_F(ImportTest, NotAnImage) {
   ::mkdir((dir_ / "empty").c_str(), 0755);
-  ExpectRefused(dir_ / "empty", "not an OCI image layout");
-  auto dir = Import("dir:/x");
-  ASSERT_FALSE(dir);
-  EXPECT_EQ(dir.error().code, ENOTSUP);
+  ExpectRefused(dir_ / "empty", "not an image");
+  auto missing = Import("dir:" + (dir_ / "missing"));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ENOENT);
+  ExpectRefused("dir:" + (dir_ / "empty"), "version");
 }
 
 // A docker-archive as the containers/image writer makes it: <diffID>.tar layers, <id>.json
