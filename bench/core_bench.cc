@@ -42,7 +42,8 @@ struct Stack {
     UnionConfig config;
     for (int l = 0; l < layers; ++l) {
       testing::LayerBuilder b(dir / ("l" + std::to_string(l)));
-      for (int i = 0; i < files_per_layer; ++i) b.File("d/l" + std::to_string(l) + "f" + std::to_string(i));
+      for (int i = 0; i < files_per_layer; ++i)
+        b.File("d/l" + std::to_string(l) + "f" + std::to_string(i));
       config.lowerdirs.insert(config.lowerdirs.begin(), b.root());
     }
     fs = std::move(*UnionFs::Open(config));

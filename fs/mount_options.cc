@@ -9,10 +9,10 @@ namespace {
 
 // Kernel and libfuse mount options stratafs passes through unchanged.
 const std::set<std::string, std::less<>> kKernelFlags = {
-    "allow_other", "allow_root", "suid",        "nosuid",        "dev",        "nodev",
-    "exec",        "noexec",     "atime",       "noatime",       "diratime",   "nodiratime",
-    "relatime",    "norelatime", "strictatime", "nostrictatime", "lazytime",   "nolazytime",
-    "async",       "sync",       "dirsync",     "auto_unmount",  "rw",         "ro"};
+    "allow_other", "allow_root", "suid",        "nosuid",        "dev",      "nodev",
+    "exec",        "noexec",     "atime",       "noatime",       "diratime", "nodiratime",
+    "relatime",    "norelatime", "strictatime", "nostrictatime", "lazytime", "nolazytime",
+    "async",       "sync",       "dirsync",     "auto_unmount",  "rw",       "ro"};
 
 Unexpected Invalid(const std::string& what) { return Fail(EINVAL, what); }
 

@@ -22,7 +22,7 @@ struct IdMapping {
 };
 
 struct MountOptions {
-  std::string source;                  // first of two positional arguments ("overlay")
+  std::string source;  // first of two positional arguments ("overlay")
   std::string mountpoint;
   std::vector<std::string> lowerdirs;  // topmost first
   std::vector<std::string> datadirs;   // after "::": reachable only through metacopy redirects
@@ -44,7 +44,7 @@ struct MountOptions {
   bool noacl = false;
   std::string xino = "auto";  // off | auto | on
   bool ino32 = false;
-  bool fsync = true;          // fsync=0 or volatile turn it off
+  bool fsync = true;  // fsync=0 or volatile turn it off
   bool is_volatile = false;
   double timeout = 1000000000.0;  // fuse-overlayfs' default: names and attributes never expire
   bool threaded = true;
@@ -52,12 +52,12 @@ struct MountOptions {
   bool noxattrs = false;
   int xattr_permissions = 0;  // 0 | 1 | 2
   bool userxattr = false;
-  std::string context;        // SELinux label (quotes stripped)
+  std::string context;  // SELinux label (quotes stripped)
   std::string redirect_dir;
   std::string metacopy;
   std::string index;
   std::optional<uint32_t> max_write;
-  bool read_only = false;     // "ro", or no upperdir
+  bool read_only = false;  // "ro", or no upperdir
 
   // Options for the kernel / libfuse, passed through (allow_other, nosuid, ...).
   std::vector<std::string> kernel_options;

@@ -5,8 +5,8 @@
 #include <sys/stat.h>
 
 #include <map>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "fs/base/unique_fd.h"
 
@@ -46,7 +46,8 @@ Result<std::vector<HistoryEntry>> ImageHistory(const Store& store, const Digest&
   STRATA_ASSIGN_OR_RETURN(ImageRecord image, store.GetImage(id));
   STRATA_ASSIGN_OR_RETURN(std::string text, store.GetBlob(id));
   Json config = Json::parse(text, nullptr, false);
-  if (config.is_discarded() || !config.is_object()) return Fail(EINVAL, "config: not a JSON object");
+  if (config.is_discarded() || !config.is_object())
+    return Fail(EINVAL, "config: not a JSON object");
   std::vector<HistoryEntry> out;
   size_t layer = 0;
   const Json history = config.value("history", Json::array());
@@ -58,7 +59,8 @@ Result<std::vector<HistoryEntry>> ImageHistory(const Store& store, const Digest&
     e.comment = h.value("comment", "");
     e.empty_layer = h.value("empty_layer", false);
     if (!e.empty_layer) {
-      if (layer >= image.diff_ids.size()) return Fail(EINVAL, "config history names more layers than the image has");
+      if (layer >= image.diff_ids.size())
+        return Fail(EINVAL, "config history names more layers than the image has");
       e.diff_id = image.diff_ids[layer++];
       if (auto rec = store.GetLayer(e.diff_id)) e.size = rec->tar_size;
     }
@@ -92,7 +94,8 @@ Result<VerifyReport> VerifyStore(const Store& store) {
       UniqueFd fd(::openat(::dirfd(d), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
       auto actual = fd ? Sha256OfFd(fd.Get()) : Result<Digest>(FailErrno(name));
       if (!actual || !(*actual == *digest)) {
-        report.problems.push_back("blob " + digest->String() + ": content does not match its digest");
+        report.problems.push_back("blob " + digest->String() +
+                                  ": content does not match its digest");
       }
     }
     ::closedir(d);
@@ -103,9 +106,11 @@ Result<VerifyReport> VerifyStore(const Store& store) {
     ++report.images;
     const std::string what = "image " + image.id.String().substr(0, 19);
     if (!store.HasBlob(image.id)) report.problems.push_back(what + ": config blob missing");
-    if (!store.HasBlob(image.manifest_digest)) report.problems.push_back(what + ": manifest blob missing");
+    if (!store.HasBlob(image.manifest_digest))
+      report.problems.push_back(what + ": manifest blob missing");
     auto chain = image.diff_ids.empty() ? Result<Digest>(Fail(EINVAL)) : ChainId(image.diff_ids);
-    if (!image.diff_ids.empty() && (!chain || image.chain_ids.empty() || !(image.chain_ids.back() == *chain))) {
+    if (!image.diff_ids.empty() &&
+        (!chain || image.chain_ids.empty() || !(image.chain_ids.back() == *chain))) {
       report.problems.push_back(what + ": chainIDs do not match its layers");
     }
     for (const Digest& d : image.diff_ids) {

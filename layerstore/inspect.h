@@ -30,8 +30,8 @@ struct HistoryEntry {
   std::string created_by;
   std::string comment;
   bool empty_layer = false;
-  Digest diff_id;      // for non-empty entries
-  uint64_t size = 0;   // uncompressed bytes of its layer
+  Digest diff_id;     // for non-empty entries
+  uint64_t size = 0;  // uncompressed bytes of its layer
 };
 
 // The config's history, newest first as `docker image history` prints it, each non-empty entry

@@ -17,7 +17,8 @@ bool IsHex(const std::string& s) {
 Result<std::string> NormalizeName(const std::string& name) {
   if (name.empty()) return Fail(EINVAL, "empty image name");
   for (char c : name) {
-    if (std::isspace(static_cast<unsigned char>(c))) return Fail(EINVAL, "image name '" + name + "' has whitespace");
+    if (std::isspace(static_cast<unsigned char>(c)))
+      return Fail(EINVAL, "image name '" + name + "' has whitespace");
   }
   std::string repo = name, tag;
   const size_t slash = name.rfind('/');
@@ -35,7 +36,8 @@ Result<std::string> NormalizeName(const std::string& name) {
                              first.find(':') != std::string::npos || first == "localhost");
   if (!has_registry) repo = "localhost/" + repo;
   const std::string path = repo.substr(repo.find('/') + 1);
-  if (std::any_of(path.begin(), path.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)); })) {
+  if (std::any_of(path.begin(), path.end(),
+                  [](char c) { return std::isupper(static_cast<unsigned char>(c)); })) {
     return Fail(EINVAL, "image name '" + name + "': repository names are lowercase");
   }
   return repo + ":" + (tag.empty() ? "latest" : tag);
@@ -50,7 +52,8 @@ Result<Digest> ResolveReference(const std::string& ref,
     const Digest* match = nullptr;
     for (const Digest& id : ids) {
       if (!id.encoded.starts_with(hex)) continue;
-      if (match && !(*match == id)) return Fail(EINVAL, "image ID prefix '" + ref + "' is ambiguous");
+      if (match && !(*match == id))
+        return Fail(EINVAL, "image ID prefix '" + ref + "' is ambiguous");
       match = &id;
     }
     if (match) return *match;

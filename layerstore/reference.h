@@ -18,7 +18,8 @@ Result<std::string> NormalizeName(const std::string& name);
 // Finds the image REF names among NAMES (name -> id) and IDS (all image ids). A full or
 // prefix ID (12+ hex digits, optionally "sha256:") matches ids; otherwise the normalised
 // name must be known, or a short name must match exactly one name under some registry
-// ("app:v1" finds "docker.io/library/app:v1"). Errors: ENOENT (no match), EINVAL (ambiguous prefix, bad reference).
+// ("app:v1" finds "docker.io/library/app:v1"). Errors: ENOENT (no match), EINVAL (ambiguous prefix,
+// bad reference).
 Result<Digest> ResolveReference(const std::string& ref,
                                 const std::vector<std::pair<std::string, Digest>>& names,
                                 const std::vector<Digest>& ids);

@@ -88,7 +88,8 @@ Status RemoveAll(const std::string& path) {
   if (S_ISDIR(st.st_mode)) {
     // Directories of a layer may be read-only: make them writable before emptying them.
     ::chmod(path.c_str(), 0700);
-    for (const std::string& name : ListDir(path)) STRATA_RETURN_IF_ERROR(RemoveAll(path + "/" + name));
+    for (const std::string& name : ListDir(path))
+      STRATA_RETURN_IF_ERROR(RemoveAll(path + "/" + name));
     if (::rmdir(path.c_str()) != 0) return FailErrno("rmdir " + path);
   } else if (::unlink(path.c_str()) != 0) {
     return FailErrno("unlink " + path);
@@ -109,8 +110,8 @@ Result<Store> Store::Open(const std::string& root, Lock lock) {
 }
 
 Status Store::WriteFileAtomic(const std::string& path, const std::string& data) const {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" +
-                          std::to_string(std::random_device{}());
+  const std::string tmp =
+      path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}());
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd) return FailErrno("create " + tmp);
   size_t done = 0;
@@ -182,7 +183,8 @@ Status Store::PublishLayer(const std::string& work, const LayerRecord& r) {
 }
 
 Result<LayerRecord> Store::GetLayer(const Digest& diff_id) const {
-  STRATA_ASSIGN_OR_RETURN(Json j, ParseRecord(root_ + "/layers/" + diff_id.encoded + "/layer.json"));
+  STRATA_ASSIGN_OR_RETURN(Json j,
+                          ParseRecord(root_ + "/layers/" + diff_id.encoded + "/layer.json"));
   LayerRecord r;
   STRATA_ASSIGN_OR_RETURN(r.diff_id, DigestField(j, "diff_id"));
   STRATA_ASSIGN_OR_RETURN(r.blob_digest, DigestField(j, "blob_digest"));
@@ -196,14 +198,10 @@ Status Store::PutImage(const ImageRecord& image) {
   Json layers = Json::array(), chains = Json::array();
   for (const Digest& d : image.diff_ids) layers.push_back(d.String());
   for (const Digest& d : image.chain_ids) chains.push_back(d.String());
-  Json j = {{"id", image.id.String()},
-            {"manifest_digest", image.manifest_digest.String()},
-            {"diff_ids", layers},
-            {"chain_ids", chains},
-            {"os", image.os},
-            {"architecture", image.architecture},
-            {"variant", image.variant},
-            {"created", image.created}};
+  Json j = {{"id", image.id.String()},  {"manifest_digest", image.manifest_digest.String()},
+            {"diff_ids", layers},       {"chain_ids", chains},
+            {"os", image.os},           {"architecture", image.architecture},
+            {"variant", image.variant}, {"created", image.created}};
   return WriteFileAtomic(root_ + "/images/" + image.id.encoded + ".json", j.dump(2) + "\n");
 }
 
@@ -213,7 +211,8 @@ Result<ImageRecord> Store::GetImage(const Digest& id) const {
   STRATA_ASSIGN_OR_RETURN(r.id, DigestField(j, "id"));
   STRATA_ASSIGN_OR_RETURN(r.manifest_digest, DigestField(j, "manifest_digest"));
   for (const auto& [key, out] : {std::pair{"diff_ids", &r.diff_ids}, {"chain_ids", &r.chain_ids}}) {
-    if (!j.contains(key) || !j[key].is_array()) return Fail(EINVAL, "image record: no " + std::string(key));
+    if (!j.contains(key) || !j[key].is_array())
+      return Fail(EINVAL, "image record: no " + std::string(key));
     for (const Json& d : j[key]) {
       if (!d.is_string()) return Fail(EINVAL, "image record: bad digest");
       STRATA_ASSIGN_OR_RETURN(Digest parsed, ParseDigest(d.get<std::string>()));

@@ -34,7 +34,7 @@ struct LayerRecord {
 };
 
 struct ImageRecord {
-  Digest id;                      // config digest
+  Digest id;  // config digest
   Digest manifest_digest;
   std::vector<Digest> diff_ids;   // bottom layer first
   std::vector<Digest> chain_ids;  // chainID of each prefix of the stack

@@ -40,8 +40,11 @@ int Images(const Globals& g, const std::string& format, bool ids_only) {
     uint64_t size = 0;
     for (const auto& u : usage->images) size = u.id == image.id ? u.total : size;
     if (format == "json") {
-      rows.push_back({{"id", image.id.String()}, {"names", image_names}, {"created", image.created},
-                      {"size", size}, {"layers", image.diff_ids.size()},
+      rows.push_back({{"id", image.id.String()},
+                      {"names", image_names},
+                      {"created", image.created},
+                      {"size", size},
+                      {"layers", image.diff_ids.size()},
                       {"platform", image.os + "/" + image.architecture +
                                        (image.variant.empty() ? "" : "/" + image.variant)}});
       continue;
@@ -49,8 +52,9 @@ int Images(const Globals& g, const std::string& format, bool ids_only) {
     if (image_names.empty()) image_names.push_back("<none>:<none>");
     for (const std::string& n : image_names) {
       const size_t colon = n.rfind(':');
-      std::printf("%-40s %-12s %-14s %-22s %s\n", n.substr(0, colon).c_str(), n.substr(colon + 1).c_str(),
-                  Short(image.id).c_str(), image.created.substr(0, 19).c_str(), HumanSize(size).c_str());
+      std::printf("%-40s %-12s %-14s %-22s %s\n", n.substr(0, colon).c_str(),
+                  n.substr(colon + 1).c_str(), Short(image.id).c_str(),
+                  image.created.substr(0, 19).c_str(), HumanSize(size).c_str());
     }
   }
   if (format == "json") std::printf("%s\n", rows.dump(2).c_str());
@@ -72,7 +76,8 @@ int Inspect(const Globals& g, const std::string& ref, bool config, bool raw) {
   }
   Json layers = Json::array();
   for (size_t i = 0; i < image->diff_ids.size(); ++i) {
-    Json l = {{"diff_id", image->diff_ids[i].String()}, {"chain_id", image->chain_ids[i].String()},
+    Json l = {{"diff_id", image->diff_ids[i].String()},
+              {"chain_id", image->chain_ids[i].String()},
               {"path", store->LayerDir(image->diff_ids[i])}};
     if (auto rec = store->GetLayer(image->diff_ids[i])) {
       l["blob_digest"] = rec->blob_digest.String();
@@ -81,9 +86,9 @@ int Inspect(const Globals& g, const std::string& ref, bool config, bool raw) {
     }
     layers.push_back(l);
   }
-  Json out = {{"id", image->id.String()},      {"manifest_digest", image->manifest_digest.String()},
-              {"os", image->os},               {"architecture", image->architecture},
-              {"created", image->created},     {"layers", layers}};
+  Json out = {{"id", image->id.String()},  {"manifest_digest", image->manifest_digest.String()},
+              {"os", image->os},           {"architecture", image->architecture},
+              {"created", image->created}, {"layers", layers}};
   std::printf("%s\n", out.dump(2).c_str());
   return 0;
 }
@@ -101,7 +106,8 @@ int Remove(const Globals& g, const std::vector<std::string>& refs) {
     std::string named;
     for (const auto& [name, target] : *names) {
       if (target == *id) ++count;
-      if (auto normalized = strata::store::NormalizeName(ref); normalized && *normalized == name) named = name;
+      if (auto normalized = strata::store::NormalizeName(ref); normalized && *normalized == name)
+        named = name;
     }
     Status s = !named.empty() && count > 1 ? store->RemoveName(named) : store->RemoveImage(*id);
     if (!s) return Report(s.error());
@@ -156,8 +162,11 @@ int History(const Globals& g, const std::string& ref, const std::string& format)
   if (format == "json") {
     Json rows = Json::array();
     for (const auto& h : *history) {
-      rows.push_back({{"created", h.created}, {"created_by", h.created_by}, {"comment", h.comment},
-                      {"empty_layer", h.empty_layer}, {"size", h.size},
+      rows.push_back({{"created", h.created},
+                      {"created_by", h.created_by},
+                      {"comment", h.comment},
+                      {"empty_layer", h.empty_layer},
+                      {"size", h.size},
                       {"diff_id", h.empty_layer ? "" : h.diff_id.String()}});
     }
     std::printf("%s\n", rows.dump(2).c_str());
@@ -166,8 +175,10 @@ int History(const Globals& g, const std::string& ref, const std::string& format)
   std::printf("%-14s %-22s %-50s %10s\n", "LAYER", "CREATED", "CREATED BY", "SIZE");
   for (const auto& h : *history) {
     std::string by = h.created_by.substr(0, 50);
-    std::printf("%-14s %-22s %-50s %10s\n", h.empty_layer ? "<empty layer>" : Short(h.diff_id).c_str(),
-                h.created.substr(0, 19).c_str(), by.c_str(), h.empty_layer ? "0 B" : HumanSize(h.size).c_str());
+    std::printf("%-14s %-22s %-50s %10s\n",
+                h.empty_layer ? "<empty layer>" : Short(h.diff_id).c_str(),
+                h.created.substr(0, 19).c_str(), by.c_str(),
+                h.empty_layer ? "0 B" : HumanSize(h.size).c_str());
   }
   return 0;
 }
@@ -180,9 +191,11 @@ int DiskUsage(const Globals& g, const std::string& format) {
   if (format == "json") {
     Json images = Json::array();
     for (const auto& u : usage->images) {
-      images.push_back({{"id", u.id.String()}, {"size", u.total}, {"shared", u.shared}, {"unique", u.unique}});
+      images.push_back(
+          {{"id", u.id.String()}, {"size", u.total}, {"shared", u.shared}, {"unique", u.unique}});
     }
-    Json out = {{"images", images}, {"layers", usage->layers}, {"layers_size", usage->layers_bytes}};
+    Json out = {
+        {"images", images}, {"layers", usage->layers}, {"layers_size", usage->layers_bytes}};
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
@@ -191,7 +204,8 @@ int DiskUsage(const Globals& g, const std::string& format) {
     std::printf("%-14s %12s %12s %12s\n", Short(u.id).c_str(), HumanSize(u.total).c_str(),
                 HumanSize(u.shared).c_str(), HumanSize(u.unique).c_str());
   }
-  std::printf("%zu layers stored once: %s\n", usage->layers, HumanSize(usage->layers_bytes).c_str());
+  std::printf("%zu layers stored once: %s\n", usage->layers,
+              HumanSize(usage->layers_bytes).c_str());
   return 0;
 }
 
@@ -201,8 +215,8 @@ int Verify(const Globals& g) {
   auto report = store::VerifyStore(*store);
   if (!report) return Report(report.error());
   for (const std::string& p : report->problems) std::fprintf(stderr, "strata: %s\n", p.c_str());
-  std::printf("%zu blobs, %zu layers, %zu images: %s\n", report->blobs, report->layers, report->images,
-              report->problems.empty() ? "ok" : "CORRUPT");
+  std::printf("%zu blobs, %zu layers, %zu images: %s\n", report->blobs, report->layers,
+              report->images, report->problems.empty() ? "ok" : "CORRUPT");
   return report->problems.empty() ? 0 : 1;
 }
 

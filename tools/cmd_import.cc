@@ -49,7 +49,8 @@ int DigestFiles(const std::vector<std::string>& files) {
   int rc = 0;
   for (const std::string& path : files) {
     strata::UniqueFd fd(path == "-" ? dup(STDIN_FILENO) : open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    auto digest = fd ? strata::store::Sha256OfFd(fd.Get()) : Result<Digest>(strata::FailErrno(path));
+    auto digest =
+        fd ? strata::store::Sha256OfFd(fd.Get()) : Result<Digest>(strata::FailErrno(path));
     if (!digest) {
       rc = Report(digest.error());
       continue;

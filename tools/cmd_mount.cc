@@ -21,7 +21,8 @@ Result<std::string> LowerdirOption(const Store& store, const std::string& ref) {
   std::string option = "lowerdir=";
   for (size_t i = image.diff_ids.size(); i-- > 0;) {
     if (!store.HasLayer(image.diff_ids[i])) {
-      return strata::Fail(ENOENT, "layer " + image.diff_ids[i].String() + " is missing from the store");
+      return strata::Fail(ENOENT,
+                          "layer " + image.diff_ids[i].String() + " is missing from the store");
     }
     option += store.LayerDir(image.diff_ids[i]);
     if (i) option += ":";
@@ -55,8 +56,9 @@ static std::string StratafsPath() {
 
 int Mount(const Globals& g, const std::string& ref, const std::string& mountpoint, bool read_only) {
   if (!read_only) {
-    std::fprintf(stderr, "strata: writable mounts need stratafs' writable layer, which is not "
-                         "implemented yet: use --read-only\n");
+    std::fprintf(stderr,
+                 "strata: writable mounts need stratafs' writable layer, which is not "
+                 "implemented yet: use --read-only\n");
     return 1;
   }
   std::string option;

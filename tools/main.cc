@@ -7,20 +7,24 @@
 
 int main(int argc, char** argv) {
   using namespace strata::cli;  // NOLINT: the command table below names every command
-  CLI::App app{"strata: container images in a content-addressed layer store, mounted with stratafs"};
+  CLI::App app{
+      "strata: container images in a content-addressed layer store, mounted with stratafs"};
   app.set_version_flag("-V,--version", "strata " STRATA_VERSION);
   app.require_subcommand(1);
   Globals g;
   g.root = DefaultRoot();
-  app.add_option("--root", g.root, "store directory (default: $STRATA_ROOT, /var/lib/strata as root)");
+  app.add_option("--root", g.root,
+                 "store directory (default: $STRATA_ROOT, /var/lib/strata as root)");
   app.add_flag("-q,--quiet", g.quiet, "no progress output");
 
   std::string source, ref, mountpoint, format;
   strata::store::ImportOptions import_options;
   auto* import = app.add_subcommand("import", "Import an OCI layout or oci-archive");
-  import->add_option("SOURCE", source, "DIR, FILE, oci:DIR[:REF] or oci-archive:FILE[:REF]")->required();
+  import->add_option("SOURCE", source, "DIR, FILE, oci:DIR[:REF] or oci-archive:FILE[:REF]")
+      ->required();
   import->add_option("--name", import_options.name, "name[:tag] for the image");
-  import->add_option("--platform", import_options.platform, "os/arch[/variant] (default: this host)");
+  import->add_option("--platform", import_options.platform,
+                     "os/arch[/variant] (default: this host)");
   import->add_flag("--all-platforms", import_options.all_platforms, "import every platform");
 
   bool ids_only = false;
@@ -57,7 +61,8 @@ int main(int argc, char** argv) {
   tag->add_option("REF", ref, "image")->required();
   tag->add_option("NAME", new_name, "name[:tag]")->required();
 
-  auto* history = app.add_subcommand("history", "Show an image's layers with their sizes and origin");
+  auto* history =
+      app.add_subcommand("history", "Show an image's layers with their sizes and origin");
   history->add_option("REF", ref, "image")->required();
   history->add_option("--format", format, "json")->check(CLI::IsMember({"json"}));
 
@@ -70,7 +75,8 @@ int main(int argc, char** argv) {
   auto* digest = app.add_subcommand("digest", "Print the sha256 digest of files ('-' = stdin)");
   digest->add_option("FILE", files, "files to hash")->required();
   std::vector<std::string> diff_ids;
-  auto* chain = app.add_subcommand("chainid", "Print the OCI chainID of layer diffIDs, bottom first");
+  auto* chain =
+      app.add_subcommand("chainid", "Print the OCI chainID of layer diffIDs, bottom first");
   chain->add_option("DIFFID", diff_ids, "sha256:... layer diffIDs, bottom layer first")->required();
 
   CLI11_PARSE(app, argc, argv);

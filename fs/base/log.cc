@@ -26,11 +26,14 @@ const char* LevelName(Level level) {
 }  // namespace
 
 void SetLevel(Level level) { g_level.store(static_cast<int>(level)); }
-bool Enabled(Level level) { return static_cast<int>(level) <= g_level.load(std::memory_order_relaxed); }
+bool Enabled(Level level) {
+  return static_cast<int>(level) <= g_level.load(std::memory_order_relaxed);
+}
 void SetProgramName(const char* name) { g_program.store(name); }
 
 Line::~Line() {
-  std::string line = std::string(g_program.load()) + ": " + LevelName(level_) + ": " + out_.str() + "\n";
+  std::string line =
+      std::string(g_program.load()) + ": " + LevelName(level_) + ": " + out_.str() + "\n";
   // Best effort: a failed log write has nowhere else to go.
   ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
   (void)ignored;

@@ -31,7 +31,7 @@ class Line {
 }  // namespace strata::log
 
 // A one-pass loop rather than an if/else, so `if (x) STRATA_LOG(kWarn) << ...;` needs no braces.
-#define STRATA_LOG(level)                                                             \
-  for (bool strata_log_on_ = ::strata::log::Enabled(::strata::log::Level::level);    \
-       strata_log_on_; strata_log_on_ = false)                                        \
+#define STRATA_LOG(level)                                                                         \
+  for (bool strata_log_on_ = ::strata::log::Enabled(::strata::log::Level::level); strata_log_on_; \
+       strata_log_on_ = false)                                                                    \
   ::strata::log::Line(::strata::log::Level::level).stream()

@@ -80,18 +80,18 @@ inline Status Ok() { return {}; }
 #define STRATA_CONCAT(a, b) STRATA_CONCAT_INNER(a, b)
 
 // Propagates the error of a Status/Result expression.
-#define STRATA_RETURN_IF_ERROR(expr)                     \
-  do {                                                   \
-    auto strata_status_ = (expr);                        \
-    if (!strata_status_) {                               \
+#define STRATA_RETURN_IF_ERROR(expr)                       \
+  do {                                                     \
+    auto strata_status_ = (expr);                          \
+    if (!strata_status_) {                                 \
       return ::strata::Unexpected{strata_status_.error()}; \
-    }                                                    \
+    }                                                      \
   } while (0)
 
 // `STRATA_ASSIGN_OR_RETURN(auto x, Foo());` declares x from a Result or propagates its error.
 #define STRATA_ASSIGN_OR_RETURN(lhs, expr) \
   STRATA_ASSIGN_OR_RETURN_IMPL(STRATA_CONCAT(strata_result_, __LINE__), lhs, expr)
-#define STRATA_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)   \
-  auto tmp = (expr);                                   \
+#define STRATA_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)  \
+  auto tmp = (expr);                                  \
   if (!tmp) return ::strata::Unexpected{tmp.error()}; \
   lhs = std::move(*tmp)

@@ -68,8 +68,8 @@ Result<std::vector<DirEntry>> MergeDirectory(const Inode& dir, const LayerStack&
         }
         type = IFTODT(st.st_mode);
       }
-      out.push_back(DirEntry{key, layers.MapIno(real.layer, de->d_ino), type,
-                             static_cast<uint32_t>(index)});
+      out.push_back(
+          DirEntry{key, layers.MapIno(real.layer, de->d_ino), type, static_cast<uint32_t>(index)});
       hidden.insert(std::move(key));
     }
     for (std::string& name : pending) hidden.insert(std::move(name));

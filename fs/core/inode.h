@@ -32,8 +32,8 @@ inline constexpr InodeId kRootId{1};
 
 // The real directory backing a merged directory in one layer.
 struct DirReal {
-  int layer = 0;     // index in the LayerStack, 0 = topmost
-  UniqueFd fd;       // O_PATH | O_DIRECTORY
+  int layer = 0;                 // index in the LayerStack, 0 = topmost
+  UniqueFd fd;                   // O_PATH | O_DIRECTORY
   bool xattr_whiteouts = false;  // children may be xattr whiteouts
 };
 
@@ -45,20 +45,20 @@ struct OriginKey {
 };
 
 struct Inode {
-  InodeId id;          // set by InodeTable when published
+  InodeId id;  // set by InodeTable when published
   OriginKey origin;
-  mode_t type = 0;     // S_IFMT bits of the topmost real object
-  uint64_t st_ino = 0; // the st_ino shown to users (stable across remounts)
+  mode_t type = 0;      // S_IFMT bits of the topmost real object
+  uint64_t st_ino = 0;  // the st_ino shown to users (stable across remounts)
 
   // Directories: the real directories merged here, topmost first, cut at the first opaque one.
   std::vector<DirReal> dir_reals;  // (writable layer: guarded)
   uint64_t parent_st_ino = 0;      // for "..": the root's own st_ino at the root
 
   // Non-directories: where the real object lives.
-  std::shared_ptr<Inode> parent;   // keeps parent_fd alive (writable layer: guarded)
-  std::string name;                // (writable layer: guarded)
+  std::shared_ptr<Inode> parent;  // keeps parent_fd alive (writable layer: guarded)
+  std::string name;               // (writable layer: guarded)
   int layer = 0;
-  int parent_fd = -1;              // borrowed from parent->dir_reals
+  int parent_fd = -1;  // borrowed from parent->dir_reals
 
   // Merged directories: 2 + number of merged subdirectories, computed on first getattr.
   std::atomic<uint32_t> merged_nlink{0};

@@ -62,9 +62,9 @@ class InodeTable {
   };
   struct Shard {
     mutable std::mutex mu;
-    uint64_t next_seq = 1;  // guarded by mu
-    std::unordered_map<uint64_t, Slot> by_id;                             // guarded by mu
-    std::unordered_map<OriginKey, uint64_t, OriginKeyHash> by_origin;     // guarded by mu
+    uint64_t next_seq = 1;                                             // guarded by mu
+    std::unordered_map<uint64_t, Slot> by_id;                          // guarded by mu
+    std::unordered_map<OriginKey, uint64_t, OriginKeyHash> by_origin;  // guarded by mu
   };
 
   static size_t ShardOf(const OriginKey& key) { return OriginKeyHash{}(key) & (kShards - 1); }

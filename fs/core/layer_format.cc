@@ -10,8 +10,8 @@
 namespace strata::core {
 namespace {
 
-constexpr std::array<std::string_view, 3> kPrivatePrefixes = {
-    "trusted.overlay.", "user.overlay.", "user.fuseoverlayfs."};
+constexpr std::array<std::string_view, 3> kPrivatePrefixes = {"trusted.overlay.", "user.overlay.",
+                                                              "user.fuseoverlayfs."};
 constexpr std::array<const char*, 3> kOpaqueXattrs = {
     "trusted.overlay.opaque", "user.overlay.opaque", "user.fuseoverlayfs.opaque"};
 constexpr std::array<const char*, 2> kWhiteoutXattrs = {"trusted.overlay.whiteout",

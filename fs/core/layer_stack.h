@@ -23,7 +23,7 @@ inline constexpr size_t kMaxLayers = 500;
 
 struct Layer {
   std::string path;
-  UniqueFd root;   // O_PATH | O_DIRECTORY
+  UniqueFd root;  // O_PATH | O_DIRECTORY
   dev_t dev = 0;
   int fs_index = 0;  // distinct filesystems in order of first appearance
 };
@@ -41,7 +41,8 @@ class LayerStack {
   // The st_ino users see for real inode `ino` found in layer `layer`.
   uint64_t MapIno(int layer, uint64_t ino) const {
     if (same_fs_) return ino;
-    return (static_cast<uint64_t>(layers_[layer].fs_index) << 56) | (ino & ((uint64_t{1} << 56) - 1));
+    return (static_cast<uint64_t>(layers_[layer].fs_index) << 56) |
+           (ino & ((uint64_t{1} << 56) - 1));
   }
 
  private:

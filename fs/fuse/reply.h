@@ -27,7 +27,9 @@ class Reply {
   int Err(int code) { return Once(fuse_reply_err(req_, code)); }
   int Err(const Error& e) { return Err(e.code); }
   int Entry(const fuse_entry_param& e) { return Once(fuse_reply_entry(req_, &e)); }
-  int Attr(const struct stat& st, double timeout) { return Once(fuse_reply_attr(req_, &st, timeout)); }
+  int Attr(const struct stat& st, double timeout) {
+    return Once(fuse_reply_attr(req_, &st, timeout));
+  }
   int Readlink(const char* target) { return Once(fuse_reply_readlink(req_, target)); }
   int Open(const fuse_file_info& fi) { return Once(fuse_reply_open(req_, &fi)); }
   int Buf(const char* data, size_t size) { return Once(fuse_reply_buf(req_, data, size)); }

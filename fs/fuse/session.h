@@ -11,13 +11,13 @@ namespace strata::fuse {
 
 struct SessionConfig {
   std::string mountpoint;
-  std::string fsname = "stratafs";        // the source column of the mount table
+  std::string fsname = "stratafs";         // the source column of the mount table
   std::vector<std::string> mount_options;  // kernel/libfuse options (allow_other, ro, nosuid...)
   bool foreground = false;
-  bool debug = false;          // libfuse request trace on stderr
+  bool debug = false;  // libfuse request trace on stderr
   bool multithreaded = true;
-  double timeout = 0;          // entry and attribute cache timeout, seconds
-  bool posix_acl = true;       // false with -o noacl
+  double timeout = 0;     // entry and attribute cache timeout, seconds
+  bool posix_acl = true;  // false with -o noacl
 };
 
 // Runs until unmounted or signalled (SIGTERM, SIGINT, SIGHUP unmount and end it). Returns the

@@ -49,10 +49,12 @@ Result<ImportedImage> ImportOne(Store& store, int root, const Json& entry, size_
   const Digest config_digest = Sha256Of(config_text);
   if (const std::string claimed = ClaimedHex(config_path);
       !claimed.empty() && claimed != config_digest.encoded) {
-    return Fail(EINVAL, where + ": config '" + config_path + "' hashes to " + config_digest.String());
+    return Fail(EINVAL,
+                where + ": config '" + config_path + "' hashes to " + config_digest.String());
   }
   const Json& layers = entry["Layers"];
-  STRATA_ASSIGN_OR_RETURN(std::vector<Digest> diffs, ConfigDiffIds(config_text, layers.size(), config_path));
+  STRATA_ASSIGN_OR_RETURN(std::vector<Digest> diffs,
+                          ConfigDiffIds(config_text, layers.size(), config_path));
   ImportedImage result;
   Json descriptors = Json::array();
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -64,10 +66,10 @@ Result<ImportedImage> ImportOne(Store& store, int root, const Json& entry, size_
     if (const std::string hex = ClaimedHex(path); !hex.empty() && path.starts_with("blobs/")) {
       claimed = Digest{"sha256", hex};  // a blob named by its digest must hash to it
     }
-    STRATA_ASSIGN_OR_RETURN(bool extracted,
-                            EnsureLayer(store, options, i, layers.size(), diff,
-                                        [&] { return OpenBeneath(root, path); }, claimed,
-                                        lwhere + " ('" + path + "')"));
+    STRATA_ASSIGN_OR_RETURN(bool extracted, EnsureLayer(
+                                                store, options, i, layers.size(), diff,
+                                                [&] { return OpenBeneath(root, path); }, claimed,
+                                                lwhere + " ('" + path + "')"));
     ++(extracted ? result.layers_extracted : result.layers_reused);
     STRATA_ASSIGN_OR_RETURN(LayerRecord record, store.GetLayer(diff));
     descriptors.push_back({{"mediaType", LayerMediaType(record.compression)},
@@ -76,9 +78,10 @@ Result<ImportedImage> ImportOne(Store& store, int root, const Json& entry, size_
   }
   const Json manifest = {{"schemaVersion", 2},
                          {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                         {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-                                     {"digest", config_digest.String()},
-                                     {"size", config_text.size()}}},
+                         {"config",
+                          {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                           {"digest", config_digest.String()},
+                           {"size", config_text.size()}}},
                          {"layers", descriptors}};
   ImageDocuments docs;
   docs.manifest = manifest.dump();
@@ -114,15 +117,18 @@ Result<std::vector<ImportedImage>> ImportDockerArchive(Store& store, const std::
   std::vector<size_t> chosen;
   if (ref.starts_with("@")) {
     const std::string n = ref.substr(1);
-    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || std::stoul(n) >= manifest.size()) {
-      return Fail(EINVAL, "docker-archive: no image " + ref + " (it holds " + std::to_string(manifest.size()) + ")");
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(n) >= manifest.size()) {
+      return Fail(EINVAL, "docker-archive: no image " + ref + " (it holds " +
+                              std::to_string(manifest.size()) + ")");
     }
     chosen.push_back(std::stoul(n));
   } else if (!ref.empty()) {
     STRATA_ASSIGN_OR_RETURN(std::string wanted, NormalizeName(ref));
     for (size_t i = 0; i < manifest.size(); ++i) {
       for (const Json& tag : manifest[i].value("RepoTags", Json::array())) {
-        auto normalized = tag.is_string() ? NormalizeName(tag.get<std::string>()) : Result<std::string>(Fail(EINVAL));
+        auto normalized = tag.is_string() ? NormalizeName(tag.get<std::string>())
+                                          : Result<std::string>(Fail(EINVAL));
         if (normalized && *normalized == wanted) chosen.push_back(i);
       }
     }
@@ -132,7 +138,8 @@ Result<std::vector<ImportedImage>> ImportDockerArchive(Store& store, const std::
   }
   std::vector<ImportedImage> out;
   for (size_t i : chosen) {
-    STRATA_ASSIGN_OR_RETURN(ImportedImage image, ImportOne(store, root.Get(), manifest[i], i, options));
+    STRATA_ASSIGN_OR_RETURN(ImportedImage image,
+                            ImportOne(store, root.Get(), manifest[i], i, options));
     out.push_back(std::move(image));
   }
   return out;

@@ -22,7 +22,8 @@ Status ImportLayerBlob(Store& store, int blob_fd, const std::optional<Digest>& e
     opts.privileged = ::geteuid() == 0;
     STRATA_ASSIGN_OR_RETURN(ExtractResult r, ExtractLayer(blob_fd, dest.Get(), opts));
     if (expected_blob && !(r.blob_digest == *expected_blob)) {
-      return Fail(EINVAL, "blob sha256 is " + r.blob_digest.String() + ", not " + expected_blob->String());
+      return Fail(EINVAL,
+                  "blob sha256 is " + r.blob_digest.String() + ", not " + expected_blob->String());
     }
     if (!(r.diff_id == diff_id)) {
       return Fail(EINVAL, "uncompressed sha256 is " + r.diff_id.String() +
@@ -50,7 +51,8 @@ Result<bool> EnsureLayer(Store& store, const ImportOptions& options, size_t inde
     const auto start = std::chrono::steady_clock::now();
     STRATA_ASSIGN_OR_RETURN(UniqueFd blob, open_blob());
     STRATA_RETURN_IF_ERROR(ImportLayerBlob(store, blob.Get(), expected_blob, diff_id, where));
-    progress.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    progress.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (auto record = store.GetLayer(diff_id)) progress.bytes = record->tar_size;
   }
   progress.done = true;
@@ -62,7 +64,8 @@ Result<std::vector<Digest>> ConfigDiffIds(const std::string& config_text, size_t
                                           const std::string& what) {
   using Json = nlohmann::json;
   Json config = Json::parse(config_text, nullptr, false);
-  if (config.is_discarded() || !config.is_object()) return Fail(EINVAL, what + ": not a JSON object");
+  if (config.is_discarded() || !config.is_object())
+    return Fail(EINVAL, what + ": not a JSON object");
   const Json rootfs = config.value("rootfs", Json::object());
   if (!rootfs.is_object() || rootfs.value("type", "") != "layers") {
     return Fail(EINVAL, what + ": rootfs.type is not 'layers'");
@@ -88,7 +91,8 @@ Result<std::vector<Digest>> ConfigDiffIds(const std::string& config_text, size_t
 Result<ImportedImage> CommitImage(Store& store, const ImageDocuments& docs) {
   using Json = nlohmann::json;
   Json config = Json::parse(docs.config, nullptr, false);
-  if (config.is_discarded() || !config.is_object()) return Fail(EINVAL, "config: not a JSON object");
+  if (config.is_discarded() || !config.is_object())
+    return Fail(EINVAL, "config: not a JSON object");
   ImageRecord image;
   image.id = docs.config_digest;
   image.manifest_digest = docs.manifest_digest;
@@ -98,7 +102,8 @@ Result<ImportedImage> CommitImage(Store& store, const ImageDocuments& docs) {
   image.variant = config.value("variant", "");
   image.created = config.value("created", "");
   for (size_t i = 0; i < image.diff_ids.size(); ++i) {
-    std::vector<Digest> prefix(image.diff_ids.begin(), image.diff_ids.begin() + static_cast<long>(i) + 1);
+    std::vector<Digest> prefix(image.diff_ids.begin(),
+                               image.diff_ids.begin() + static_cast<long>(i) + 1);
     STRATA_ASSIGN_OR_RETURN(Digest chain, ChainId(prefix));
     image.chain_ids.push_back(chain);
   }

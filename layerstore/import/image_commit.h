@@ -37,7 +37,7 @@ struct ImageDocuments {
   std::string manifest;  // stored verbatim as a blob
   Digest config_digest;
   std::string config;
-  std::vector<Digest> diff_ids;  // bottom first; every layer already in the store
+  std::vector<Digest> diff_ids;    // bottom first; every layer already in the store
   std::vector<std::string> names;  // to normalise and set
 };
 

@@ -30,7 +30,8 @@ struct ArchiveFree {
 }  // namespace
 
 Result<UniqueFd> OpenBeneath(int dirfd, const std::string& rel) {
-  UniqueFd fd(Openat2(dirfd, rel, O_RDONLY | O_CLOEXEC, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS));
+  UniqueFd fd(
+      Openat2(dirfd, rel, O_RDONLY | O_CLOEXEC, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS));
   if (!fd) {
     if (errno == EXDEV) return Fail(EXDEV, "'" + rel + "' resolves outside the image");
     return FailErrno("'" + rel + "'");
@@ -47,7 +48,8 @@ Result<std::string> ReadCapped(int fd, size_t cap, const std::string& what) {
     if (n < 0) return FailErrno(what);
     if (n == 0) return data;
     data.append(buf, static_cast<size_t>(n));
-    if (data.size() > cap) return Fail(EINVAL, what + ": larger than " + std::to_string(cap) + " bytes");
+    if (data.size() > cap)
+      return Fail(EINVAL, what + ": larger than " + std::to_string(cap) + " bytes");
   }
 }
 
@@ -84,7 +86,9 @@ Status UnpackArchive(const std::string& file, const std::string& dir) {
         if (::mkdirat(parent_fd.Get(), name, 0700) != 0) return FailErrno("mkdir " + rel);
         next.Reset(::openat(parent_fd.Get(), name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       }
-      if (!next) return Fail(EINVAL, file + ": entry '" + shown + "' goes through '" + rel + "', not a directory");
+      if (!next)
+        return Fail(EINVAL,
+                    file + ": entry '" + shown + "' goes through '" + rel + "', not a directory");
       parent_fd = std::move(next);
     }
     rel = rel.empty() ? parts->back() : rel + "/" + parts->back();
@@ -105,7 +109,8 @@ Status UnpackArchive(const std::string& file, const std::string& dir) {
         if (const char* link = archive_entry_hardlink(e)) {
           // An in-archive hard link: a symlink to the target, resolved the same careful way.
           auto target = NormalizeTarPath(link);
-          if (!target || target->empty()) return Fail(EINVAL, file + ": hard link '" + rel + "' escapes");
+          if (!target || target->empty())
+            return Fail(EINVAL, file + ": hard link '" + rel + "' escapes");
           std::string up;
           for (size_t i = 0; i + 1 < parts->size(); ++i) up += "../";
           std::string joined;

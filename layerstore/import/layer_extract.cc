@@ -68,7 +68,8 @@ Status RemoveTreeAt(int dirfd, const std::string& name) {
     const std::string child = de->d_name;
     if (child == "." || child == "..") continue;
     struct stat st;
-    if (::fstatat(::dirfd(d), child.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return FailErrno("stat");
+    if (::fstatat(::dirfd(d), child.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+      return FailErrno("stat");
     if (S_ISDIR(st.st_mode)) {
       STRATA_RETURN_IF_ERROR(RemoveTreeAt(::dirfd(d), child));
     } else if (::unlinkat(::dirfd(d), child.c_str(), 0) != 0) {
@@ -121,7 +122,8 @@ class Extractor {
 Status Extractor::CheckMetadata(struct archive_entry* e) const {
   const la_int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
   if (uid < 0 || uid > 0xFFFFFFFELL || gid < 0 || gid > 0xFFFFFFFELL) {
-    return Refuse("owner " + std::to_string(uid) + ":" + std::to_string(gid) + " is not a 32-bit id");
+    return Refuse("owner " + std::to_string(uid) + ":" + std::to_string(gid) +
+                  " is not a 32-bit id");
   }
   const char* name;
   const void* value;
@@ -160,13 +162,15 @@ Result<UniqueFd> Extractor::OpenParent(const std::vector<std::string>& parts, bo
       STRATA_RETURN_IF_ERROR(Remove(cur.Get(), parts[i], prefix, Made::kWhiteout));
       if (::mkdirat(cur.Get(), parts[i].c_str(), 0755) != 0) return FailErrno("mkdir " + prefix);
       made_[prefix] = Made::kDir;
-      UniqueFd dir(::openat(cur.Get(), parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd dir(
+          ::openat(cur.Get(), parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!dir) return FailErrno("open " + prefix);
       STRATA_RETURN_IF_ERROR(MakeOpaque(dir.Get()));
     } else if (it->second != Made::kDir) {
       return Refuse("its parent '" + prefix + "' is not a directory");
     }
-    UniqueFd next(::openat(cur.Get(), parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd next(
+        ::openat(cur.Get(), parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!next) return FailErrno("open " + prefix);
     cur = std::move(next);
   }
@@ -232,7 +236,8 @@ Status Extractor::HardLink(int parent, const std::string& name, const std::strin
     return Refuse("hard link to '" + target_path + "', which this layer has not (yet) extracted");
   }
   if (it->second == Made::kDir) return Refuse("hard link to the directory '" + target_path + "'");
-  if (it->second == Made::kWhiteout) return Refuse("hard link to the whiteout '" + target_path + "'");
+  if (it->second == Made::kWhiteout)
+    return Refuse("hard link to the whiteout '" + target_path + "'");
   // The target's parents are directories of this layer (it was extracted through them).
   bool unused = false;
   STRATA_ASSIGN_OR_RETURN(UniqueFd target_parent, OpenParent(*parts, false, &unused));
@@ -308,8 +313,8 @@ Status Extractor::Create(struct archive* a, struct archive_entry* e, int parent,
   const mode_t perm = static_cast<mode_t>(archive_entry_perm(e));
   switch (type) {
     case AE_IFREG: {
-      UniqueFd fd(::openat(parent, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                           0600));
+      UniqueFd fd(::openat(parent, name.c_str(),
+                           O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
       if (!fd) return FailErrno("create " + path);
       STRATA_RETURN_IF_ERROR(WriteData(a, e, fd.Get()));
       made_[path] = Made::kFile;
@@ -353,7 +358,8 @@ Status Extractor::Create(struct archive* a, struct archive_entry* e, int parent,
         }
       }
       const dev_t rdev = type == AE_IFIFO ? 0 : archive_entry_rdev(e);
-      if (::mknodat(parent, name.c_str(), type | 0600, rdev) != 0) return FailErrno("mknod " + path);
+      if (::mknodat(parent, name.c_str(), type | 0600, rdev) != 0)
+        return FailErrno("mknod " + path);
       made_[path] = Made::kOther;
       STRATA_RETURN_IF_ERROR(SetOwner(parent, name, e));
       if (::fchmodat(parent, name.c_str(), perm, 0) != 0) return FailErrno("chmod " + path);

@@ -33,10 +33,10 @@ struct ExtractOptions {
 };
 
 struct ExtractResult {
-  Digest blob_digest;        // sha256 of the blob as read
-  Digest diff_id;            // sha256 of the uncompressed tar
-  std::string compression;   // "gzip", "zstd" or "none"
-  uint64_t tar_bytes = 0;    // uncompressed size
+  Digest blob_digest;       // sha256 of the blob as read
+  Digest diff_id;           // sha256 of the uncompressed tar
+  std::string compression;  // "gzip", "zstd" or "none"
+  uint64_t tar_bytes = 0;   // uncompressed size
   uint64_t entries = 0;
 };
 

@@ -43,7 +43,8 @@ Result<Descriptor> ParseDescriptor(const Json& j, const std::string& where) {
   if (!j.contains("digest") || !j["digest"].is_string()) return Fail(EINVAL, where + ": no digest");
   auto digest = ParseDigest(j["digest"].get<std::string>());
   if (!digest) return Fail(EINVAL, where + ": " + digest.error().context);
-  if (digest->algorithm != "sha256") return Fail(ENOTSUP, where + ": only sha256 blobs are supported");
+  if (digest->algorithm != "sha256")
+    return Fail(ENOTSUP, where + ": only sha256 blobs are supported");
   d.digest = *digest;
   if (!j.contains("size") || !j["size"].is_number_unsigned()) {
     return Fail(EINVAL, where + ": no valid size");
@@ -59,7 +60,8 @@ Result<Descriptor> ParseDescriptor(const Json& j, const std::string& where) {
   if (j.contains("platform") && j["platform"].is_object()) {
     const Json& p = j["platform"];
     d.platform = p.value("os", "") + "/" + p.value("architecture", "");
-    if (p.contains("variant") && p["variant"].is_string()) d.platform += "/" + p["variant"].get<std::string>();
+    if (p.contains("variant") && p["variant"].is_string())
+      d.platform += "/" + p["variant"].get<std::string>();
   }
   return d;
 }
@@ -109,12 +111,15 @@ class Layout {
 
   // The blob D names, opened after checking that its size is D's size.
   Result<UniqueFd> OpenBlob(const Descriptor& d) const {
-    const std::string path = flat_ ? d.digest.encoded : "blobs/" + d.digest.algorithm + "/" + d.digest.encoded;
-    UniqueFd dir(flat_ ? ::fcntl(root_.Get(), F_DUPFD_CLOEXEC, 0)
-                       : ::openat(root_.Get(), "blobs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    const std::string path =
+        flat_ ? d.digest.encoded : "blobs/" + d.digest.algorithm + "/" + d.digest.encoded;
+    UniqueFd dir(
+        flat_ ? ::fcntl(root_.Get(), F_DUPFD_CLOEXEC, 0)
+              : ::openat(root_.Get(), "blobs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir) return FailErrno(dir_ + "/blobs");
     if (!flat_) {
-      dir.Reset(::openat(dir.Get(), d.digest.algorithm.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      dir.Reset(::openat(dir.Get(), d.digest.algorithm.c_str(),
+                         O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!dir) return FailErrno(dir_ + "/blobs/" + d.digest.algorithm);
     }
     UniqueFd fd(::openat(dir.Get(), d.digest.encoded.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
@@ -136,8 +141,10 @@ class Layout {
                               " bytes is too large for a JSON document");
     }
     STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenBlob(d));
-    STRATA_ASSIGN_OR_RETURN(std::string data, ReadCapped(fd.Get(), kMaxJsonBytes, d.digest.String()));
-    if (!(Sha256Of(data) == d.digest)) return Fail(EINVAL, "blob " + d.digest.String() + ": sha256 mismatch");
+    STRATA_ASSIGN_OR_RETURN(std::string data,
+                            ReadCapped(fd.Get(), kMaxJsonBytes, d.digest.String()));
+    if (!(Sha256Of(data) == d.digest))
+      return Fail(EINVAL, "blob " + d.digest.String() + ": sha256 mismatch");
     return data;
   }
 
@@ -170,8 +177,10 @@ class Importer {
     md.digest = Sha256Of(text);
     md.size = text.size();
     md.ref_name = "latest";
-    if (manifest.contains("mediaType") && manifest["mediaType"].is_string()) md.media_type = manifest["mediaType"];
-    if (IsIndexType(md.media_type)) return Fail(ENOTSUP, "dir: images holding an index are not supported yet");
+    if (manifest.contains("mediaType") && manifest["mediaType"].is_string())
+      md.media_type = manifest["mediaType"];
+    if (IsIndexType(md.media_type))
+      return Fail(ENOTSUP, "dir: images holding an index are not supported yet");
     STRATA_ASSIGN_OR_RETURN(ImportedImage image, ImportManifestText(layout, md, text));
     return std::vector<ImportedImage>{image};
   }
@@ -185,8 +194,9 @@ class Importer {
     std::vector<Descriptor> manifests;
     STRATA_RETURN_IF_ERROR(Collect(layout, index, "index.json", ref, "", 0, &manifests));
     if (manifests.empty()) {
-      return Fail(ENOENT, layout.dir() + ": no image" + (ref.empty() ? "" : " named '" + ref + "'") +
-                              " for platform " + want_platform_);
+      return Fail(ENOENT, layout.dir() + ": no image" +
+                              (ref.empty() ? "" : " named '" + ref + "'") + " for platform " +
+                              want_platform_);
     }
     std::vector<ImportedImage> out;
     for (const Descriptor& m : manifests) {
@@ -219,7 +229,8 @@ class Importer {
         }
         STRATA_RETURN_IF_ERROR(Collect(layout, nested, here, ref, d.ref_name, depth + 1, out));
       } else if (IsManifestType(d.media_type) || d.media_type.empty()) {
-        if (options_.all_platforms || PlatformMatches(d.platform, want_platform_)) out->push_back(d);
+        if (options_.all_platforms || PlatformMatches(d.platform, want_platform_))
+          out->push_back(d);
       }  // other artifact types (signatures, attestations) are not images: skipped
     }
     return Ok();
@@ -239,30 +250,35 @@ class Importer {
       return Fail(EINVAL, what + ": mediaType '" + type + "' disagrees with its descriptor's '" +
                               md.media_type + "'");
     }
-    if (!type.empty() && !IsManifestType(type)) return Fail(EINVAL, what + ": not an image manifest");
-    if (manifest.value("schemaVersion", 0) != 2) return Fail(EINVAL, what + ": schemaVersion is not 2");
+    if (!type.empty() && !IsManifestType(type))
+      return Fail(EINVAL, what + ": not an image manifest");
+    if (manifest.value("schemaVersion", 0) != 2)
+      return Fail(EINVAL, what + ": schemaVersion is not 2");
     if (!manifest.contains("config")) return Fail(EINVAL, what + ": no config");
     STRATA_ASSIGN_OR_RETURN(Descriptor cd, ParseDescriptor(manifest["config"], what + " config"));
     STRATA_ASSIGN_OR_RETURN(std::string config_text, layout.ReadJsonBlob(cd));
-    if (!manifest.contains("layers") || !manifest["layers"].is_array()) return Fail(EINVAL, what + ": no layers");
+    if (!manifest.contains("layers") || !manifest["layers"].is_array())
+      return Fail(EINVAL, what + ": no layers");
     const Json& layers = manifest["layers"];
-    STRATA_ASSIGN_OR_RETURN(std::vector<Digest> diff_ids,
-                            ConfigDiffIds(config_text, layers.size(), "config " + cd.digest.String()));
+    STRATA_ASSIGN_OR_RETURN(
+        std::vector<Digest> diff_ids,
+        ConfigDiffIds(config_text, layers.size(), "config " + cd.digest.String()));
     ImportedImage result;
     for (size_t i = 0; i < layers.size(); ++i) {
       const std::string where = what + " layers[" + std::to_string(i) + "]";
       STRATA_ASSIGN_OR_RETURN(Descriptor ld, ParseDescriptor(layers[i], where));
       STRATA_ASSIGN_OR_RETURN(bool extracted,
-                              EnsureLayer(store_, options_, i, layers.size(), diff_ids[i],
-                                          [&] { return layout.OpenBlob(ld); }, ld.digest, where));
+                              EnsureLayer(
+                                  store_, options_, i, layers.size(), diff_ids[i],
+                                  [&] { return layout.OpenBlob(ld); }, ld.digest, where));
       ++(extracted ? result.layers_extracted : result.layers_reused);
     }
     ImageDocuments docs{md.digest, manifest_text, cd.digest, config_text, diff_ids, {}};
     if (!options_.name.empty()) {
       docs.names.push_back(options_.name);
     } else if (!md.ref_name.empty()) {
-      const bool full = md.ref_name.find('/') != std::string::npos ||
-                        md.ref_name.find(':') != std::string::npos;
+      const bool full =
+          md.ref_name.find('/') != std::string::npos || md.ref_name.find(':') != std::string::npos;
       docs.names.push_back(full ? md.ref_name : default_repo_ + ":" + md.ref_name);
     }
     STRATA_ASSIGN_OR_RETURN(ImportedImage committed, CommitImage(store_, docs));
@@ -284,7 +300,10 @@ std::string BaseNameWithoutExtension(std::string path) {
     if (base.ends_with(ext)) base.resize(base.size() - std::string(ext).size());
   }
   std::string clean;
-  for (char c : base) clean += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ? static_cast<char>(std::tolower(c)) : '-';
+  for (char c : base)
+    clean += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'
+                 ? static_cast<char>(std::tolower(c))
+                 : '-';
   return clean.empty() ? "image" : clean;
 }
 

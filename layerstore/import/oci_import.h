@@ -24,7 +24,7 @@
 namespace strata::store {
 
 struct LayerProgress {
-  size_t index = 0;      // 0-based
+  size_t index = 0;  // 0-based
   size_t count = 0;
   Digest diff_id;
   bool extracting = false;  // false: already in the store

@@ -12,7 +12,8 @@ Result<std::vector<std::string>> NormalizeTarPath(std::string_view path) {
     size_t end = path.find('/', pos);
     if (end == std::string_view::npos) end = path.size();
     std::string_view part = path.substr(pos, end - pos);
-    if (part == "..") return Fail(EINVAL, "path '" + std::string(path) + "' escapes the layer ('..')");
+    if (part == "..")
+      return Fail(EINVAL, "path '" + std::string(path) + "' escapes the layer ('..')");
     if (!part.empty() && part != ".") parts.emplace_back(part);
     pos = end + 1;
   }
@@ -26,7 +27,8 @@ Result<Classified> ClassifyName(std::string_view name) {
   if (name == kOpaque) return Classified{EntryKind::kOpaque, ""};
   const std::string_view target = name.substr(kPrefix.size());
   if (target.empty()) return Fail(EINVAL, "whiteout '.wh.' names nothing");
-  if (target == "." || target == "..") return Fail(EINVAL, "whiteout '" + std::string(name) + "' names a directory link");
+  if (target == "." || target == "..")
+    return Fail(EINVAL, "whiteout '" + std::string(name) + "' names a directory link");
   if (target.starts_with(kPrefix)) {
     return Fail(EINVAL, "'" + std::string(name) + "' uses the reserved .wh..wh. prefix");
   }

@@ -27,8 +27,18 @@ const char* kNames[] = {"a", "b", "c", "d", "e"};
 // A random layer stack described once, written in any encoding. All random draws happen in
 // Plan(), so every encoding gets the identical structure.
 struct Op {
-  enum Kind { kFile, kSparse, kDir, kSymlink, kHardlink, kWhiteout, kOpaque, kFifo, kCharDev,
-              kXattr } kind;
+  enum Kind {
+    kFile,
+    kSparse,
+    kDir,
+    kSymlink,
+    kHardlink,
+    kWhiteout,
+    kOpaque,
+    kFifo,
+    kCharDev,
+    kXattr
+  } kind;
   std::string path;
   std::string arg;  // content, link target, hard link source, xattr value
   mode_t mode = 0;
@@ -55,7 +65,8 @@ std::vector<LayerPlan> Plan(uint64_t seed) {
       }
       // Parents must be (or become) directories of this layer; the target must be new.
       bool ok = !model.contains(path);
-      for (size_t pos = path.find('/'); ok && pos != std::string::npos; pos = path.find('/', pos + 1)) {
+      for (size_t pos = path.find('/'); ok && pos != std::string::npos;
+           pos = path.find('/', pos + 1)) {
         auto it = model.find(path.substr(0, pos));
         ok = it == model.end() || it->second == 'd';
       }
@@ -68,7 +79,10 @@ std::vector<LayerPlan> Plan(uint64_t seed) {
       if (roll < 30) {
         op.kind = Op::kFile;
         const int size_class = pick(4);
-        const size_t size = size_class == 0 ? 0 : size_class == 1 ? 1 + pick(64) : size_class == 2 ? 5000 : 200000;
+        const size_t size = size_class == 0   ? 0
+                            : size_class == 1 ? 1 + pick(64)
+                            : size_class == 2 ? 5000
+                                              : 200000;
         for (size_t b = 0; b < size; ++b) op.arg.push_back(static_cast<char>(rng()));
         const mode_t modes[] = {0644, 0600, 0755, 04755, 0444};
         op.mode = modes[pick(5)];
@@ -82,7 +96,8 @@ std::vector<LayerPlan> Plan(uint64_t seed) {
         op.mode = modes[pick(4)];
       } else if (roll < 55) {
         op.kind = Op::kSymlink;
-        op.arg = pick(2) ? "../" + std::string(kNames[pick(5)]) : "/etc/target-" + std::to_string(pick(9));
+        op.arg = pick(2) ? "../" + std::string(kNames[pick(5)])
+                         : "/etc/target-" + std::to_string(pick(9));
       } else if (roll < 62) {
         if (files.empty()) continue;
         op.kind = Op::kHardlink;
@@ -99,7 +114,8 @@ std::vector<LayerPlan> Plan(uint64_t seed) {
       } else {
         // An xattr on something this layer already has (not a symlink or whiteout).
         std::vector<std::string> targets;
-        for (const auto& [p, t] : model) if (t == 'f' || t == 'd') targets.push_back(p);
+        for (const auto& [p, t] : model)
+          if (t == 'f' || t == 'd') targets.push_back(p);
         if (targets.empty()) continue;
         op.kind = Op::kXattr;
         op.path = targets[pick(static_cast<int>(targets.size()))];
@@ -112,12 +128,26 @@ std::vector<LayerPlan> Plan(uint64_t seed) {
         model.emplace(path.substr(0, pos), 'd');
       }
       switch (op.kind) {
-        case Op::kFile: case Op::kSparse: model[path] = 'f'; files.push_back(path); break;
-        case Op::kDir: model[path] = 'd'; break;
-        case Op::kOpaque: model[path] = 'd'; opaque.insert(path); break;
-        case Op::kWhiteout: model[path] = 'w'; break;
-        case Op::kHardlink: model[path] = 'f'; break;
-        default: model[path] = 'o';
+        case Op::kFile:
+        case Op::kSparse:
+          model[path] = 'f';
+          files.push_back(path);
+          break;
+        case Op::kDir:
+          model[path] = 'd';
+          break;
+        case Op::kOpaque:
+          model[path] = 'd';
+          opaque.insert(path);
+          break;
+        case Op::kWhiteout:
+          model[path] = 'w';
+          break;
+        case Op::kHardlink:
+          model[path] = 'f';
+          break;
+        default:
+          model[path] = 'o';
       }
       plan.push_back(op);
     }
@@ -128,7 +158,9 @@ std::vector<LayerPlan> Plan(uint64_t seed) {
 void SetDirTimes(const std::string& root, const std::string& rel = "") {
   // Directory mtimes depend on when entries were added; pin them so encodings compare.
   const std::string path = rel.empty() ? root : root + "/" + rel;
-  struct timespec ts[2] = {{0, UTIME_OMIT}, {1500000000 + static_cast<time_t>(std::hash<std::string>{}(rel) % 1000000), 0}};
+  struct timespec ts[2] = {
+      {0, UTIME_OMIT},
+      {1500000000 + static_cast<time_t>(std::hash<std::string>{}(rel) % 1000000), 0}};
   for (const char* name : kNames) {
     const std::string child_rel = rel.empty() ? name : rel + "/" + name;
     struct stat st;
@@ -149,16 +181,36 @@ std::vector<std::string> Write(const std::vector<LayerPlan>& plans, Encoding enc
     if (enc == Encoding::kXattrWhiteout) b.Xattr(".", "trusted.overlay.opaque", "x");
     for (const Op& op : plans[i]) {
       switch (op.kind) {
-        case Op::kFile: b.File(op.path, op.arg, op.mode); break;
-        case Op::kSparse: b.SparseFile(op.path, 3 << 20, 1 << 20, op.arg); break;
-        case Op::kDir: b.Dir(op.path, op.mode); break;
-        case Op::kSymlink: b.Symlink(op.path, op.arg); break;
-        case Op::kHardlink: b.Hardlink(op.path, op.arg); break;
-        case Op::kWhiteout: b.Whiteout(op.path, enc); break;
-        case Op::kOpaque: b.Opaque(op.path, enc); break;
-        case Op::kFifo: b.Fifo(op.path); break;
-        case Op::kCharDev: b.CharDev(op.path, 1, 3); break;
-        case Op::kXattr: b.Xattr(op.path, "user.k" + std::to_string(op.mode), op.arg); break;
+        case Op::kFile:
+          b.File(op.path, op.arg, op.mode);
+          break;
+        case Op::kSparse:
+          b.SparseFile(op.path, 3 << 20, 1 << 20, op.arg);
+          break;
+        case Op::kDir:
+          b.Dir(op.path, op.mode);
+          break;
+        case Op::kSymlink:
+          b.Symlink(op.path, op.arg);
+          break;
+        case Op::kHardlink:
+          b.Hardlink(op.path, op.arg);
+          break;
+        case Op::kWhiteout:
+          b.Whiteout(op.path, enc);
+          break;
+        case Op::kOpaque:
+          b.Opaque(op.path, enc);
+          break;
+        case Op::kFifo:
+          b.Fifo(op.path);
+          break;
+        case Op::kCharDev:
+          b.CharDev(op.path, 1, 3);
+          break;
+        case Op::kXattr:
+          b.Xattr(op.path, "user.k" + std::to_string(op.mode), op.arg);
+          break;
       }
       if (op.kind == Op::kWhiteout || op.kind == Op::kXattr) continue;
       if (op.uid) b.Chown(op.path, op.uid, op.uid);
@@ -173,11 +225,16 @@ std::vector<std::string> Write(const std::vector<LayerPlan>& plans, Encoding enc
 
 const char* EncodingName(Encoding e) {
   switch (e) {
-    case Encoding::kKernel: return "kernel";
-    case Encoding::kOci: return "oci";
-    case Encoding::kUserXattr: return "user-xattr";
-    case Encoding::kFuseOverlayfs: return "fuse-overlayfs-xattr";
-    case Encoding::kXattrWhiteout: return "xattr-whiteout";
+    case Encoding::kKernel:
+      return "kernel";
+    case Encoding::kOci:
+      return "oci";
+    case Encoding::kUserXattr:
+      return "user-xattr";
+    case Encoding::kFuseOverlayfs:
+      return "fuse-overlayfs-xattr";
+    case Encoding::kXattrWhiteout:
+      return "xattr-whiteout";
   }
   return "?";
 }
@@ -199,7 +256,8 @@ TEST_F(DifferentialTest, RandomStacksMatchKernelOverlayfs) {
   const std::string fuse_overlayfs =
       ::access("/usr/bin/fuse-overlayfs", X_OK) == 0 ? "/usr/bin/fuse-overlayfs" : "";
   for (int seed = first; seed <= last; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed) + " (rerun: STRATA_DIFF_SEED=" + std::to_string(seed) + ")");
+    SCOPED_TRACE("seed " + std::to_string(seed) +
+                 " (rerun: STRATA_DIFF_SEED=" + std::to_string(seed) + ")");
     TmpfsMount tmp(dir / ("s" + std::to_string(seed)));
     ASSERT_TRUE(tmp.ok());
     const auto plans = Plan(static_cast<uint64_t>(seed));

@@ -24,7 +24,8 @@ class ImageTest : public ::testing::Test {
   void SetUp() override {
     const std::string why = MountUnavailableReason();
     if (!why.empty()) GTEST_SKIP() << why;
-    if (::access(kUmoci, X_OK) != 0) GTEST_SKIP() << "umoci is not installed (scripts/install-deps)";
+    if (::access(kUmoci, X_OK) != 0)
+      GTEST_SKIP() << "umoci is not installed (scripts/install-deps)";
   }
   void TearDown() override { Unmount(dir_ / "mnt"); }  // also when a test failed mid-way
   // Runs a shell snippet; fails the test with its output if it fails.
@@ -60,7 +61,8 @@ class ImageTest : public ::testing::Test {
   void ExpectFormat(const std::string& source, const std::string& root_name) {
     SCOPED_TRACE(source);
     const std::string root = dir_ / root_name;
-    CommandResult r = RunCommand({STRATA_PATH, "--root", root, "--quiet", "import", source}, 120000);
+    CommandResult r =
+        RunCommand({STRATA_PATH, "--root", root, "--quiet", "import", source}, 120000);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     ExpectMountEqualsUmociUnpack(root, r.out.substr(7, 12));
   }
@@ -137,7 +139,8 @@ skopeo --insecure-policy copy -q oci:img:latest dir:dirimage)");
                                     "oci:" + (dir_ / "zstd") + ":v1", dir_ / "dirimage"}) {
     SCOPED_TRACE(source);
     const std::string root = dir_ / ("store" + std::to_string(store++));
-    CommandResult r = RunCommand({STRATA_PATH, "--root", root, "--quiet", "import", source}, 120000);
+    CommandResult r =
+        RunCommand({STRATA_PATH, "--root", root, "--quiet", "import", source}, 120000);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const std::string id = r.out.substr(0, r.out.find('\n'));
     if (first_id.empty()) first_id = id;
@@ -182,7 +185,8 @@ rm -rf ref && umoci unpack --image boci:latest ref >/dev/null)");
 
 TEST_F(ImageTest, ReimportIsANoOpAndTheMountCommandWorks) {
   BuildImage();
-  ASSERT_EQ(Strata({"import", "oci:" + (dir_ / "img") + ":latest", "--name", "demo:v1"}).exit_code, 0);
+  ASSERT_EQ(Strata({"import", "oci:" + (dir_ / "img") + ":latest", "--name", "demo:v1"}).exit_code,
+            0);
   CommandResult again = Strata({"import", dir_ / "img", "--name", "demo:v2"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.out.find("0 layers extracted, 3 reused"), std::string::npos) << again.out;
@@ -208,7 +212,8 @@ TEST_F(ImageTest, ReimportIsANoOpAndTheMountCommandWorks) {
   CommandResult history = Strata({"history", "--format", "json", "team/demo:prod"});
   EXPECT_EQ(history.exit_code, 0) << history.err;
   size_t layer_entries = 0;
-  for (size_t pos = 0; (pos = history.out.find("\"empty_layer\": false", pos)) != std::string::npos; ++pos) {
+  for (size_t pos = 0; (pos = history.out.find("\"empty_layer\": false", pos)) != std::string::npos;
+       ++pos) {
     ++layer_entries;
   }
   EXPECT_EQ(layer_entries, 3u) << history.out;
@@ -217,7 +222,8 @@ TEST_F(ImageTest, ReimportIsANoOpAndTheMountCommandWorks) {
   EXPECT_NE(df.out.find("\"layers\": 3"), std::string::npos) << df.out;
   CommandResult verified = Strata({"verify"});
   EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
-  Sh("f=$(ls store/blobs/sha256 | head -1); cp store/blobs/sha256/$f saved; echo x >> store/blobs/sha256/$f");
+  Sh("f=$(ls store/blobs/sha256 | head -1); cp store/blobs/sha256/$f saved; echo x >> "
+     "store/blobs/sha256/$f");
   CommandResult corrupt = Strata({"verify"});
   EXPECT_EQ(corrupt.exit_code, 1) << corrupt.out;
   EXPECT_NE(corrupt.err.find("does not match its digest"), std::string::npos) << corrupt.err;
@@ -233,7 +239,8 @@ TEST_F(ImageTest, ReimportIsANoOpAndTheMountCommandWorks) {
   EXPECT_EQ(empty.out, "");
   struct stat st;
   EXPECT_NE(::stat((dir_ / "store/layers").c_str(), &st), -1);
-  CommandResult layers = RunCommand({"/bin/sh", "-c", "ls " + (dir_ / "store/layers") + " | wc -l"});
+  CommandResult layers =
+      RunCommand({"/bin/sh", "-c", "ls " + (dir_ / "store/layers") + " | wc -l"});
   EXPECT_EQ(layers.out, "0\n") << "unused layers are collected";
 }
 
@@ -258,8 +265,10 @@ umoci unpack --image img:latest ref >/dev/null)");
     ::waitpid(pid, nullptr, 0);
     // No half layer is ever visible: every published layer has its record.
     CommandResult layers = RunCommand(
-        {"/bin/sh", "-c", "cd " + (dir_ / "store/layers") + " 2>/dev/null && for l in *; do "
-                          "[ -e \"$l\" ] || continue; [ -f \"$l/layer.json\" ] || echo \"$l\"; done"});
+        {"/bin/sh", "-c",
+         "cd " + (dir_ / "store/layers") +
+             " 2>/dev/null && for l in *; do "
+             "[ -e \"$l\" ] || continue; [ -f \"$l/layer.json\" ] || echo \"$l\"; done"});
     EXPECT_EQ(layers.out, "") << "layers without a record";
   }
   CommandResult finished = Strata({"import", dir_ / "img"});

@@ -129,10 +129,10 @@ TEST_F(MountCliTest, UnreadableLowerdirIsRefused) {
   // A copy of the binary nobody can execute, wherever the build tree is.
   std::filesystem::copy_file(STRATAFS_PATH, open_dir / "stratafs");
   ASSERT_EQ(::chmod((open_dir / "stratafs").c_str(), 0755), 0);
-  CommandResult r = RunCommand({"/usr/sbin/runuser", "-u", "nobody", "--", open_dir / "stratafs", "-o",
-                                "lowerdir=" + (open_dir / "readable") + ":" + (open_dir / "secret"),
-                                open_dir / "mnt"},
-                               20000);
+  CommandResult r = RunCommand(
+      {"/usr/sbin/runuser", "-u", "nobody", "--", open_dir / "stratafs", "-o",
+       "lowerdir=" + (open_dir / "readable") + ":" + (open_dir / "secret"), open_dir / "mnt"},
+      20000);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find(open_dir / "secret"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;

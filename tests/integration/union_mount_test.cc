@@ -136,8 +136,11 @@ TEST_F(UnionMountTest, DirectoryOffsetsAreStable) {
 
 TEST_F(UnionMountTest, XattrsVisibleButOverlayPrivateHidden) {
   if (geteuid() != 0) GTEST_SKIP() << "trusted xattrs need root";
-  LayerBuilder(dir_ / "l0").File("f").Xattr("f", "user.mine", std::string("a\0b", 3))
-      .Xattr("f", "trusted.overlay.origin", "x").Xattr("f", "user.overlay.redirect", "y");
+  LayerBuilder(dir_ / "l0")
+      .File("f")
+      .Xattr("f", "user.mine", std::string("a\0b", 3))
+      .Xattr("f", "trusted.overlay.origin", "x")
+      .Xattr("f", "user.overlay.redirect", "y");
   LayerBuilder(dir_ / "l1").Opaque("d", Encoding::kKernel).Xattr("d", "user.dir", "1");
   Mount({dir_ / "l1", dir_ / "l0"});
   char list[1024];
@@ -204,7 +207,8 @@ TEST_F(UnionMountTest, ConcurrentReadersSeeConsistentData) {
   std::vector<std::string> contents;
   for (int i = 0; i < 64; ++i) {
     contents.push_back(RandomBytes(1000 + 997 * static_cast<size_t>(i), static_cast<uint64_t>(i)));
-    (i % 2 ? l0 : l1).File("dir" + std::to_string(i % 8) + "/f" + std::to_string(i), contents.back());
+    (i % 2 ? l0 : l1)
+        .File("dir" + std::to_string(i % 8) + "/f" + std::to_string(i), contents.back());
   }
   Mount({dir_ / "l1", dir_ / "l0"});
   std::atomic<int> errors{0};

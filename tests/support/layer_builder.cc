@@ -163,7 +163,8 @@ LayerBuilder& LayerBuilder::Chmod(const std::string& rel, mode_t mode) {
 
 LayerBuilder& LayerBuilder::Mtime(const std::string& rel, time_t sec, long nsec) {
   struct timespec ts[2] = {{0, UTIME_OMIT}, {sec, nsec}};
-  Check(::utimensat(AT_FDCWD, Path(rel).c_str(), ts, AT_SYMLINK_NOFOLLOW) == 0, "utimens", Path(rel));
+  Check(::utimensat(AT_FDCWD, Path(rel).c_str(), ts, AT_SYMLINK_NOFOLLOW) == 0, "utimens",
+        Path(rel));
   return *this;
 }
 

@@ -27,7 +27,8 @@ class LayerBuilder {
   LayerBuilder& Dir(const std::string& rel, mode_t mode = 0755);
   LayerBuilder& File(const std::string& rel, const std::string& content = "", mode_t mode = 0644);
   // A file of SIZE bytes with DATA written at OFFSET and holes elsewhere.
-  LayerBuilder& SparseFile(const std::string& rel, off_t size, off_t offset, const std::string& data);
+  LayerBuilder& SparseFile(const std::string& rel, off_t size, off_t offset,
+                           const std::string& data);
   LayerBuilder& Symlink(const std::string& rel, const std::string& target);
   LayerBuilder& Hardlink(const std::string& rel, const std::string& existing_rel);
   LayerBuilder& Fifo(const std::string& rel);

@@ -66,7 +66,8 @@ int WaitPid(pid_t pid, int timeout_ms) {
     int status = 0;
     pid_t r = ::waitpid(pid, &status, WNOHANG);
     if (r == pid) {
-      if (WIFSIGNALED(status)) std::fprintf(stderr, "pid %d killed by signal %d\n", pid, WTERMSIG(status));
+      if (WIFSIGNALED(status))
+        std::fprintf(stderr, "pid %d killed by signal %d\n", pid, WTERMSIG(status));
       return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
     if (r < 0) return -1;

@@ -21,9 +21,20 @@ struct EntryMeta {
   long mtime_nsec = 0;
   std::map<std::string, std::string> xattrs;
 
-  EntryMeta& Mode(mode_t m) { mode = m; return *this; }
-  EntryMeta& Owner(int64_t u, int64_t g) { uid = u; gid = g; return *this; }
-  EntryMeta& Mtime(time_t sec, long nsec = 0) { mtime = sec; mtime_nsec = nsec; return *this; }
+  EntryMeta& Mode(mode_t m) {
+    mode = m;
+    return *this;
+  }
+  EntryMeta& Owner(int64_t u, int64_t g) {
+    uid = u;
+    gid = g;
+    return *this;
+  }
+  EntryMeta& Mtime(time_t sec, long nsec = 0) {
+    mtime = sec;
+    mtime_nsec = nsec;
+    return *this;
+  }
   EntryMeta& Xattr(const std::string& name, const std::string& value) {
     xattrs[name] = value;
     return *this;

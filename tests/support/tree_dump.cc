@@ -38,13 +38,20 @@ char TypeChar(mode_t m) {
 
 unsigned DtOf(char type) {
   switch (type) {
-    case 'f': return DT_REG;
-    case 'd': return DT_DIR;
-    case 'l': return DT_LNK;
-    case 'p': return DT_FIFO;
-    case 'c': return DT_CHR;
-    case 'b': return DT_BLK;
-    case 's': return DT_SOCK;
+    case 'f':
+      return DT_REG;
+    case 'd':
+      return DT_DIR;
+    case 'l':
+      return DT_LNK;
+    case 'p':
+      return DT_FIFO;
+    case 'c':
+      return DT_CHR;
+    case 'b':
+      return DT_BLK;
+    case 's':
+      return DT_SOCK;
   }
   return DT_UNKNOWN;
 }
@@ -163,7 +170,8 @@ void Walk(int dirfd, const std::string& path, Tree* tree, bool skip_phantoms) {
     if (S_ISREG(st.st_mode)) e.content_hash = HashFile(::dirfd(d), name.c_str(), child);
     (*tree)[child] = e;
     if (S_ISDIR(st.st_mode)) {
-      UniqueFd sub(::openat(::dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd sub(
+          ::openat(::dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!sub) Throw("open", child);
       Walk(sub.Get(), child, tree, skip_phantoms);
     }
@@ -273,7 +281,8 @@ std::string CheckDirNlink(const Tree& tree) {
   std::ostringstream out;
   for (const auto& [path, count] : subdirs) {
     const uint64_t nlink = tree.at(path).nlink;
-    if (nlink != count + 2) out << path << ": nlink " << nlink << ", expected " << count + 2 << "\n";
+    if (nlink != count + 2)
+      out << path << ": nlink " << nlink << ", expected " << count + 2 << "\n";
   }
   return out.str();
 }

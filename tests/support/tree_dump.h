@@ -38,16 +38,17 @@ using Tree = std::map<std::string, DumpEntry>;  // "/a/b" -> entry; "/" is the r
 Tree DumpTree(const std::string& root, bool skip_phantoms = false);
 
 struct CanonicalOptions {
-  bool dir_nlink = false;   // include st_nlink of directories (kernel overlayfs reports 1)
-  bool file_nlink = true;   // include st_nlink of non-directories
-  bool dir_mtime = true;    // include directory mtimes
+  bool dir_nlink = false;  // include st_nlink of directories (kernel overlayfs reports 1)
+  bool file_nlink = true;  // include st_nlink of non-directories
+  bool dir_mtime = true;   // include directory mtimes
 };
 
 // One line per entry, sorted, without inode numbers.
 std::string Canonical(const Tree& tree, CanonicalOptions options = {});
 
 // A unified-style list of differing lines ("- expected" / "+ actual"), at most MAX_LINES.
-std::string DiffLines(const std::string& expected, const std::string& actual, size_t max_lines = 40);
+std::string DiffLines(const std::string& expected, const std::string& actual,
+                      size_t max_lines = 40);
 
 // Checks the identity rules of a mount: d_ino == st_ino and d_type matches for every entry;
 // entries share an st_ino iff they are hard links of one non-directory in REFERENCE (paths with

@@ -42,13 +42,16 @@ TEST(DigestTest, ParseAcceptsCanonicalDigests) {
 
 TEST(DigestTest, ParseRejectsAnythingUnsafeAsAPath) {
   for (const std::string& bad : {
-           std::string("sha256"), std::string("sha256:"), std::string(":abc"),
+           std::string("sha256"),
+           std::string("sha256:"),
+           std::string(":abc"),
            std::string("sha256:") + std::string(63, 'a'),
            std::string("sha256:") + std::string(65, 'a'),
            std::string("sha256:") + std::string(64, 'A'),
            std::string("sha256:../../../../etc/passwd"),
            std::string("sha256:") + std::string(62, 'a') + "/x",
-           std::string("SHA256:") + kAbc, std::string("sha256+:") + kAbc,
+           std::string("SHA256:") + kAbc,
+           std::string("sha256+:") + kAbc,
            std::string("md5:d41d8cd98f00b204e9800998ecf8427e"),
        }) {
     auto d = ParseDigest(bad);

@@ -17,7 +17,8 @@ TEST(DirMergeTest, LargeDirectoriesMergeWithWhiteouts) {
   constexpr int kPerLayer = 20000;
   // bottom: n0..n19999; top: n10000..n29999 plus OCI whiteouts of n0..n999.
   for (int i = 0; i < kPerLayer; ++i) bottom.File("d/n" + std::to_string(i));
-  for (int i = kPerLayer / 2; i < kPerLayer / 2 + kPerLayer; ++i) top.File("d/n" + std::to_string(i));
+  for (int i = kPerLayer / 2; i < kPerLayer / 2 + kPerLayer; ++i)
+    top.File("d/n" + std::to_string(i));
   for (int i = 0; i < 1000; ++i) top.Whiteout("d/n" + std::to_string(i), testing::Encoding::kOci);
   UnionConfig config;
   config.lowerdirs = {dir / "l1", dir / "l0"};

@@ -38,7 +38,7 @@ class LayerExtractTest : public ::testing::Test {
     return ExtractLayer(blob.Get(), dest.Get(), ExtractOptions{});
   }
   struct stat Lstat(const std::string& rel) {
-    struct stat st{};
+    struct stat st {};
     EXPECT_EQ(::lstat((dir_ / ("layer/" + rel)).c_str(), &st), 0) << rel;
     return st;
   }
@@ -58,8 +58,10 @@ class LayerExtractTest : public ::testing::Test {
 };
 
 // vfs_cap_data revision 2, effective, permitted = CAP_NET_BIND_SERVICE.
-const std::string kNetBindCap("\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00"
-                              "\x00\x00\x00\x00\x00\x00\x00\x00", 20);
+const std::string kNetBindCap(
+    "\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00"
+    "\x00\x00\x00\x00\x00\x00\x00\x00",
+    20);
 
 TEST_F(LayerExtractTest, KeepsEveryAttribute) {
   const EntryMeta suid = EntryMeta()
@@ -126,7 +128,9 @@ TEST_F(LayerExtractTest, DigestsAreTheSameForEveryCompression) {
     EXPECT_EQ(r->diff_id, diff_id);
     EXPECT_EQ(r->blob_digest, Sha256Of(blob));
     EXPECT_EQ(r->tar_bytes, plain.size());
-    EXPECT_EQ(r->compression, c == Compression::kGzip ? "gzip" : c == Compression::kZstd ? "zstd" : "none");
+    EXPECT_EQ(r->compression, c == Compression::kGzip   ? "gzip"
+                              : c == Compression::kZstd ? "zstd"
+                                                        : "none");
   }
 }
 
@@ -140,7 +144,7 @@ TEST_F(LayerExtractTest, WhiteoutsBecomeCanonical) {
       .Dir("recreated")
       .File("recreated/new", "n")
       .Dir("both")
-      .File(".wh.both", "")       // the same, whiteout after the directory
+      .File(".wh.both", "")  // the same, whiteout after the directory
       .File(".wh.parent", "")
       .File("parent/.wh.child", "");  // under a whited-out parent: moot, tolerated
   auto r = Extract(tar.Finish());
@@ -242,7 +246,8 @@ const Hostile kHostile[] = {
     {"WhiteoutDevice", [](TarWriter& t) { t.Device("wh", false, 0, 0); }, "whiteout"},
     {"ParentIsAFile", [](TarWriter& t) { t.File("f", "x").File("f/child", "y"); },
      "not a directory"},
-    {"OwnerTooLarge", [](TarWriter& t) { t.File("f", "", EntryMeta().Owner(1LL << 33, 0)); }, "32-bit"},
+    {"OwnerTooLarge", [](TarWriter& t) { t.File("f", "", EntryMeta().Owner(1LL << 33, 0)); },
+     "32-bit"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Corpus, HostileTarTest, ::testing::ValuesIn(kHostile),

@@ -82,12 +82,12 @@ TEST(MountOptionsTest, UnknownKeysWarnUnknownFlagsFail) {
 }
 
 TEST(MountOptionsTest, Errors) {
-  EXPECT_FALSE(Parse({"-o", "lowerdir=/l"}));                                 // no mountpoint
-  EXPECT_FALSE(Parse({"m"}));                                                 // no lowerdir
-  EXPECT_FALSE(Parse({"-o", "lowerdir=/l,upperdir=/u", "m"}));                // no workdir
-  EXPECT_FALSE(Parse({"-o", "lowerdir=/l", "a", "b", "c"}));                  // 3 positionals
-  EXPECT_FALSE(Parse({"-o", "lowerdir=/l,uidmapping=0:1", "m"}));             // not triples
-  EXPECT_FALSE(Parse({"-o", "lowerdir=/l,uidmapping=0:x:1", "m"}));           // not a number
+  EXPECT_FALSE(Parse({"-o", "lowerdir=/l"}));                        // no mountpoint
+  EXPECT_FALSE(Parse({"m"}));                                        // no lowerdir
+  EXPECT_FALSE(Parse({"-o", "lowerdir=/l,upperdir=/u", "m"}));       // no workdir
+  EXPECT_FALSE(Parse({"-o", "lowerdir=/l", "a", "b", "c"}));         // 3 positionals
+  EXPECT_FALSE(Parse({"-o", "lowerdir=/l,uidmapping=0:1", "m"}));    // not triples
+  EXPECT_FALSE(Parse({"-o", "lowerdir=/l,uidmapping=0:x:1", "m"}));  // not a number
   EXPECT_FALSE(Parse({"-o", "lowerdir=/l,xino=maybe", "m"}));
   EXPECT_FALSE(Parse({"-o", "lowerdir=/l,timeout=soon", "m"}));
   EXPECT_FALSE(Parse({"-o", "lowerdir=/l,xattr_permissions=3", "m"}));

@@ -2,12 +2,11 @@
 // JSON by hand with real digests), including the malformed and lying ones.
 #include "layerstore/store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <dirent.h>
 
 #include <filesystem>
 #include <fstream>
@@ -48,7 +47,9 @@ class LayoutBuilder {
   }
   // Builds config + manifest (+ lets the test corrupt them first) and writes index.json.
   Json Finish(const std::function<void(Json& config, Json& manifest)>& edit = {}) {
-    Json config = {{"architecture", "amd64"}, {"os", "linux"}, {"created", "2026-01-01T00:00:00Z"},
+    Json config = {{"architecture", "amd64"},
+                   {"os", "linux"},
+                   {"created", "2026-01-01T00:00:00Z"},
                    {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids_}}}};
     Json manifest = {{"schemaVersion", 2},
                      {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
@@ -180,8 +181,9 @@ TEST_F(ImportTest, OciArchivesToo) {
 }
 
 TEST_F(ImportTest, LyingDocumentsAreRefused) {
-  ExpectRefused(Layout([](Json& config, Json&) { config["rootfs"]["diff_ids"][1] = Sha256Of("x").String(); }),
-                "diff_id");
+  ExpectRefused(
+      Layout([](Json& config, Json&) { config["rootfs"]["diff_ids"][1] = Sha256Of("x").String(); }),
+      "diff_id");
 }
 
 TEST_F(ImportTest, CountMismatch) {
@@ -207,13 +209,15 @@ TEST_F(ImportTest, LayerDigestLies) {
 }
 
 TEST_F(ImportTest, DigestUsedAsPathIsValidatedFirst) {
-  ExpectRefused(Layout([](Json&, Json& m) { m["layers"][0]["digest"] = "sha256:../../../etc/passwd"; }),
-                "malformed encoding");
+  ExpectRefused(
+      Layout([](Json&, Json& m) { m["layers"][0]["digest"] = "sha256:../../../etc/passwd"; }),
+      "malformed encoding");
 }
 
 TEST_F(ImportTest, MediaTypeMustAgree) {
-  ExpectRefused(Layout([](Json&, Json& m) { m["mediaType"] = "application/vnd.oci.image.index.v1+json"; }),
-                "disagrees");
+  ExpectRefused(
+      Layout([](Json&, Json& m) { m["mediaType"] = "application/vnd.oci.image.index.v1+json"; }),
+      "disagrees");
 }
 
 TEST_F(ImportTest, OversizedJsonIsRefused) {
@@ -231,7 +235,8 @@ TEST_F(ImportTest, MultiPlatformIndexes) {
   for (const char* arch : {"amd64", "arm64"}) {
     const std::string tar = SimpleTar(std::string("arch-") + arch, arch);
     Json layer = b.Blob(tar, "application/vnd.oci.image.layer.v1.tar");
-    Json config = {{"architecture", arch}, {"os", "linux"},
+    Json config = {{"architecture", arch},
+                   {"os", "linux"},
                    {"rootfs", {{"type", "layers"}, {"diff_ids", {Sha256Of(tar).String()}}}}};
     Json manifest = {{"schemaVersion", 2},
                      {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
@@ -242,7 +247,8 @@ TEST_F(ImportTest, MultiPlatformIndexes) {
     index_entries.push_back(desc);
   }
   // index.json -> a nested index -> two platform manifests.
-  Json nested = {{"schemaVersion", 2}, {"mediaType", "application/vnd.oci.image.index.v1+json"},
+  Json nested = {{"schemaVersion", 2},
+                 {"mediaType", "application/vnd.oci.image.index.v1+json"},
                  {"manifests", index_entries}};
   Json nested_desc = b.Blob(nested.dump(), "application/vnd.oci.image.index.v1+json");
   nested_desc["annotations"] = {{"org.opencontainers.image.ref.name", "multi:1"}};
@@ -280,15 +286,19 @@ TEST_F(ImportTest, NotAnImage) {
 // config, and legacy <id>/layer.tar symlinks; plus whatever EXTRA adds.
 std::string DockerArchive(const std::function<void(Json& manifest, TarWriter& t)>& extra = {}) {
   const std::string l1 = SimpleTar("one", "1"), l2 = SimpleTar("two", "2");
-  Json config = {{"architecture", "amd64"}, {"os", "linux"},
-                 {"rootfs", {{"type", "layers"}, {"diff_ids", {Sha256Of(l1).String(), Sha256Of(l2).String()}}}}};
+  Json config = {
+      {"architecture", "amd64"},
+      {"os", "linux"},
+      {"rootfs",
+       {{"type", "layers"}, {"diff_ids", {Sha256Of(l1).String(), Sha256Of(l2).String()}}}}};
   const std::string config_text = config.dump();
   const std::string c = Sha256Of(config_text).encoded;
   const std::string d1 = Sha256Of(l1).encoded, d2 = Sha256Of(l2).encoded;
   TarWriter t;
   t.File(d1 + ".tar", l1).File(d2 + ".tar", l2).File(c + ".json", config_text);
   t.Dir("legacy").Symlink("legacy/layer.tar", "../" + d2 + ".tar");
-  Json manifest = Json::array({{{"Config", c + ".json"}, {"RepoTags", {"app:1", "app:latest"}},
+  Json manifest = Json::array({{{"Config", c + ".json"},
+                                {"RepoTags", {"app:1", "app:latest"}},
                                 {"Layers", {d1 + ".tar", "legacy/layer.tar"}}}});
   if (extra) extra(manifest, t);
   t.File("manifest.json", manifest.dump());
@@ -318,9 +328,8 @@ TEST_F(ImportTest, DockerArchives) {
 }
 
 TEST_F(ImportTest, DockerArchivePathsStayInside) {
-  std::ofstream(dir_ / "escape.tar", std::ios::binary) << DockerArchive([](Json& m, TarWriter&) {
-    m[0]["Layers"][0] = "../../../../etc/passwd";
-  });
+  std::ofstream(dir_ / "escape.tar", std::ios::binary)
+      << DockerArchive([](Json& m, TarWriter&) { m[0]["Layers"][0] = "../../../../etc/passwd"; });
   ExpectRefused(dir_ / "escape.tar", "outside the image");
   std::ofstream(dir_ / "link.tar", std::ios::binary) << DockerArchive([](Json& m, TarWriter& t) {
     t.Symlink("evil.tar", "/etc/passwd");

@@ -99,11 +99,16 @@ TEST_P(OpaqueTest, OpaqueDirectoryHidesLowerChildren) {
 
 std::string EncodingName(const ::testing::TestParamInfo<Encoding>& info) {
   switch (info.param) {
-    case Encoding::kKernel: return "Kernel";
-    case Encoding::kOci: return "Oci";
-    case Encoding::kUserXattr: return "UserXattr";
-    case Encoding::kFuseOverlayfs: return "FuseOverlayfsXattr";
-    case Encoding::kXattrWhiteout: return "XattrWhiteout";
+    case Encoding::kKernel:
+      return "Kernel";
+    case Encoding::kOci:
+      return "Oci";
+    case Encoding::kUserXattr:
+      return "UserXattr";
+    case Encoding::kFuseOverlayfs:
+      return "FuseOverlayfsXattr";
+    case Encoding::kXattrWhiteout:
+      return "XattrWhiteout";
   }
   return "Unknown";
 }
@@ -237,8 +242,12 @@ TEST_F(UnionFsTest, ForgetErasesAtZero) {
 
 TEST_F(UnionFsTest, PrivateXattrsAreHidden) {
   if (geteuid() != 0) GTEST_SKIP() << "trusted xattrs need root";
-  Layer("l0").File("f").Xattr("f", "user.visible", "v").Xattr("f", "trusted.overlay.origin", "o")
-      .Xattr("f", "user.overlay.x", "1").Xattr("f", "user.fuseoverlayfs.y", "2");
+  Layer("l0")
+      .File("f")
+      .Xattr("f", "user.visible", "v")
+      .Xattr("f", "trusted.overlay.origin", "o")
+      .Xattr("f", "user.overlay.x", "1")
+      .Xattr("f", "user.fuseoverlayfs.y", "2");
   auto fs = Mount();
   InodeId f = MustLookup(*fs, kRootId, "f");
   auto names = fs->ListXattr(f);
