@@ -223,22 +223,6 @@ std::vector<std::string> Write(const std::vector<LayerPlan>& plans, Encoding enc
   return paths;
 }
 
-const char* EncodingName(Encoding e) {
-  switch (e) {
-    case Encoding::kKernel:
-      return "kernel";
-    case Encoding::kOci:
-      return "oci";
-    case Encoding::kUserXattr:
-      return "user-xattr";
-    case Encoding::kFuseOverlayfs:
-      return "fuse-overlayfs-xattr";
-    case Encoding::kXattrWhiteout:
-      return "xattr-whiteout";
-  }
-  return "?";
-}
-
 class DifferentialTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -296,7 +280,8 @@ TEST_F(DifferentialTest, RandomStacksMatchKernelOverlayfs) {
       ::mkdir(mnt.c_str(), 0755);
       std::vector<std::string> oci_layers;
       for (size_t i = plans.size(); i-- > 0;) {
-        oci_layers.push_back(tmp.path() + "/oci/l" + std::to_string(i));
+        oci_layers.push_back(tmp.path() + "/" + EncodingName(Encoding::kOci) + "/l" +
+                             std::to_string(i));
       }
       CommandResult r = RunCommand({fuse_overlayfs, "-o", LowerdirOption(oci_layers), mnt});
       ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -40,6 +40,22 @@ void WriteAll(int fd, const std::string& data, off_t offset, const std::string& 
 
 }  // namespace
 
+const char* EncodingName(Encoding enc) {
+  switch (enc) {
+    case Encoding::kKernel:
+      return "Kernel";
+    case Encoding::kOci:
+      return "Oci";
+    case Encoding::kUserXattr:
+      return "UserXattr";
+    case Encoding::kFuseOverlayfs:
+      return "FuseOverlayfsXattr";
+    case Encoding::kXattrWhiteout:
+      return "XattrWhiteout";
+  }
+  return "Unknown";
+}
+
 LayerBuilder::LayerBuilder(std::string root) : root_(std::move(root)) {
   if (::mkdir(root_.c_str(), 0755) != 0 && errno != EEXIST) Check(false, "mkdir", root_);
 }

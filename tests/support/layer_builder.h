@@ -18,6 +18,9 @@ enum class Encoding {
   kXattrWhiteout,  // whiteout: empty file + trusted.overlay.whiteout, parent opaque=x
 };
 
+// "Kernel", "Oci", "UserXattr", "FuseOverlayfsXattr", "XattrWhiteout" (valid gtest names).
+const char* EncodingName(Encoding enc);
+
 class LayerBuilder {
  public:
   explicit LayerBuilder(std::string root);

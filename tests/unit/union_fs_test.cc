@@ -97,30 +97,18 @@ TEST_P(OpaqueTest, OpaqueDirectoryHidesLowerChildren) {
   EXPECT_EQ(ReadFile(*fs, MustLookup(*fs, d, "both")), "upper");
 }
 
-std::string EncodingName(const ::testing::TestParamInfo<Encoding>& info) {
-  switch (info.param) {
-    case Encoding::kKernel:
-      return "Kernel";
-    case Encoding::kOci:
-      return "Oci";
-    case Encoding::kUserXattr:
-      return "UserXattr";
-    case Encoding::kFuseOverlayfs:
-      return "FuseOverlayfsXattr";
-    case Encoding::kXattrWhiteout:
-      return "XattrWhiteout";
-  }
-  return "Unknown";
+std::string ParamName(const ::testing::TestParamInfo<Encoding>& info) {
+  return testing::EncodingName(info.param);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllEncodings, WhiteoutTest,
                          ::testing::Values(Encoding::kKernel, Encoding::kOci, Encoding::kUserXattr,
                                            Encoding::kFuseOverlayfs, Encoding::kXattrWhiteout),
-                         EncodingName);
+                         ParamName);
 INSTANTIATE_TEST_SUITE_P(AllEncodings, OpaqueTest,
                          ::testing::Values(Encoding::kKernel, Encoding::kOci, Encoding::kUserXattr,
                                            Encoding::kFuseOverlayfs),
-                         EncodingName);
+                         ParamName);
 
 TEST_F(UnionFsTest, MergesDirectoriesAcrossLayers) {
   Layer("l0").File("d/a").File("d/sub1/x");
