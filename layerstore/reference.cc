@@ -46,6 +46,13 @@ Result<std::string> NormalizeName(const std::string& name) {
 Result<Digest> ResolveReference(const std::string& ref,
                                 const std::vector<std::pair<std::string, Digest>>& names,
                                 const std::vector<Digest>& ids) {
+  STRATA_ASSIGN_OR_RETURN(Resolved r, ResolveReferenceName(ref, names, ids));
+  return r.id;
+}
+
+Result<Resolved> ResolveReferenceName(const std::string& ref,
+                                      const std::vector<std::pair<std::string, Digest>>& names,
+                                      const std::vector<Digest>& ids) {
   std::string hex = ref;
   if (hex.starts_with("sha256:")) hex = hex.substr(7);
   if (hex.size() >= 12 && IsHex(hex)) {
@@ -56,32 +63,34 @@ Result<Digest> ResolveReference(const std::string& ref,
         return Fail(EINVAL, "image ID prefix '" + ref + "' is ambiguous");
       match = &id;
     }
-    if (match) return *match;
+    if (match) return Resolved{*match, ""};
     if (ref.starts_with("sha256:")) return Fail(ENOENT, "no image with ID " + ref);
   }
   // name@sha256:... pins the image by ID.
   if (const size_t at = ref.find('@'); at != std::string::npos) {
     STRATA_ASSIGN_OR_RETURN(Digest pinned, ParseDigest(ref.substr(at + 1)));
     for (const Digest& id : ids) {
-      if (id == pinned) return id;
+      if (id == pinned) return Resolved{id, ""};
     }
     return Fail(ENOENT, "no image with ID " + pinned.String());
   }
   STRATA_ASSIGN_OR_RETURN(std::string normalized, NormalizeName(ref));
   for (const auto& [name, id] : names) {
-    if (name == normalized) return id;
+    if (name == normalized) return Resolved{id, name};
   }
   // A short name ("app:v1") also matches one stored under a registry ("docker.io/library/app:v1"),
   // as podman's short-name lookup in local storage does, if exactly one image matches.
   if (normalized.starts_with("localhost/") && !ref.starts_with("localhost/")) {
     const std::string suffix = "/" + normalized.substr(std::string("localhost/").size());
-    const Digest* match = nullptr;
-    for (const auto& [name, id] : names) {
-      if (!name.ends_with(suffix)) continue;
-      if (match && !(*match == id)) return Fail(EINVAL, "short name '" + ref + "' is ambiguous");
-      match = &id;
+    const std::pair<std::string, Digest>* match = nullptr;
+    for (const auto& entry : names) {
+      if (!entry.first.ends_with(suffix)) continue;
+      if (match && !(match->second == entry.second)) {
+        return Fail(EINVAL, "short name '" + ref + "' is ambiguous");
+      }
+      match = &entry;
     }
-    if (match) return *match;
+    if (match) return Resolved{match->second, match->first};
   }
   return Fail(ENOENT, "no image named '" + ref + "' (" + normalized + ")");
 }

@@ -24,4 +24,13 @@ Result<Digest> ResolveReference(const std::string& ref,
                                 const std::vector<std::pair<std::string, Digest>>& names,
                                 const std::vector<Digest>& ids);
 
+// As ResolveReference, also saying which stored name matched ("" when REF was an ID).
+struct Resolved {
+  Digest id;
+  std::string name;
+};
+Result<Resolved> ResolveReferenceName(const std::string& ref,
+                                      const std::vector<std::pair<std::string, Digest>>& names,
+                                      const std::vector<Digest>& ids);
+
 }  // namespace strata::store

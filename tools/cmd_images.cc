@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "layerstore/image_ops.h"
 #include "layerstore/inspect.h"
 #include "layerstore/reference.h"
 #include "tools/commands.h"
@@ -97,22 +98,13 @@ int Remove(const Globals& g, const std::vector<std::string>& refs) {
   auto store = Store::Open(g.root, Store::Lock::kExclusive);
   if (!store) return Report(store.error());
   for (const std::string& ref : refs) {
-    auto id = Resolve(*store, ref);
-    if (!id) return Report(id.error());
-    // A name of an image with other names is an alias: drop just the name.
-    auto names = store->ListNames();
-    if (!names) return Report(names.error());
-    size_t count = 0;
-    std::string named;
-    for (const auto& [name, target] : *names) {
-      if (target == *id) ++count;
-      if (auto normalized = strata::store::NormalizeName(ref); normalized && *normalized == name)
-        named = name;
+    auto removal = store::RemoveReference(*store, ref);
+    if (!removal) return Report(removal.error());
+    if (removal->image_removed) {
+      std::printf("Deleted %s\n", removal->id.String().c_str());
+    } else {
+      std::printf("Untagged %s\n", removal->untagged.c_str());
     }
-    Status s = !named.empty() && count > 1 ? store->RemoveName(named) : store->RemoveImage(*id);
-    if (!s) return Report(s.error());
-    std::printf("%s %s\n", !named.empty() && count > 1 ? "Untagged" : "Deleted",
-                !named.empty() && count > 1 ? named.c_str() : id->String().c_str());
   }
   auto removed = store->CollectGarbage();
   if (!removed) return Report(removed.error());
@@ -122,18 +114,9 @@ int Remove(const Globals& g, const std::vector<std::string>& refs) {
 int Prune(const Globals& g) {
   auto store = Store::Open(g.root, Store::Lock::kExclusive);
   if (!store) return Report(store.error());
-  auto images = store->ListImages();
-  auto names = store->ListNames();
+  auto images = store::RemoveUnnamedImages(*store);
   if (!images) return Report(images.error());
-  if (!names) return Report(names.error());
-  for (const auto& image : *images) {
-    bool named = false;
-    for (const auto& [n, id] : *names) named |= id == image.id;
-    if (named) continue;
-    Status s = store->RemoveImage(image.id);
-    if (!s) return Report(s.error());
-    std::printf("Deleted image %s\n", image.id.String().c_str());
-  }
+  for (const Digest& id : *images) std::printf("Deleted image %s\n", id.String().c_str());
   auto removed = store->CollectGarbage();
   if (!removed) return Report(removed.error());
   for (const auto& r : *removed) std::printf("Deleted %s\n", r.c_str());

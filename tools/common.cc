@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "layerstore/reference.h"
+#include "layerstore/image_ops.h"
 #include "tools/commands.h"
 
 namespace strata::cli {
@@ -27,13 +27,9 @@ int Report(const strata::Error& e) {
 
 std::string Short(const Digest& d) { return d.encoded.substr(0, 12); }
 
-// The image REF names in STORE.
 Result<Digest> Resolve(const Store& store, const std::string& ref) {
-  STRATA_ASSIGN_OR_RETURN(auto names, store.ListNames());
-  STRATA_ASSIGN_OR_RETURN(auto images, store.ListImages());
-  std::vector<Digest> ids;
-  for (const auto& image : images) ids.push_back(image.id);
-  return strata::store::ResolveReference(ref, names, ids);
+  STRATA_ASSIGN_OR_RETURN(store::Resolved resolved, store::ResolveImage(store, ref));
+  return resolved.id;
 }
 
 std::string HumanSize(uint64_t bytes) {

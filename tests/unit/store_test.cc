@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "layerstore/image_ops.h"
 #include "layerstore/import/oci_import.h"
 #include "layerstore/reference.h"
 #include "tests/support/tar_writer.h"
@@ -375,6 +376,28 @@ TEST(ReferenceTest, NormalizeAndResolve) {
   EXPECT_EQ(*ResolveReference("web:1", names, ids), b) << "short names find registry names";
   names.emplace_back("quay.io/x/web:1", a);
   EXPECT_EQ(ResolveReference("web:1", names, ids).error().code, EINVAL) << "ambiguous";
+}
+
+TEST(StoreTest, RemovingAShortNameOfAnAliasOnlyUntags) {
+  testing::TempDir dir;
+  auto store = Store::Open(dir / "s", Store::Lock::kExclusive);
+  ASSERT_TRUE(store);
+  ImageRecord image;
+  image.id = Sha256Of("config");
+  image.manifest_digest = Sha256Of("manifest");
+  ASSERT_TRUE(store->PutImage(image));
+  ASSERT_TRUE(store->SetName("docker.io/library/app:v1", image.id));
+  ASSERT_TRUE(store->SetName("localhost/other:1", image.id));
+  auto first = RemoveReference(*store, "app:v1");  // a short name of a registry name
+  ASSERT_TRUE(first) << first.error().Message();
+  EXPECT_EQ(first->untagged, "docker.io/library/app:v1");
+  EXPECT_FALSE(first->image_removed);
+  EXPECT_TRUE(store->GetImage(image.id)) << "the image keeps its other name";
+  auto last = RemoveReference(*store, "other:1");
+  ASSERT_TRUE(last);
+  EXPECT_TRUE(last->image_removed);
+  EXPECT_FALSE(store->GetImage(image.id));
+  EXPECT_TRUE(store->ListNames()->empty());
 }
 
 TEST(StoreTest, BlobsAreVerifiedAndPublishedAtomically) {
