@@ -11,7 +11,7 @@ namespace {
 
 std::shared_ptr<Inode> NewNode(uint64_t ino) {
   auto n = std::make_shared<Inode>();
-  n->origin = OriginKey{1, ino};
+  n->st_ino = ino;
   n->type = S_IFREG;
   return n;
 }
@@ -22,7 +22,7 @@ void BM_InodeTableRefForget(benchmark::State& state) {
   uint64_t i = static_cast<uint64_t>(state.thread_index()) * 1000003;
   for (auto _ : state) {
     const uint64_t ino = 10 + (i++ % 4096);
-    auto node = table->FindAndRef(OriginKey{1, ino});
+    auto node = table->FindAndRef(ino);
     if (!node) node = table->InsertAndRef(NewNode(ino));
     benchmark::DoNotOptimize(table->Get(node->id));
     table->Forget(node->id, 1);

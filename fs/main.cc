@@ -25,7 +25,9 @@ constexpr const char* kUsage =
     "Mounts the union of LOWERDIRs (leftmost on top) at MOUNTPOINT, as fuse-overlayfs does.\n"
     "  -o lowerdir=L1:L2:...   layers, topmost first ('\\:' escapes a colon, '::' starts\n"
     "                          data-only layers)\n"
-    "  -o upperdir=U,workdir=W writable layer (not supported yet: read-only union only)\n"
+    "  -o upperdir=U,workdir=W writable layer U; W is ours (same filesystem as U)\n"
+    "  -o fsync=0, volatile     do not fsync copied-up files\n"
+    "  -o writeback=1          kernel writeback cache\n"
     "  -o timeout=SECS         kernel cache timeout for names and attributes\n"
     "  -o static_nlink         report st_nlink 1 for directories\n"
     "  -o allow_other,nosuid,nodev,noexec,ro,...  passed to the kernel\n"
@@ -90,9 +92,6 @@ int main(int argc, char** argv) {
   if (opts.debug) strata::log::SetLevel(strata::log::Level::kDebug);
   for (const std::string& w : opts.warnings) STRATA_LOG(kWarn) << w;
 
-  if (!opts.upperdir.empty()) {
-    return Fatal("upperdir= is not supported yet: this stratafs mounts read-only unions only");
-  }
   if (!opts.datadirs.empty()) {
     STRATA_LOG(kWarn) << "data-only layers are not used: metacopy redirects are not supported yet";
   }
@@ -113,6 +112,10 @@ int main(int argc, char** argv) {
   RaiseFdLimit();
   strata::core::UnionConfig config;
   config.lowerdirs = opts.lowerdirs;
+  config.upperdir = opts.upperdir;
+  config.workdir = opts.workdir;
+  config.fsync = opts.fsync && !opts.is_volatile;
+  config.userxattr = opts.userxattr;
   config.static_nlink = opts.static_nlink;
   auto fs = strata::core::UnionFs::Open(config);
   if (!fs) return Fatal(fs.error().Message());
@@ -137,5 +140,6 @@ int main(int argc, char** argv) {
   session.multithreaded = opts.threaded;
   session.timeout = opts.timeout;
   session.posix_acl = !opts.noacl;
+  session.writeback = opts.writeback;
   return strata::fuse::RunSession(**fs, session);
 }

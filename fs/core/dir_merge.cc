@@ -19,10 +19,11 @@ using DirPtr = std::unique_ptr<DIR, DirCloser>;
 
 }  // namespace
 
-Result<std::vector<DirEntry>> MergeDirectory(const Inode& dir, const LayerStack& layers) {
+Result<std::vector<DirEntry>> MergeDirectory(const MergeInput& dir, const LayerStack& layers) {
   std::vector<DirEntry> out;
-  out.push_back(DirEntry{".", dir.st_ino, DT_DIR});
-  out.push_back(DirEntry{"..", dir.parent_st_ino, DT_DIR});
+  out.push_back(DirEntry{".", dir.self_ino, DT_DIR});
+  out.push_back(DirEntry{"..", dir.parent_ino, DT_DIR});
+  const RealDirs& reals = *dir.reals;
 
   // Names already listed or whited out by a layer above: hidden in every lower layer.
   std::unordered_set<std::string> hidden;
@@ -30,8 +31,9 @@ Result<std::vector<DirEntry>> MergeDirectory(const Inode& dir, const LayerStack&
   // effect once the layer is done.
   std::vector<std::string> pending;
 
-  for (size_t index = 0; index < dir.dir_reals.size(); ++index) {
-    const DirReal& real = dir.dir_reals[index];
+  for (size_t index = 0; index < reals.size(); ++index) {
+    const DirReal& real = reals[index];
+    const bool upper = real.layer == 0 && !dir.ino_prefix.empty();
     UniqueFd fd(::openat(real.fd.Get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return FailErrno("open layer directory");
     DirPtr stream(::fdopendir(fd.Get()));
@@ -68,8 +70,9 @@ Result<std::vector<DirEntry>> MergeDirectory(const Inode& dir, const LayerStack&
         }
         type = IFTODT(st.st_mode);
       }
-      out.push_back(
-          DirEntry{key, layers.MapIno(real.layer, de->d_ino), type, static_cast<uint32_t>(index)});
+      uint64_t ino = upper ? ReadStoredIno(dfd, name, dir.ino_prefix) : 0;
+      if (ino == 0) ino = layers.MapIno(real.layer, de->d_ino);
+      out.push_back(DirEntry{key, ino, type, static_cast<uint32_t>(index)});
       hidden.insert(std::move(key));
     }
     for (std::string& name : pending) hidden.insert(std::move(name));

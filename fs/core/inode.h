@@ -1,21 +1,27 @@
 // Inodes of the merged tree.
 //
-// Lifetimes: an Inode is created by UnionFs::Lookup, published in the InodeTable and shared
-// (std::shared_ptr) with every operation that is using it, so a concurrent forget never frees a
-// node under a running op. A non-directory keeps its parent directory alive through `parent`,
-// which is what makes its borrowed `parent_fd` valid; a directory owns one O_PATH fd per layer it
-// is present in. Only directories hold fds, so a directory of 100,000 files costs one fd.
+// Lifetimes: an Inode is created by UnionFs::Lookup (or a create-style call), published in the
+// InodeTable and shared (std::shared_ptr) with every operation that is using it, so a concurrent
+// forget never frees a node under a running op. A node's Placement keeps its parent directory
+// alive, and with it the parent's RealDirs snapshot whose fds the node borrows. A directory owns
+// one O_PATH fd per layer it is present in; only directories hold fds.
 //
-// Concurrency: in the read-only union every field is immutable once the node is published,
-// except the atomic caches, so readers take no lock. (The writable layer adds a per-node mutex
-// for the fields copy-up and rename change; the fields it will guard are marked below.)
+// Mutability: copy-up, rename and unlink change where a node lives. Those fields are immutable
+// snapshots (RealDirs, Placement) swapped as a whole under `mu`, which is held only to copy or
+// replace a shared_ptr, never across a syscall; readers take a snapshot and work on it without
+// locks. `op_mu` serialises the operations that move this node on disk (copy-up, unlink, rename,
+// setattr); it is held across syscalls. Lock order: op_mu before mu; a thread holds op_mu of at
+// most one node, except rename, which takes two in increasing id order. The kernel already
+// serialises name operations within a directory (the VFS holds the directory's lock).
 #pragma once
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -32,38 +38,82 @@ inline constexpr InodeId kRootId{1};
 
 // The real directory backing a merged directory in one layer.
 struct DirReal {
-  int layer = 0;                 // index in the LayerStack, 0 = topmost
+  int layer = 0;                 // index in the LayerStack, 0 = topmost (the upper, if any)
   UniqueFd fd;                   // O_PATH | O_DIRECTORY
   bool xattr_whiteouts = false;  // children may be xattr whiteouts
 };
 
-// Identity of the topmost real object: the key that dedups lookups (hard links share one node).
-struct OriginKey {
-  uint64_t dev = 0;
-  uint64_t ino = 0;
-  friend bool operator==(const OriginKey&, const OriginKey&) = default;
+// The real directories merged into one directory, topmost first, cut at the first opaque one.
+using RealDirs = std::vector<DirReal>;
+
+struct Inode;
+
+// Where a node's name lives: its parent, its name there, and (non-directories) the layer of
+// the real object and the parent's real directory fd in that layer.
+// A hard-linked upper file whose name was removed while the kernel still knows it through
+// another name is reached through `anchor`, an O_PATH fd of the object itself.
+struct Placement {
+  std::shared_ptr<Inode> parent;                 // null for the root
+  std::shared_ptr<const RealDirs> parent_reals;  // keeps parent_fd open
+  int parent_fd = -1;                            // borrowed from *parent_reals
+  std::string name;
+  int layer = 0;
+  std::shared_ptr<const UniqueFd> anchor;  // set only for such orphans
+
+  // (dirfd, path, AT_* flags) naming the real object for *at(2) calls that accept
+  // AT_EMPTY_PATH; symlinks are not followed.
+  int AtFd() const { return anchor ? anchor->Get() : parent_fd; }
+  const char* AtPath() const { return anchor ? "" : name.c_str(); }
+  int AtFlags() const { return AT_SYMLINK_NOFOLLOW | (anchor ? AT_EMPTY_PATH : 0); }
 };
 
 struct Inode {
-  InodeId id;  // set by InodeTable when published
-  OriginKey origin;
-  mode_t type = 0;      // S_IFMT bits of the topmost real object
-  uint64_t st_ino = 0;  // the st_ino shown to users (stable across remounts)
+  InodeId id;           // set by InodeTable when published
+  mode_t type = 0;      // S_IFMT bits; never changes
+  uint64_t st_ino = 0;  // the st_ino shown to users, stable across copy-up and remount; the key
 
-  // Directories: the real directories merged here, topmost first, cut at the first opaque one.
-  std::vector<DirReal> dir_reals;  // (writable layer: guarded)
-  uint64_t parent_st_ino = 0;      // for "..": the root's own st_ino at the root
-
-  // Non-directories: where the real object lives.
-  std::shared_ptr<Inode> parent;  // keeps parent_fd alive (writable layer: guarded)
-  std::string name;               // (writable layer: guarded)
-  int layer = 0;
-  int parent_fd = -1;  // borrowed from parent->dir_reals
-
-  // Merged directories: 2 + number of merged subdirectories, computed on first getattr.
+  // Merged directories: 2 + number of merged subdirectories, computed on demand; 0 = unknown.
   std::atomic<uint32_t> merged_nlink{0};
+  // Non-directories whose name was removed (unlink, or rename over them): the next lookup of
+  // another hard link re-places the node.
+  std::atomic<bool> orphaned{false};
+
+  std::mutex op_mu;  // see the header comment
 
   bool IsDir() const { return S_ISDIR(type); }
+
+  std::shared_ptr<const RealDirs> Reals() const {
+    std::lock_guard lock(mu_);
+    return reals_;
+  }
+  std::shared_ptr<const Placement> Place() const {
+    std::lock_guard lock(mu_);
+    return place_;
+  }
+  // The path of this directory's lower objects from the layer roots ("/" for the root): where
+  // a renamed directory's lower parts are found (overlay.redirect).
+  std::string LowerPath() const {
+    std::lock_guard lock(mu_);
+    return lower_path_;
+  }
+  void SetReals(std::shared_ptr<const RealDirs> reals) {
+    std::lock_guard lock(mu_);
+    reals_ = std::move(reals);
+  }
+  void SetPlace(std::shared_ptr<const Placement> place) {
+    std::lock_guard lock(mu_);
+    place_ = std::move(place);
+  }
+  void SetLowerPath(std::string path) {
+    std::lock_guard lock(mu_);
+    lower_path_ = std::move(path);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const RealDirs> reals_;   // directories only; guarded by mu_
+  std::shared_ptr<const Placement> place_;  // guarded by mu_
+  std::string lower_path_;                  // directories only; guarded by mu_
 };
 
 }  // namespace strata::core

@@ -15,21 +15,22 @@ std::shared_ptr<Inode> InodeTable::Get(InodeId id) const {
   return it->second.node;
 }
 
-std::shared_ptr<Inode> InodeTable::FindAndRef(const OriginKey& key) {
-  Shard& shard = shards_[ShardOf(key)];
+std::shared_ptr<Inode> InodeTable::FindAndRef(uint64_t key) {
+  if (key == root_->st_ino) return root_;
+  Shard& shard = shards_[ShardOfKey(key)];
   std::lock_guard lock(shard.mu);
-  auto it = shard.by_origin.find(key);
-  if (it == shard.by_origin.end()) return nullptr;
+  auto it = shard.by_key.find(key);
+  if (it == shard.by_key.end()) return nullptr;
   Slot& slot = shard.by_id.at(it->second);
   ++slot.nlookup;
   return slot.node;
 }
 
 std::shared_ptr<Inode> InodeTable::InsertAndRef(std::shared_ptr<Inode> candidate) {
-  const size_t index = ShardOf(candidate->origin);
+  const size_t index = ShardOfKey(candidate->st_ino);
   Shard& shard = shards_[index];
   std::lock_guard lock(shard.mu);
-  auto [it, inserted] = shard.by_origin.try_emplace(candidate->origin, 0);
+  auto [it, inserted] = shard.by_key.try_emplace(candidate->st_ino, 0);
   if (!inserted) {
     Slot& slot = shard.by_id.at(it->second);
     ++slot.nlookup;
@@ -41,6 +42,24 @@ std::shared_ptr<Inode> InodeTable::InsertAndRef(std::shared_ptr<Inode> candidate
   candidate->id = InodeId{id};
   shard.by_id.emplace(id, Slot{candidate, 1});
   return candidate;
+}
+
+bool InodeTable::Ref(InodeId id) {
+  if (id == kRootId) return true;
+  Shard& shard = shards_[ShardOf(id)];
+  std::lock_guard lock(shard.mu);
+  auto it = shard.by_id.find(id.value);
+  if (it == shard.by_id.end()) return false;
+  ++it->second.nlookup;
+  return true;
+}
+
+void InodeTable::Unkey(const Inode& node) {
+  if (node.id == kRootId) return;
+  Shard& shard = shards_[ShardOfKey(node.st_ino)];
+  std::lock_guard lock(shard.mu);
+  auto it = shard.by_key.find(node.st_ino);
+  if (it != shard.by_key.end() && it->second == node.id.value) shard.by_key.erase(it);
 }
 
 void InodeTable::Forget(InodeId id, uint64_t n) {
@@ -56,8 +75,11 @@ void InodeTable::Forget(InodeId id, uint64_t n) {
     return;
   }
   dropped = std::move(slot.node);
-  shard.by_origin.erase(dropped->origin);
   shard.by_id.erase(it);
+  // An id's shard is its key's shard. The key may belong to a newer node already (Unkey, then
+  // a new object with the same st_ino).
+  auto k = shard.by_key.find(dropped->st_ino);
+  if (k != shard.by_key.end() && k->second == id.value) shard.by_key.erase(k);
 }
 
 size_t InodeTable::Size() const {

@@ -8,7 +8,8 @@
 //   unknown (Get returns null -> ESTALE), never as some other node.
 //
 // Concurrency: no global lock. The table is split into kShards shards, each with its own mutex;
-// a node lives in the shard chosen by its OriginKey, and its id encodes that shard, so Get, Ref
+// a node lives in the shard chosen by its key (the st_ino users see, unique within the mount),
+// and its id encodes that shard, so Get, Ref
 // and Forget take exactly one shard lock, held only for the map operation (never across a
 // syscall or a FUSE reply). Lock order: a thread holds at most one shard lock at a time.
 #pragma once
@@ -23,12 +24,10 @@
 
 namespace strata::core {
 
-struct OriginKeyHash {
-  size_t operator()(const OriginKey& k) const noexcept {
-    uint64_t h = k.ino * 0x9E3779B97F4A7C15ull ^ (k.dev + 0x632BE59BD9B4E019ull);
-    return static_cast<size_t>(h ^ (h >> 29));
-  }
-};
+inline size_t HashKey(uint64_t key) {
+  const uint64_t h = key * 0x9E3779B97F4A7C15ull;
+  return static_cast<size_t>(h ^ (h >> 29));
+}
 
 class InodeTable {
  public:
@@ -38,13 +37,21 @@ class InodeTable {
   // The node for `id`, or null if the kernel has forgotten it (or never had it).
   std::shared_ptr<Inode> Get(InodeId id) const;
 
-  // The node already published for `key`, with its lookup count incremented; null if none.
-  std::shared_ptr<Inode> FindAndRef(const OriginKey& key);
+  // The node already published for st_ino `key`, with its lookup count incremented; null if none.
+  std::shared_ptr<Inode> FindAndRef(uint64_t key);
 
-  // Publishes `candidate` (built outside any lock) under its origin with lookup count 1 and a
-  // fresh id; if another thread published the same origin first, that node is returned with its
+  // Publishes `candidate` (built outside any lock) under its st_ino with lookup count 1 and a
+  // fresh id; if another thread published the same st_ino first, that node is returned with its
   // count incremented and `candidate` is dropped.
   std::shared_ptr<Inode> InsertAndRef(std::shared_ptr<Inode> candidate);
+
+  // Increments the lookup count of a published node (create-style replies). False if the
+  // kernel has forgotten it meanwhile.
+  bool Ref(InodeId id);
+
+  // Stops finding `node` by its key (its real object is gone, so a new object may get the same
+  // inode number); the id stays valid until the kernel forgets it.
+  void Unkey(const Inode& node);
 
   // Subtracts `n` lookups; erases the node at zero. Unknown ids and the root are ignored.
   void Forget(InodeId id, uint64_t n);
@@ -64,10 +71,10 @@ class InodeTable {
     mutable std::mutex mu;
     uint64_t next_seq = 1;                                             // guarded by mu
     std::unordered_map<uint64_t, Slot> by_id;                          // guarded by mu
-    std::unordered_map<OriginKey, uint64_t, OriginKeyHash> by_origin;  // guarded by mu
+    std::unordered_map<uint64_t, uint64_t> by_key;  // st_ino -> id; guarded by mu
   };
 
-  static size_t ShardOf(const OriginKey& key) { return OriginKeyHash{}(key) & (kShards - 1); }
+  static size_t ShardOfKey(uint64_t key) { return HashKey(key) & (kShards - 1); }
   static size_t ShardOf(InodeId id) { return id.value & (kShards - 1); }
 
   std::shared_ptr<Inode> root_;

@@ -14,6 +14,8 @@ constexpr std::array<std::string_view, 3> kPrivatePrefixes = {"trusted.overlay."
                                                               "user.fuseoverlayfs."};
 constexpr std::array<const char*, 3> kOpaqueXattrs = {
     "trusted.overlay.opaque", "user.overlay.opaque", "user.fuseoverlayfs.opaque"};
+constexpr std::array<const char*, 2> kRedirectXattrs = {"trusted.overlay.redirect",
+                                                        "user.overlay.redirect"};
 constexpr std::array<const char*, 2> kWhiteoutXattrs = {"trusted.overlay.whiteout",
                                                         "user.overlay.whiteout"};
 
@@ -25,6 +27,15 @@ bool ListContains(const std::string& list, std::string_view name) {
     pos += item.size() + 1;
   }
   return false;
+}
+
+uint64_t ParseIno(const std::string& value) {
+  uint64_t ino = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return 0;
+    ino = ino * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return ino;
 }
 
 }  // namespace
@@ -45,7 +56,7 @@ std::string ProcFdPath(int dirfd, std::string_view name) {
   return path;
 }
 
-Result<DirMarks> ReadDirMarks(int dirfd) {
+Result<DirMarks> ReadDirMarks(int dirfd, std::string_view ino_prefix) {
   DirMarks marks;
   const std::string path = ProcFdPath(dirfd);
   // One listxattr answers "is any marker present" for the common unmarked directory.
@@ -59,6 +70,18 @@ Result<DirMarks> ReadDirMarks(int dirfd) {
     }
     if (*value == "y") marks.opaque = true;
     if (*value == "x") marks.xattr_whiteouts = true;
+  }
+  for (const char* xattr : kRedirectXattrs) {
+    if (!ListContains(names, xattr)) continue;
+    auto value = ReadXattr(path, xattr, Follow::kYes);
+    if (value && !value->empty()) marks.redirect = *value;
+  }
+  if (!ino_prefix.empty()) {
+    const std::string name = std::string(ino_prefix) + std::string(kInoSuffix);
+    if (ListContains(names, name)) {
+      auto value = ReadXattr(path, name.c_str(), Follow::kYes);
+      if (value) marks.ino = ParseIno(*value);
+    }
   }
   if (!marks.opaque) {
     struct stat st;
@@ -78,6 +101,19 @@ bool IsXattrWhiteout(int dirfd, std::string_view name, const struct stat& st) {
     if (::lgetxattr(path.c_str(), xattr, nullptr, 0) >= 0) return true;
   }
   return false;
+}
+
+
+std::optional<uint64_t> ReadStoredNumber(int dirfd, std::string_view name,
+                                         std::string_view prefix, std::string_view suffix) {
+  const std::string attr = std::string(prefix) + std::string(suffix);
+  char buf[24];
+  const ssize_t n =
+      name.empty()
+          ? ::getxattr(ProcFdPath(dirfd).c_str(), attr.c_str(), buf, sizeof(buf) - 1)
+          : ::lgetxattr(ProcFdPath(dirfd, name).c_str(), attr.c_str(), buf, sizeof(buf) - 1);
+  if (n <= 0) return std::nullopt;
+  return ParseIno(std::string(buf, static_cast<size_t>(n)));
 }
 
 }  // namespace strata::core

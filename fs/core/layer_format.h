@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,12 @@ inline constexpr std::string_view kWhiteoutPrefix = ".wh.";
 inline constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 
 inline bool HasWhiteoutPrefix(std::string_view name) { return name.starts_with(kWhiteoutPrefix); }
+
+// Names that never exist in the merged view (and must never reach a layer as a path).
+inline bool NeverVisible(std::string_view name) {
+  return name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
+         HasWhiteoutPrefix(name);
+}
 
 // A char device 0/0.
 inline bool IsDeviceWhiteout(const struct stat& st) {
@@ -34,14 +41,37 @@ bool IsPrivateXattr(std::string_view name);
 std::string ProcFdPath(int fd);
 std::string ProcFdPath(int dirfd, std::string_view name);
 
+// Private xattrs strata writes in an upper layer, in the trusted. namespace when privileged and
+// the user. namespace otherwise (the prefix is "trusted.overlay." or "user.overlay."):
+// - "opaque" = "y" and "redirect" = "/lower/path", as kernel overlayfs writes them;
+// - "strata.ino" = the decimal st_ino a copied-up object keeps (its lower object's), which
+//   kernel overlayfs ignores (it hides every name under the prefix).
+inline constexpr std::string_view kOpaqueSuffix = "opaque";
+inline constexpr std::string_view kRedirectSuffix = "redirect";
+inline constexpr std::string_view kInoSuffix = "strata.ino";
+// On an indexed copy of a hard-linked lower file: how many of its lower names have not been
+// linked to the copy yet (they still count in the st_nlink users see).
+inline constexpr std::string_view kLowerLinksSuffix = "strata.lower";
+
 struct DirMarks {
   bool opaque = false;           // hides every lower directory of the same path
   bool xattr_whiteouts = false;  // children may be xattr whiteouts (overlay.opaque="x")
+  std::string redirect;          // overlay.redirect: where its lower directories are
+  uint64_t ino = 0;              // overlay.strata.ino, 0 if absent
 };
 
-// Reads the opaque markers of the directory open as `dirfd` (O_PATH is fine).
+// Reads the markers of the directory open as `dirfd` (O_PATH is fine). INO_PREFIX, if not
+// empty, is the namespace prefix ("trusted.overlay.") whose strata.ino is read (upper layers).
 // Errors: errno of listxattr/getxattr/fstatat other than "no such xattr/entry".
-Result<DirMarks> ReadDirMarks(int dirfd);
+Result<DirMarks> ReadDirMarks(int dirfd, std::string_view ino_prefix = {});
+
+// The decimal number in xattr PREFIX+SUFFIX of NAME in `dirfd` (NAME empty: `dirfd` itself);
+// nullopt if absent or unreadable.
+std::optional<uint64_t> ReadStoredNumber(int dirfd, std::string_view name,
+                                         std::string_view prefix, std::string_view suffix);
+inline uint64_t ReadStoredIno(int dirfd, std::string_view name, std::string_view prefix) {
+  return ReadStoredNumber(dirfd, name, prefix, kInoSuffix).value_or(0);
+}
 
 // True if NAME in directory `dirfd` (whose marks allow xattr whiteouts) is a zero-size regular
 // file with an overlay.whiteout xattr. `st` is NAME's lstat.

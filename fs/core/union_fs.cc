@@ -21,12 +21,6 @@ Result<bool> HasOciWhiteout(int dirfd, const std::string& wh_name) {
   return FailErrno("stat whiteout");
 }
 
-// Names that never exist in the merged view (and must not reach a layer as a path).
-bool NeverVisible(std::string_view name) {
-  return name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
-         HasWhiteoutPrefix(name);
-}
-
 bool IsWhiteout(const DirReal& real, const std::string& name, const struct stat& st) {
   return IsDeviceWhiteout(st) || (real.xattr_whiteouts && IsXattrWhiteout(real.fd.Get(), name, st));
 }
@@ -41,26 +35,44 @@ Result<DirReal> OpenDirReal(int layer, int parent_fd, const std::string& name, D
 
 }  // namespace
 
-UnionFs::UnionFs(UnionConfig config, LayerStack layers, std::shared_ptr<Inode> root)
-    : config_(std::move(config)), layers_(std::move(layers)), table_(std::move(root)) {}
+UnionFs::UnionFs(UnionConfig config, LayerStack layers, std::unique_ptr<UpperLayer> upper,
+                 std::shared_ptr<Inode> root)
+    : config_(std::move(config)),
+      layers_(std::move(layers)),
+      upper_(std::move(upper)),
+      table_(std::move(root)) {}
 
 Result<std::unique_ptr<UnionFs>> UnionFs::Open(const UnionConfig& config) {
-  STRATA_ASSIGN_OR_RETURN(LayerStack layers, LayerStack::Open(config.lowerdirs));
+  std::unique_ptr<UpperLayer> upper;
+  std::vector<std::string> paths = config.lowerdirs;
+  if (!config.upperdir.empty()) {
+    if (config.lowerdirs.size() + 1 > kMaxLayers) {
+      return Fail(EINVAL, "at most " + std::to_string(kMaxLayers - 1) +
+                              " lower layers are supported under an upper layer");
+    }
+    UpperConfig uc{config.upperdir, config.workdir, config.fsync, config.userxattr};
+    STRATA_ASSIGN_OR_RETURN(upper, UpperLayer::Open(uc, config.lowerdirs));
+    paths.insert(paths.begin(), config.upperdir);
+  }
+  STRATA_ASSIGN_OR_RETURN(LayerStack layers, LayerStack::Open(paths));
   auto root = std::make_shared<Inode>();
   root->type = S_IFDIR;
   // The root merges every layer: like kernel overlayfs, opacity is not applied to the root.
+  auto reals = std::make_shared<RealDirs>();
   for (size_t i = 0; i < layers.size(); ++i) {
     DirMarks marks;
     STRATA_ASSIGN_OR_RETURN(DirReal real,
                             OpenDirReal(static_cast<int>(i), layers[i].root.Get(), ".", &marks));
-    root->dir_reals.push_back(std::move(real));
+    reals->push_back(std::move(real));
   }
   struct stat st;
-  if (::fstat(root->dir_reals[0].fd.Get(), &st) != 0) return FailErrno("stat root");
-  root->origin = OriginKey{st.st_dev, st.st_ino};
+  if (::fstat((*reals)[0].fd.Get(), &st) != 0) return FailErrno("stat root");
   root->st_ino = layers.MapIno(0, st.st_ino);
-  root->parent_st_ino = root->st_ino;
-  return std::unique_ptr<UnionFs>(new UnionFs(config, std::move(layers), std::move(root)));
+  root->SetReals(std::move(reals));
+  root->SetPlace(std::make_shared<Placement>());
+  root->SetLowerPath("/");
+  return std::unique_ptr<UnionFs>(
+      new UnionFs(config, std::move(layers), std::move(upper), std::move(root)));
 }
 
 Result<std::shared_ptr<Inode>> UnionFs::Resolve(InodeId id) {
@@ -80,7 +92,8 @@ Result<Entry> UnionFs::Lookup(InodeId parent_id, std::string_view name) {
 Result<Entry> UnionFs::LookupListed(InodeId parent_id, const DirEntry& listed) {
   STRATA_ASSIGN_OR_RETURN(auto parent, Resolve(parent_id));
   if (!parent->IsDir()) return Fail(ENOTDIR);
-  if (NeverVisible(listed.name) || listed.real_index >= parent->dir_reals.size()) {
+  // With an upper layer, names come and go under the listing: always walk from the top.
+  if (upper_ || NeverVisible(listed.name) || listed.real_index >= parent->Reals()->size()) {
     return Lookup(parent_id, listed.name);
   }
   auto entry = LookupFrom(parent, listed.name, listed.real_index);
@@ -88,62 +101,124 @@ Result<Entry> UnionFs::LookupListed(InodeId parent_id, const DirEntry& listed) {
   return entry;
 }
 
-Result<Entry> UnionFs::LookupFrom(const std::shared_ptr<Inode>& parent, const std::string& name,
-                                  size_t start) {
+Result<UnionFs::Found> UnionFs::FindReal(const RealDirs& reals, const std::string& name,
+                                         size_t start) {
   const std::string wh_name = std::string(kWhiteoutPrefix) + name;
-
-  // Find the topmost real object; it alone decides the node's identity.
-  struct stat st;
-  size_t found = parent->dir_reals.size();
-  for (size_t i = start; i < parent->dir_reals.size(); ++i) {
-    const DirReal& real = parent->dir_reals[i];
-    if (::fstatat(real.fd.Get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      if (IsWhiteout(real, name, st)) return Fail(ENOENT);
-      found = i;
-      break;
+  Found found;
+  for (size_t i = start; i < reals.size(); ++i) {
+    const DirReal& real = reals[i];
+    if (::fstatat(real.fd.Get(), name.c_str(), &found.st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (IsWhiteout(real, name, found.st)) return Fail(ENOENT);
+      found.index = i;
+      return found;
     }
     if (errno != ENOENT) return FailErrno("lookup");
     STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(real.fd.Get(), wh_name));
     if (whited) return Fail(ENOENT);
   }
-  if (found == parent->dir_reals.size()) return Fail(ENOENT);
+  return Fail(ENOENT);
+}
 
-  const OriginKey key{st.st_dev, st.st_ino};
-  std::shared_ptr<Inode> node = table_.FindAndRef(key);
-  if (!node) {
-    const DirReal& top = parent->dir_reals[found];
-    auto fresh = std::make_shared<Inode>();
-    fresh->origin = key;
-    fresh->type = st.st_mode & S_IFMT;
-    fresh->st_ino = layers_.MapIno(top.layer, st.st_ino);
-    if (fresh->IsDir()) {
-      fresh->parent_st_ino = parent->st_ino;
-      DirMarks marks;
-      STRATA_ASSIGN_OR_RETURN(DirReal real, OpenDirReal(top.layer, top.fd.Get(), name, &marks));
-      fresh->dir_reals.push_back(std::move(real));
-      STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(top.fd.Get(), wh_name));
-      if (!marks.opaque && !whited) {
-        STRATA_RETURN_IF_ERROR(CompleteDir(*parent, found + 1, name, fresh.get()));
-      }
-    } else {
-      fresh->parent = parent;
-      fresh->name = name;
-      fresh->layer = top.layer;
-      fresh->parent_fd = top.fd.Get();
+Result<Entry> UnionFs::LookupFrom(const std::shared_ptr<Inode>& parent, const std::string& name,
+                                  size_t start) {
+  auto reals = parent->Reals();
+  STRATA_ASSIGN_OR_RETURN(Found found, FindReal(*reals, name, start));
+  return NodeFor(parent, reals, name, found);
+}
+
+Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
+                               const std::shared_ptr<const RealDirs>& reals,
+                               const std::string& name, Found found) {
+  struct stat& st = found.st;
+  const DirReal& top = (*reals)[found.index];
+  const bool in_upper = upper_ && top.layer == 0;
+  const bool is_dir = S_ISDIR(st.st_mode);
+
+  // A directory's markers are needed to build it, and hold its kept st_ino if copied up.
+  DirMarks marks;
+  UniqueFd dir_fd;
+  uint64_t ino = 0;
+  if (is_dir) {
+    dir_fd = UniqueFd(::openat(top.fd.Get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir_fd) return FailErrno("open layer directory");
+    STRATA_ASSIGN_OR_RETURN(marks, ReadDirMarks(dir_fd.Get(), in_upper ? upper_->xattr_prefix() : ""));
+    ino = marks.ino;
+  } else if (in_upper) {
+    ino = ReadStoredIno(top.fd.Get(), name, upper_->xattr_prefix());
+  }
+  if (ino == 0) ino = layers_.MapIno(top.layer, st.st_ino);
+
+  auto place = std::make_shared<Placement>();
+  place->parent = parent;
+  place->parent_reals = reals;
+  place->parent_fd = top.fd.Get();
+  place->name = name;
+  place->layer = top.layer;
+  if (!is_dir && !in_upper && upper_ && st.st_nlink > 1) {
+    // A lower hard link whose file was copied up through another name: the data is the copy.
+    auto indexed = std::make_shared<UniqueFd>(::openat(upper_->index_fd(), std::to_string(ino).c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (*indexed) {
+      place->anchor = std::move(indexed);
+      place->layer = 0;
     }
+  }
+
+  // What the lookup found is what users see, unless the node lives elsewhere (another name of
+  // a hard link, an indexed copy) or its link count needs the index's correction.
+  bool restat = place->anchor || (in_upper && !is_dir && st.st_nlink > 1);
+  std::shared_ptr<Inode> node = table_.FindAndRef(ino);
+  if (node) {
+    // Another name of a hard-linked file whose old name was removed: live here now.
+    if (!node->IsDir() && node->orphaned.exchange(false)) node->SetPlace(std::move(place));
+    restat = restat || !node->IsDir();
+  } else {
+    auto fresh = std::make_shared<Inode>();
+    fresh->type = st.st_mode & S_IFMT;
+    fresh->st_ino = ino;
+    if (is_dir) {
+      auto dir_reals = std::make_shared<RealDirs>();
+      dir_reals->push_back(DirReal{top.layer, std::move(dir_fd), marks.xattr_whiteouts});
+      // Where its lower directories are: its own path, unless redirected (absolute, or a name
+      // in the parent's lower directory).
+      const std::string parent_path = parent->LowerPath();
+      auto join = [&](const std::string& leaf) {
+        return (parent_path == "/" ? "" : parent_path) + "/" + leaf;
+      };
+      std::string lower_path = marks.redirect.empty()     ? join(name)
+                               : marks.redirect[0] == '/' ? marks.redirect
+                                                          : join(marks.redirect);
+      STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(top.fd.Get(), std::string(kWhiteoutPrefix) + name));
+      if (!marks.opaque && !whited) {
+        if (!marks.redirect.empty()) {
+          STRATA_RETURN_IF_ERROR(CompleteRedirected(top.layer, lower_path, dir_reals.get()));
+        } else {
+          STRATA_RETURN_IF_ERROR(CompleteDir(*reals, found.index + 1, name, dir_reals.get()));
+        }
+      }
+      fresh->SetReals(std::move(dir_reals));
+      fresh->SetLowerPath(std::move(lower_path));
+    }
+    fresh->SetPlace(std::move(place));
     node = table_.InsertAndRef(std::move(fresh));
+  }
+  if (restat) {
+    auto now = Stat(*node);
+    if (!now) {
+      table_.Forget(node->id, 1);
+      return Unexpected{now.error()};
+    }
+    st = *now;
   }
   st.st_ino = node->st_ino;
   PresentDirNlink(*node, &st);
   return Entry{node->id, st};
 }
 
-Status UnionFs::CompleteDir(const Inode& parent, size_t next, std::string_view name_view,
-                            Inode* node) {
-  const std::string name(name_view);
+Status UnionFs::CompleteDir(const RealDirs& parent_reals, size_t next, const std::string& name,
+                            RealDirs* reals) {
   const std::string wh_name = std::string(kWhiteoutPrefix) + name;
-  for (size_t i = next; i < parent.dir_reals.size(); ++i) {
-    const DirReal& real = parent.dir_reals[i];
+  for (size_t i = next; i < parent_reals.size(); ++i) {
+    const DirReal& real = parent_reals[i];
     struct stat st;
     if (::fstatat(real.fd.Get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno != ENOENT) return FailErrno("lookup");
@@ -152,10 +227,47 @@ Status UnionFs::CompleteDir(const Inode& parent, size_t next, std::string_view n
     } else {
       DirMarks marks;
       STRATA_ASSIGN_OR_RETURN(DirReal lower, OpenDirReal(real.layer, real.fd.Get(), name, &marks));
-      node->dir_reals.push_back(std::move(lower));
+      reals->push_back(std::move(lower));
       if (marks.opaque) return Ok();
     }
     STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(real.fd.Get(), wh_name));
+    if (whited) return Ok();
+  }
+  return Ok();
+}
+
+Status UnionFs::CompleteRedirected(int below_layer, const std::string& path, RealDirs* reals) {
+  // Components of the absolute lower path; ".." or "." never appear in redirects we accept.
+  std::vector<std::string> parts;
+  for (size_t pos = 1; pos <= path.size();) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string::npos) slash = path.size();
+    std::string part = path.substr(pos, slash - pos);
+    if (part == "." || part == "..") return Ok();
+    if (!part.empty()) parts.push_back(std::move(part));
+    pos = slash + 1;
+  }
+  if (parts.empty()) return Ok();
+  const std::string& leaf = parts.back();
+  for (size_t layer = static_cast<size_t>(below_layer) + 1; layer < layers_.size(); ++layer) {
+    UniqueFd dir(::openat(layers_[layer].root.Get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    bool present = static_cast<bool>(dir);
+    for (size_t i = 0; present && i + 1 < parts.size(); ++i) {
+      dir = UniqueFd(::openat(dir.Get(), parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      present = static_cast<bool>(dir);
+    }
+    if (!present) continue;
+    struct stat st;
+    if (::fstatat(dir.Get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (!S_ISDIR(st.st_mode)) return Ok();  // a whiteout or a non-directory ends the merge
+      DirMarks marks;
+      STRATA_ASSIGN_OR_RETURN(DirReal lower, OpenDirReal(static_cast<int>(layer), dir.Get(), leaf, &marks));
+      reals->push_back(std::move(lower));
+      if (marks.opaque) return Ok();
+    } else if (errno != ENOENT) {
+      return FailErrno("lookup redirect");
+    }
+    STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(dir.Get(), std::string(kWhiteoutPrefix) + leaf));
     if (whited) return Ok();
   }
   return Ok();
@@ -165,7 +277,7 @@ void UnionFs::PresentDirNlink(Inode& node, struct stat* st) {
   if (!node.IsDir()) return;
   if (config_.static_nlink) {
     st->st_nlink = 1;
-  } else if (node.dir_reals.size() > 1) {
+  } else if (node.Reals()->size() > 1) {
     st->st_nlink = MergedNlink(node);
   }  // a directory from one layer keeps its real count: its subdirectories are all visible
 }
@@ -173,7 +285,9 @@ void UnionFs::PresentDirNlink(Inode& node, struct stat* st) {
 uint32_t UnionFs::MergedNlink(Inode& node) {
   uint32_t cached = node.merged_nlink.load(std::memory_order_relaxed);
   if (cached != 0) return cached;
-  auto entries = MergeDirectory(node, layers_);
+  auto reals = node.Reals();
+  MergeInput input{reals.get(), node.st_ino, node.st_ino, {}};
+  auto entries = MergeDirectory(input, layers_);
   if (!entries) return 1;  // "unknown", as kernel overlayfs reports for merged dirs
   uint32_t nlink = 0;      // "." and ".." are in the listing: 2 + subdirectories
   for (const DirEntry& e : *entries) nlink += e.d_type == DT_DIR ? 1 : 0;
@@ -183,11 +297,25 @@ uint32_t UnionFs::MergedNlink(Inode& node) {
 
 Result<struct stat> UnionFs::Stat(const Inode& node) {
   struct stat st;
-  int rc = node.IsDir()
-               ? ::fstatat(node.dir_reals[0].fd.Get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
-               : ::fstatat(node.parent_fd, node.name.c_str(), &st, AT_SYMLINK_NOFOLLOW);
-  if (rc != 0) return FailErrno("stat");
+  if (node.IsDir()) {
+    auto reals = node.Reals();
+    if (::fstatat((*reals)[0].fd.Get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
+      return FailErrno("stat");
+    }
+    st.st_ino = node.st_ino;
+    return st;
+  }
+  auto place = node.Place();
+  if (::fstatat(place->AtFd(), place->AtPath(), &st, place->AtFlags()) != 0) {
+    return FailErrno("stat");
+  }
   st.st_ino = node.st_ino;
+  if (place->layer == 0 && upper_ && st.st_nlink > 1) {
+    // An indexed copy: one link is the index's; its lower names not yet linked still count.
+    auto lower = ReadStoredNumber(place->AtFd(), place->anchor ? "" : place->name,
+                                  upper_->xattr_prefix(), kLowerLinksSuffix);
+    if (lower) st.st_nlink = st.st_nlink - 1 + *lower;
+  }
   return st;
 }
 
@@ -201,8 +329,9 @@ Result<struct stat> UnionFs::GetAttr(InodeId id) {
 Result<std::string> UnionFs::ReadLink(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (!S_ISLNK(node->type)) return Fail(EINVAL);
+  auto place = node->Place();
   std::string target(PATH_MAX, '\0');
-  ssize_t n = ::readlinkat(node->parent_fd, node->name.c_str(), target.data(), target.size());
+  ssize_t n = ::readlinkat(place->AtFd(), place->AtPath(), target.data(), target.size());
   if (n < 0) return FailErrno("readlink");
   target.resize(static_cast<size_t>(n));
   return target;
@@ -217,7 +346,7 @@ Result<struct statvfs> UnionFs::StatFs() {
 Status UnionFs::Access(InodeId id, int mask, const Caller& caller) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (mask == F_OK) return Ok();
-  if (mask & W_OK) return Fail(EROFS);
+  if ((mask & W_OK) && !upper_) return Fail(EROFS);
   STRATA_ASSIGN_OR_RETURN(struct stat st, Stat(*node));
   if (caller.uid == 0) {
     // root may read anything and execute anything with an x bit (or any directory)
@@ -230,7 +359,7 @@ Status UnionFs::Access(InodeId id, int mask, const Caller& caller) {
   } else if (caller.gid == st.st_gid) {
     bits = (st.st_mode >> 3) & 07;
   }
-  const mode_t want = ((mask & R_OK) ? 4 : 0) | ((mask & X_OK) ? 1 : 0);
+  const mode_t want = ((mask & R_OK) ? 4 : 0) | ((mask & W_OK) ? 2 : 0) | ((mask & X_OK) ? 1 : 0);
   if ((bits & want) != want) return Fail(EACCES);
   return Ok();
 }
@@ -238,9 +367,18 @@ Status UnionFs::Access(InodeId id, int mask, const Caller& caller) {
 Result<UniqueFd> UnionFs::OpenFile(InodeId id, int flags) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (node->IsDir()) return Fail(EISDIR);
-  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) return Fail(EROFS);
-  const int real_flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW | O_CLOEXEC;
-  UniqueFd fd(::openat(node->parent_fd, node->name.c_str(), real_flags));
+  std::shared_ptr<const Placement> place;
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
+    STRATA_RETURN_IF_ERROR(CheckWritable());
+    std::lock_guard lock(node->op_mu);
+    STRATA_ASSIGN_OR_RETURN(place, EnsureUpperFile(node));
+  } else {
+    place = node->Place();
+  }
+  const int real_flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
+  UniqueFd fd(place->anchor
+                  ? ::open(ProcFdPath(place->anchor->Get()).c_str(), real_flags)
+                  : ::openat(place->parent_fd, place->name.c_str(), real_flags | O_NOFOLLOW));
   if (!fd) return FailErrno("open");
   return fd;
 }
@@ -248,24 +386,40 @@ Result<UniqueFd> UnionFs::OpenFile(InodeId id, int flags) {
 Result<std::vector<DirEntry>> UnionFs::ReadDir(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (!node->IsDir()) return Fail(ENOTDIR);
-  return MergeDirectory(*node, layers_);
+  auto reals = node->Reals();
+  auto place = node->Place();
+  MergeInput input{reals.get(), node->st_ino, place->parent ? place->parent->st_ino : node->st_ino,
+                   upper_ ? std::string_view(upper_->xattr_prefix()) : std::string_view()};
+  return MergeDirectory(input, layers_);
 }
 
-std::string UnionFs::XattrPath(const Inode& node) const {
-  return node.IsDir() ? ProcFdPath(node.dir_reals[0].fd.Get())
-                      : ProcFdPath(node.parent_fd, node.name);
+std::string UnionFs::XattrPath(const Inode& node, Follow* follow) const {
+  if (node.IsDir()) {
+    *follow = Follow::kYes;
+    return ProcFdPath((*node.Reals())[0].fd.Get());
+  }
+  auto place = node.Place();
+  if (place->anchor) {
+    *follow = Follow::kYes;
+    return ProcFdPath(place->anchor->Get());
+  }
+  *follow = Follow::kNo;
+  return ProcFdPath(place->parent_fd, place->name);
 }
 
 Result<std::string> UnionFs::GetXattr(InodeId id, const std::string& name) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (IsPrivateXattr(name)) return Fail(ENODATA);
-  return ReadXattr(XattrPath(*node), name.c_str(), node->IsDir() ? Follow::kYes : Follow::kNo);
+  Follow follow;
+  const std::string path = XattrPath(*node, &follow);
+  return ReadXattr(path, name.c_str(), follow);
 }
 
 Result<std::string> UnionFs::ListXattr(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
-  STRATA_ASSIGN_OR_RETURN(std::string names,
-                          ListXattrs(XattrPath(*node), node->IsDir() ? Follow::kYes : Follow::kNo));
+  Follow follow;
+  const std::string path = XattrPath(*node, &follow);
+  STRATA_ASSIGN_OR_RETURN(std::string names, ListXattrs(path, follow));
   std::string visible;
   size_t pos = 0;
   while (pos < names.size()) {

@@ -1,5 +1,6 @@
-// UnionFs: the merged, read-only view of a LayerStack. No libfuse types: every call takes
-// InodeIds and plain values and returns Result, so it is testable with no kernel.
+// UnionFs: the merged view of a LayerStack, writable when an upper layer is configured. No
+// libfuse types: every call takes InodeIds and plain values and returns Result, so it is
+// testable with no kernel.
 //
 // Lookup semantics (SPEC.md section 3): layers are walked top-down; a whiteout (any encoding in
 // layer_format.h) hides the name in all lower layers; a non-directory hides everything below it;
@@ -9,26 +10,44 @@
 // than ENOENT/ENOTDIR, and that errno is returned (an unreadable upper directory must not let a
 // lower file show through).
 //
-// Thread-safety: all methods may be called concurrently from any number of threads.
+// Writes (SPEC.md section 3) go to the upper layer, layer 0 of the stack. Modifying an object
+// of a lower layer first copies it up (parents first, atomically through the workdir, keeping
+// its st_ino); removing a name that exists below leaves a whiteout; a directory created over a
+// whiteout is opaque; a renamed directory with lower parts carries overlay.redirect (the kernel
+// format), so no rename is EXDEV. Without an upper layer every write is EROFS.
+//
+// Which error wins in writes: the first failing step's errno is returned and nothing visible
+// has changed (each step is a rename of a finished object), except where noted per method.
+//
+// Thread-safety: all methods may be called concurrently from any number of threads. Name
+// operations (create, link, unlink, rename) rely on the kernel serialising them per directory,
+// as the VFS does for every filesystem; copy-up is serialised per node (Inode::op_mu).
 #pragma once
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "fs/base/status.h"
 #include "fs/base/unique_fd.h"
+#include "fs/core/copy_up.h"
 #include "fs/core/inode_table.h"
 #include "fs/core/layer_stack.h"
+#include "fs/core/upper_layer.h"
 
 namespace strata::core {
 
 struct UnionConfig {
   std::vector<std::string> lowerdirs;  // topmost first
+  std::string upperdir;                // empty: a read-only union
+  std::string workdir;                 // required with upperdir
+  bool fsync = true;                   // fsync copied-up data (off: fsync=0, volatile)
+  bool userxattr = false;              // markers in user.overlay.* even when privileged
   bool static_nlink = false;           // report st_nlink 1 for every directory
 };
 
@@ -51,10 +70,30 @@ struct Caller {
   gid_t gid = 0;
 };
 
+// What SetAttr changes; unset fields are left alone.
+struct AttrChange {
+  std::optional<mode_t> mode;
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::optional<off_t> size;
+  std::optional<struct timespec> atime;  // tv_nsec may be UTIME_NOW
+  std::optional<struct timespec> mtime;
+  int fd = -1;  // an open handle of the file, if the kernel gave one (truncate through it)
+};
+
+// An entry created by Create, with the real file open as asked.
+struct Created {
+  Entry entry;
+  UniqueFd fd;
+};
+
 class UnionFs {
  public:
-  // Opens every layer. Errors as LayerStack::Open, plus the errno reading a root's markers.
+  // Opens every layer. Errors as LayerStack::Open and UpperLayer::Open, plus the errno reading
+  // a root's markers.
   static Result<std::unique_ptr<UnionFs>> Open(const UnionConfig& config);
+
+  bool writable() const { return upper_ != nullptr; }
 
   // Looks NAME up in directory PARENT. On success the entry's lookup count was incremented:
   // the caller hands it to the kernel or undoes it with Forget(id, 1).
@@ -76,12 +115,49 @@ class UnionFs {
   Result<std::string> ReadLink(InodeId id);
   Result<struct statvfs> StatFs();
   // Checks MASK (R_OK|W_OK|X_OK, or F_OK) for CALLER against the merged attributes; W_OK is
-  // EROFS on this read-only union. Errors: ESTALE, EACCES, EROFS.
+  // EROFS without an upper layer. Errors: ESTALE, EACCES, EROFS.
   Status Access(InodeId id, int mask, const Caller& caller);
 
-  // Opens the real file for reading. Errors: ESTALE, EISDIR, EROFS for any write access or
-  // O_TRUNC, or the errno of open.
+  // Opens the real file. Write access or O_TRUNC copies it up first. Errors: ESTALE, EISDIR,
+  // EROFS for writes without an upper layer, or the errno of copy-up or open.
   Result<UniqueFd> OpenFile(InodeId id, int flags);
+
+  // --- writes; each is EROFS without an upper layer, ESTALE for an unknown id ---
+
+  // Creates NAME in PARENT: a regular file, FIFO, socket or device (MakeNode), a directory
+  // (MakeDir), a symlink (MakeSymlink), or a regular file opened with FLAGS (Create). Owned by
+  // CALLER (the group is PARENT's if PARENT is setgid). MODE is used as given (the kernel has
+  // applied the umask). The new entry's lookup count is 1. Errors: EEXIST if NAME exists,
+  // ENOTDIR, ENAMETOOLONG, EINVAL for a name that can never exist (".wh.*"), or the errno of
+  // the real operation.
+  Result<Entry> MakeNode(InodeId parent, std::string_view name, mode_t mode, dev_t rdev,
+                         const Caller& caller);
+  Result<Entry> MakeDir(InodeId parent, std::string_view name, mode_t mode, const Caller& caller);
+  Result<Entry> MakeSymlink(InodeId parent, std::string_view name, const std::string& target,
+                            const Caller& caller);
+  Result<Created> Create(InodeId parent, std::string_view name, mode_t mode, int flags,
+                         const Caller& caller);
+  // A new name NEW_NAME in NEW_PARENT for non-directory ID (copied up first). The entry's
+  // lookup count is incremented. Errors: EPERM for a directory, EEXIST, or the real errno.
+  Result<Entry> Link(InodeId id, InodeId new_parent, std::string_view new_name);
+  // Removes NAME (a non-directory / an empty directory). Errors: ENOENT, EISDIR/ENOTDIR,
+  // ENOTEMPTY, or the real errno.
+  Status Unlink(InodeId parent, std::string_view name);
+  Status Rmdir(InodeId parent, std::string_view name);
+  // rename(2)/renameat2(2) with FLAGS 0, RENAME_NOREPLACE or RENAME_EXCHANGE. Directories of
+  // lower layers move without EXDEV. Errors: ENOENT, EEXIST (NOREPLACE), ENOTEMPTY, EINVAL for
+  // other flags, or the real errno.
+  Status Rename(InodeId parent, std::string_view name, InodeId new_parent,
+                std::string_view new_name, unsigned flags);
+  // chmod/chown/truncate/utimensat; copies up first. Returns the new attributes.
+  Result<struct stat> SetAttr(InodeId id, const AttrChange& change);
+  // setxattr(2)/removexattr(2) on the object (copied up first; removing a name the object does
+  // not have is ENODATA with no copy-up). Overlay-private names: EPERM.
+  // (xattr_io.h Follow is used for the real path.)
+  Status SetXattr(InodeId id, const std::string& name, const std::string& value, int flags);
+  Status RemoveXattr(InodeId id, const std::string& name);
+  // fsync(2) of directory ID's upper directory, if it has one.
+  Status SyncDir(InodeId id, bool datasync);
 
   // The merged listing of directory ID, "." and ".." first, each name once, in a stable order.
   // Errors: ESTALE, ENOTDIR, or the errno reading a layer's directory.
@@ -96,15 +172,34 @@ class UnionFs {
   size_t InodeCount() const { return table_.Size(); }
 
  private:
-  UnionFs(UnionConfig config, LayerStack layers, std::shared_ptr<Inode> root);
+  // Where a name was found: the index in the directory's reals and the real object's lstat.
+  struct Found {
+    size_t index = 0;
+    struct stat st;
+  };
+
+  UnionFs(UnionConfig config, LayerStack layers, std::unique_ptr<UpperLayer> upper,
+          std::shared_ptr<Inode> root);
+
+  // The topmost real object named NAME in REALS from index START down, honouring whiteouts.
+  // Errors: ENOENT (absent or whited out) or the errno of the first layer that failed.
+  Result<Found> FindReal(const RealDirs& reals, const std::string& name, size_t start);
+  // Builds (or finds) the node for NAME of PARENT found at FOUND and takes a lookup count.
+  Result<Entry> NodeFor(const std::shared_ptr<Inode>& parent,
+                        const std::shared_ptr<const RealDirs>& reals, const std::string& name,
+                        Found found);
 
   // Lookup from real directory `start` of PARENT down, with the name known not to be hidden
   // by anything above it.
   Result<Entry> LookupFrom(const std::shared_ptr<Inode>& parent, const std::string& name,
                            size_t start);
-  // Resolves the remaining real directories of a merged directory whose topmost real is already
-  // in node->dir_reals, scanning PARENT's reals after index `next`.
-  Status CompleteDir(const Inode& parent, size_t next, std::string_view name, Inode* node);
+  // Appends the real directories below the topmost one (already in *REALS) of a merged
+  // directory, scanning PARENT_REALS after index `next` for NAME.
+  Status CompleteDir(const RealDirs& parent_reals, size_t next, const std::string& name,
+                     RealDirs* reals);
+  // The same for a directory redirected to absolute lower path PATH: every layer below
+  // `below_layer` is searched from its root.
+  Status CompleteRedirected(int below_layer, const std::string& path, RealDirs* reals);
   Result<std::shared_ptr<Inode>> Resolve(InodeId id);
   // lstat of the topmost real object, with st_ino (and directory nlink) as users see them.
   Result<struct stat> Stat(const Inode& node);
@@ -112,11 +207,56 @@ class UnionFs {
   // does the same; kernel overlayfs reports 1 for merged directories).
   void PresentDirNlink(Inode& node, struct stat* st);
   uint32_t MergedNlink(Inode& node);
-  // Path usable with l*xattr(2) for the node's real object.
-  std::string XattrPath(const Inode& node) const;
+  // Path usable with l*xattr(2) for the node's real object, and how to follow it.
+  std::string XattrPath(const Inode& node, Follow* follow) const;
+
+  // --- the writable layer (union_write.cc, copy_up_node.cc) ---
+  Status CheckWritable() const { return upper_ ? Ok() : Fail(EROFS); }
+  // The upper real directory of DIR, copying DIR (and its parents) up first.
+  Result<std::shared_ptr<const RealDirs>> EnsureUpperDir(const std::shared_ptr<Inode>& dir);
+  // The placement of non-directory NODE in the upper layer, copying it up first.
+  // The caller holds node->op_mu.
+  Result<std::shared_ptr<const Placement>> EnsureUpperFile(const std::shared_ptr<Inode>& node);
+  Status EnsureUpper(const std::shared_ptr<Inode>& node);
+  // Like EnsureUpperFile, and NAME in PARENT (one of the node's names) is an upper name of the
+  // copy (a lower alias of a copied-up hard link is linked up). The caller holds op_mu.
+  Result<std::shared_ptr<const Placement>> EnsureUpperName(const std::shared_ptr<Inode>& node,
+                                                          const std::shared_ptr<Inode>& parent,
+                                                          const std::string& name);
+  // Adds DELTA to the count of not-yet-linked lower names on the indexed copy at PATH (a
+  // "/proc/self/fd/N/name" path); nothing if PATH is not an indexed copy.
+  void AdjustLowerLinks(const std::string& path, int delta);
+  // Renames work/TMP to NAME in upper directory UPFD (replacing a whiteout there), keeping
+  // UPFD's times when KEEP_PARENT_TIMES (copy-up is not a change of the parent).
+  Status Publish(const std::string& tmp, int upfd, const std::string& name, bool keep_parent_times);
+  // True if a layer below the upper one shows NAME in directory REALS (whose reals[0] is the
+  // upper directory): removing NAME then needs a whiteout.
+  Result<bool> ExistsBelow(const RealDirs& reals, const std::string& name);
+  // Removes NAME from upper directory UPFD (a directory: with what it contains) and, when
+  // WHITEOUT, leaves a whiteout in its place.
+  Status RemoveUpper(int upfd, const std::string& name, bool whiteout);
+  // Writes a whiteout for NAME in upper directory UPFD where nothing of NAME is in the upper.
+  Status WriteWhiteout(int upfd, const std::string& name);
+  // The common part of MakeNode/MakeDir/MakeSymlink/Create: BUILD makes the object as TMP in
+  // the workdir (returning an open fd for Create), owned by CALLER, then it is published.
+  template <typename Build>
+  Result<Created> MakeEntry(InodeId parent_id, std::string_view name, mode_t type,
+                            const Caller& caller, Build&& build);
+  Status SetMarker(const std::string& path, std::string_view suffix, const std::string& value);
+  // Before upper directory DIR moves: it must not merge with lower directories at its new
+  // name, so it gets overlay.redirect to its lower path if it has lower parts, else (when
+  // COVERED: lower objects exist at the new name) overlay.opaque.
+  Status MarkMoved(const std::shared_ptr<Inode>& dir, bool covered);
+  // Checks that PARENT has no NAME; returns PARENT's node and name as a string.
+  Result<std::shared_ptr<Inode>> ResolveDir(InodeId id);
+  Result<std::shared_ptr<Inode>> Child(const std::shared_ptr<Inode>& parent,
+                                       const std::string& name, Found* found);
+  void Invalidate(Inode& dir) { dir.merged_nlink.store(0, std::memory_order_relaxed); }
+  CopyOptions copy_options() const;
 
   UnionConfig config_;
   LayerStack layers_;
+  std::unique_ptr<UpperLayer> upper_;  // null: read-only
   InodeTable table_;
 };
 

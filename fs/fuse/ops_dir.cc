@@ -89,7 +89,8 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto dh = std::make_unique<DirHandle>();
     dh->entries = std::move(*entries);
     fi->fh = Ctx(req).dirs.Add(std::move(dh));
-    // Layers are immutable while mounted: the kernel may keep cached listings.
+    // Every change goes through this mount, which tells the kernel (it drops a directory's
+    // cached listing when it creates or removes a name in it): cached listings stay valid.
     fi->cache_readdir = 1;
     fi->keep_cache = 1;
     if (r.Open(*fi) != 0) Ctx(req).dirs.Remove(fi->fh);
@@ -108,6 +109,13 @@ void OpReleasedir(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
   Serve(req, "releasedir", [&](Reply& r) {
     Ctx(req).dirs.Remove(fi->fh);
     r.Err(0);
+  });
+}
+
+void OpFsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* /*fi*/) {
+  Serve(req, "fsyncdir", [&](Reply& r) {
+    auto status = Ctx(req).fs->SyncDir(core::InodeId{ino}, datasync != 0);
+    r.Err(status ? 0 : status.error().code);
   });
 }
 

@@ -18,7 +18,11 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   // Reads go kernel <- pipe <- layer file, never through our buffers.
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
-  // Layers do not change under a mount: symlink targets may stay in the page cache.
+  // Writes are cached by the kernel and sent in batches when asked (-o writeback=1).
+  if (ctx.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
+    conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+  }
+  // Symlinks never change (a new target is a new symlink): targets may stay in the page cache.
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   // Parallel lookups and readdirs in one directory: the core takes no directory lock.
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;

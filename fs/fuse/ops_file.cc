@@ -1,4 +1,6 @@
-// File data: open hands back a handle owning the real file's fd; reads are spliced from it.
+// File data: open and create hand back a handle owning the real file's fd; reads are spliced
+// from it and writes spliced into it.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "fs/base/unique_fd.h"
@@ -11,16 +13,87 @@ namespace {
 
 FileHandle* Handle(const fuse_file_info* fi) { return HandleRegistry<FileHandle>::Get(fi->fh); }
 
+// With the writeback cache the kernel reads through write-only handles (to fill pages) and
+// appends by itself: open the real file readable and without O_APPEND.
+int RealFlags(const Context& ctx, int flags) {
+  if (!ctx.writeback) return flags;
+  if ((flags & O_ACCMODE) == O_WRONLY) flags = (flags & ~O_ACCMODE) | O_RDWR;
+  return flags & ~O_APPEND;
+}
+
 }  // namespace
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Serve(req, "open", [&](Reply& r) {
-    auto fd = Ctx(req).fs->OpenFile(core::InodeId{ino}, fi->flags);
+    auto fd = Ctx(req).fs->OpenFile(core::InodeId{ino}, RealFlags(Ctx(req), fi->flags));
     if (!fd) return (void)r.Err(fd.error());
     fi->fh = Ctx(req).files.Add(std::make_unique<FileHandle>(FileHandle{std::move(*fd)}));
-    fi->keep_cache = 1;  // lower files never change while mounted
-    fi->noflush = 1;     // nothing to flush on close of a read-only file
+    // Files change only through this mount (the kernel updates its cache as it writes).
+    fi->keep_cache = 1;
+    fi->noflush = 1;  // close has nothing to flush: writes reached the real file already
     if (r.Open(*fi) != 0) Ctx(req).files.Remove(fi->fh);
+  });
+}
+
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
+  Serve(req, "create", [&](Reply& r) {
+    Context& ctx = Ctx(req);
+    const fuse_ctx* caller = fuse_req_ctx(req);
+    auto made = ctx.fs->Create(core::InodeId{parent}, name, mode, RealFlags(ctx, fi->flags),
+                               core::Caller{caller->uid, caller->gid});
+    if (!made) return (void)r.Err(made.error());
+    fuse_entry_param e{};
+    e.ino = made->entry.id.value;
+    e.attr = made->entry.attr;
+    e.attr_timeout = ctx.attr_timeout;
+    e.entry_timeout = ctx.entry_timeout;
+    fi->fh = ctx.files.Add(std::make_unique<FileHandle>(FileHandle{std::move(made->fd)}));
+    fi->keep_cache = 1;
+    fi->noflush = 1;
+    if (r.Create(e, *fi) != 0) {
+      ctx.files.Remove(fi->fh);
+      ctx.fs->Forget(made->entry.id, 1);
+    }
+  });
+}
+
+void OpWriteBuf(fuse_req_t req, fuse_ino_t /*ino*/, fuse_bufvec* in_buf, off_t off,
+                fuse_file_info* fi) {
+  Serve(req, "write", [&](Reply& r) {
+    fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
+    out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    out.buf[0].fd = Handle(fi)->fd.Get();
+    out.buf[0].pos = off;
+    const ssize_t n = fuse_buf_copy(&out, in_buf, static_cast<fuse_buf_copy_flags>(0));
+    if (n < 0) return (void)r.Err(static_cast<int>(-n));
+    r.Write(static_cast<size_t>(n));
+  });
+}
+
+void OpFsync(fuse_req_t req, fuse_ino_t /*ino*/, int datasync, fuse_file_info* fi) {
+  Serve(req, "fsync", [&](Reply& r) {
+    const int fd = Handle(fi)->fd.Get();
+    r.Err((datasync ? ::fdatasync(fd) : ::fsync(fd)) == 0 ? 0 : errno);
+  });
+}
+
+void OpFallocate(fuse_req_t req, fuse_ino_t /*ino*/, int mode, off_t offset, off_t length,
+                 fuse_file_info* fi) {
+  Serve(req, "fallocate", [&](Reply& r) {
+    r.Err(::fallocate(Handle(fi)->fd.Get(), mode, offset, length) == 0 ? 0 : errno);
+  });
+}
+
+void OpCopyFileRange(fuse_req_t req, fuse_ino_t /*ino_in*/, off_t off_in, fuse_file_info* fi_in,
+                     fuse_ino_t /*ino_out*/, off_t off_out, fuse_file_info* fi_out, size_t len,
+                     int flags) {
+  Serve(req, "copy_file_range", [&](Reply& r) {
+    loff_t in = off_in, out = off_out;
+    const ssize_t n = ::copy_file_range(Handle(fi_in)->fd.Get(), &in, Handle(fi_out)->fd.Get(),
+                                        &out, len, static_cast<unsigned>(flags));
+    if (n < 0) return (void)r.Err(errno);
+    r.Write(static_cast<size_t>(n));
   });
 }
 

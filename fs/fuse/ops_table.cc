@@ -23,6 +23,22 @@ fuse_lowlevel_ops MakeOps() {
   ops.lseek = OpLseek;
   ops.getxattr = OpGetxattr;
   ops.listxattr = OpListxattr;
+  ops.setxattr = OpSetxattr;
+  ops.removexattr = OpRemovexattr;
+  ops.mknod = OpMknod;
+  ops.mkdir = OpMkdir;
+  ops.symlink = OpSymlink;
+  ops.link = OpLink;
+  ops.unlink = OpUnlink;
+  ops.rmdir = OpRmdir;
+  ops.rename = OpRename;
+  ops.setattr = OpSetattr;
+  ops.create = OpCreate;
+  ops.write_buf = OpWriteBuf;
+  ops.fsync = OpFsync;
+  ops.fsyncdir = OpFsyncdir;
+  ops.fallocate = OpFallocate;
+  ops.copy_file_range = OpCopyFileRange;
   return ops;
 }
 

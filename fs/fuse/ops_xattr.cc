@@ -1,4 +1,4 @@
-// Extended attributes (read side). Size 0 asks for the length only; a value larger than the
+// Extended attributes. Size 0 asks for the length only; a value larger than the
 // caller's buffer is ERANGE, as getxattr(2) requires.
 #include "fs/fuse/context.h"
 #include "fs/fuse/ops.h"
@@ -32,6 +32,21 @@ void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
     auto names = Ctx(req).fs->ListXattr(core::InodeId{ino});
     if (!names) return (void)r.Err(names.error());
     ReplySized(r, *names, size);
+  });
+}
+
+void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                int flags) {
+  Serve(req, "setxattr", [&](Reply& r) {
+    auto status = Ctx(req).fs->SetXattr(core::InodeId{ino}, name, std::string(value, size), flags);
+    r.Err(status ? 0 : status.error().code);
+  });
+}
+
+void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  Serve(req, "removexattr", [&](Reply& r) {
+    auto status = Ctx(req).fs->RemoveXattr(core::InodeId{ino}, name);
+    r.Err(status ? 0 : status.error().code);
   });
 }
 

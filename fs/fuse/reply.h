@@ -37,6 +37,10 @@ class Reply {
   int Statfs(const struct statvfs& sv) { return Once(fuse_reply_statfs(req_, &sv)); }
   int Xattr(size_t size) { return Once(fuse_reply_xattr(req_, size)); }
   int Lseek(off_t off) { return Once(fuse_reply_lseek(req_, off)); }
+  int Write(size_t count) { return Once(fuse_reply_write(req_, count)); }
+  int Create(const fuse_entry_param& e, const fuse_file_info& fi) {
+    return Once(fuse_reply_create(req_, &e, &fi));
+  }
 
  private:
   int Once(int rc) {

@@ -45,6 +45,7 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
   ctx.entry_timeout = config.timeout;
   ctx.attr_timeout = config.timeout;
   ctx.posix_acl = config.posix_acl;
+  ctx.writeback = config.writeback;
   std::unique_ptr<fuse_session, SessionDeleter> se(
       fuse_session_new(&fargs, &ops, sizeof(ops), &ctx));
   fuse_opt_free_args(&fargs);

@@ -18,6 +18,7 @@ struct SessionConfig {
   bool multithreaded = true;
   double timeout = 0;     // entry and attribute cache timeout, seconds
   bool posix_acl = true;  // false with -o noacl
+  bool writeback = false;  // kernel writeback cache (-o writeback=1)
 };
 
 // Runs until unmounted or signalled (SIGTERM, SIGINT, SIGHUP unmount and end it). Returns the

@@ -10,7 +10,7 @@ namespace {
 
 std::shared_ptr<Inode> Node(uint64_t ino) {
   auto n = std::make_shared<Inode>();
-  n->origin = OriginKey{1, ino};
+  n->st_ino = ino;
   n->type = S_IFREG;
   return n;
 }
@@ -20,7 +20,7 @@ TEST(InodeTableTest, InsertFindForget) {
   auto a = table.InsertAndRef(Node(10));
   EXPECT_NE(a->id, kRootId);
   EXPECT_EQ(table.Get(a->id), a);
-  EXPECT_EQ(table.FindAndRef(OriginKey{1, 10}), a);
+  EXPECT_EQ(table.FindAndRef(10), a);
   // A racing insert of the same origin gets the published node.
   EXPECT_EQ(table.InsertAndRef(Node(10)), a);
   EXPECT_EQ(table.Size(), 2u);
@@ -28,10 +28,10 @@ TEST(InodeTableTest, InsertFindForget) {
   EXPECT_EQ(table.Get(a->id), a);
   table.Forget(a->id, 1);
   EXPECT_EQ(table.Get(a->id), nullptr);
-  EXPECT_EQ(table.FindAndRef(OriginKey{1, 10}), nullptr);
+  EXPECT_EQ(table.FindAndRef(10), nullptr);
   EXPECT_EQ(table.Size(), 1u);
   table.Forget(InodeId{12345}, 1);  // unknown ids are ignored
-  EXPECT_EQ(table.Get(kRootId)->origin.ino, 1u);
+  EXPECT_EQ(table.Get(kRootId)->st_ino, 1u);
 }
 
 TEST(InodeTableTest, ConcurrentLookupsAndForgetsBalance) {
@@ -42,9 +42,9 @@ TEST(InodeTableTest, ConcurrentLookupsAndForgetsBalance) {
     threads.emplace_back([&table, t] {
       for (int i = 0; i < kRounds; ++i) {
         const uint64_t ino = 100 + static_cast<uint64_t>((i * 7 + t) % kKeys);
-        auto node = table.FindAndRef(OriginKey{1, ino});
+        auto node = table.FindAndRef(ino);
         if (!node) node = table.InsertAndRef(Node(ino));
-        ASSERT_EQ(node->origin.ino, ino);
+        ASSERT_EQ(node->st_ino, ino);
         ASSERT_EQ(table.Get(node->id), node) << "a referenced node stays published";
         table.Forget(node->id, 1);
       }

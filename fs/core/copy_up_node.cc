@@ -1,0 +1,278 @@
+// UnionFs: moving nodes into the upper layer (copy-up) and the on-disk steps every write
+// shares: publishing a finished object, removing one, writing whiteouts and markers.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "fs/core/layer_format.h"
+#include "fs/core/union_fs.h"
+
+namespace strata::core {
+namespace {
+
+// A copy of REALS with UPPER in front (fds are duplicated: the old snapshot stays valid for
+// the operations still using it).
+Result<std::shared_ptr<const RealDirs>> WithUpper(const RealDirs& reals, UniqueFd upper) {
+  auto out = std::make_shared<RealDirs>();
+  out->push_back(DirReal{0, std::move(upper), false});
+  for (const DirReal& real : reals) {
+    UniqueFd dup(::fcntl(real.fd.Get(), F_DUPFD_CLOEXEC, 0));
+    if (!dup) return FailErrno("dup layer directory");
+    out->push_back(DirReal{real.layer, std::move(dup), real.xattr_whiteouts});
+  }
+  return std::shared_ptr<const RealDirs>(std::move(out));
+}
+
+bool IsUpperWhiteout(int dirfd, const std::string& name, const struct stat& st) {
+  return IsDeviceWhiteout(st) || IsXattrWhiteout(dirfd, name, st);
+}
+
+}  // namespace
+
+CopyOptions UnionFs::copy_options() const {
+  return CopyOptions{upper_->fsync(), ::geteuid() != 0};
+}
+
+Status UnionFs::SetMarker(const std::string& path, std::string_view suffix,
+                          const std::string& value) {
+  const std::string name = upper_->Xattr(suffix);
+  // "/proc/self/fd/N" is a magic link to follow; "/proc/self/fd/N/name" must not be followed.
+  const bool magic = path.find('/', sizeof("/proc/self/fd/") - 1) == std::string::npos;
+  const int rc = magic ? ::setxattr(path.c_str(), name.c_str(), value.data(), value.size(), 0)
+                       : ::lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), 0);
+  if (rc != 0) {
+    return FailErrno("set " + name);
+  }
+  return Ok();
+}
+
+Result<std::shared_ptr<const RealDirs>> UnionFs::EnsureUpperDir(const std::shared_ptr<Inode>& dir) {
+  for (;;) {
+    auto reals = dir->Reals();
+    if ((*reals)[0].layer == 0) return reals;  // the root always is
+    auto place = dir->Place();
+    STRATA_ASSIGN_OR_RETURN(auto parent_reals, EnsureUpperDir(place->parent));
+    std::lock_guard lock(dir->op_mu);
+    reals = dir->Reals();
+    if ((*reals)[0].layer == 0) return reals;
+    if (dir->Place() != place) continue;  // moved meanwhile: its new parent first
+
+    const int lower_fd = (*reals)[0].fd.Get();
+    struct stat st;
+    if (::fstatat(lower_fd, "", &st, AT_EMPTY_PATH) != 0) return FailErrno("copy-up stat");
+    const std::string tmp = upper_->TempName();
+    STRATA_RETURN_IF_ERROR(CopyObject(lower_fd, ".", st, upper_->work_fd(), tmp, copy_options()));
+    const int upfd = (*parent_reals)[0].fd.Get();
+    Status done = SetMarker(ProcFdPath(upper_->work_fd(), tmp), kInoSuffix,
+                            std::to_string(dir->st_ino));
+    if (done) done = Publish(tmp, upfd, place->name, /*keep_parent_times=*/true);
+    if (!done) {
+      (void)upper_->Discard(tmp);
+      return Unexpected{done.error()};
+    }
+    UniqueFd fd(::openat(upfd, place->name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return FailErrno("open copied-up directory");
+    STRATA_ASSIGN_OR_RETURN(auto fresh, WithUpper(*reals, std::move(fd)));
+    dir->SetReals(fresh);
+    return fresh;
+  }
+}
+
+Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
+    const std::shared_ptr<Inode>& node) {
+  auto place = node->Place();
+  if (place->layer == 0) return place;
+  STRATA_ASSIGN_OR_RETURN(auto parent_reals, EnsureUpperDir(place->parent));
+  struct stat st;
+  if (::fstatat(place->parent_fd, place->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return FailErrno("copy-up stat");
+  }
+  const int work = upper_->work_fd();
+  const std::string tmp = upper_->TempName();
+  const std::string work_path = ProcFdPath(work, tmp);
+  auto fail = [&](const Error& e) -> Result<std::shared_ptr<const Placement>> {
+    (void)upper_->Discard(tmp);
+    return Unexpected{e};
+  };
+  // A hard-linked lower file is copied once: its other names link to the indexed copy.
+  const bool linked = st.st_nlink > 1;
+  const std::string key = std::to_string(node->st_ino);
+  bool from_index = false;
+  if (linked) {
+    if (::linkat(upper_->index_fd(), key.c_str(), work, tmp.c_str(), 0) == 0) {
+      from_index = true;
+    } else if (errno != ENOENT) {
+      return FailErrno("copy-up link from index");
+    }
+  }
+  if (from_index) {
+    AdjustLowerLinks(work_path, -1);
+  } else {
+    STRATA_RETURN_IF_ERROR(
+        CopyObject(place->parent_fd, place->name, st, work, tmp, copy_options()));
+    // Symlinks cannot carry user.* xattrs: without trusted.* their st_ino changes on copy-up.
+    Status marked = SetMarker(work_path, kInoSuffix, key);
+    if (!marked && !S_ISLNK(st.st_mode)) return fail(marked.error());
+    if (linked && !S_ISLNK(st.st_mode)) {
+      if (Status s = SetMarker(work_path, kLowerLinksSuffix, std::to_string(st.st_nlink - 1)); !s) {
+        return fail(s.error());
+      }
+      if (::linkat(work, tmp.c_str(), upper_->index_fd(), key.c_str(), 0) != 0) {
+        return fail(Error{errno, "copy-up index link"});
+      }
+    }
+  }
+  const int upfd = (*parent_reals)[0].fd.Get();
+  if (Status done = Publish(tmp, upfd, place->name, /*keep_parent_times=*/true); !done) {
+    return fail(done.error());
+  }
+  auto fresh = std::make_shared<Placement>();
+  fresh->parent = place->parent;
+  fresh->parent_reals = parent_reals;
+  fresh->parent_fd = upfd;
+  fresh->name = place->name;
+  fresh->layer = 0;
+  node->SetPlace(fresh);
+  return std::shared_ptr<const Placement>(std::move(fresh));
+}
+
+Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperName(
+    const std::shared_ptr<Inode>& node, const std::shared_ptr<Inode>& parent,
+    const std::string& name) {
+  STRATA_ASSIGN_OR_RETURN(auto place, EnsureUpperFile(node));
+  if (place->parent == parent && place->name == name && !place->anchor) return place;
+  STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
+  const int upfd = (*reals)[0].fd.Get();
+  STRATA_ASSIGN_OR_RETURN(Found found, FindReal(*reals, name, 0));
+  if (found.index != 0) {
+    // NAME is still a lower name of the (copied-up) file: link it to the copy.
+    const int work = upper_->work_fd();
+    const std::string tmp = upper_->TempName();
+    const int rc = place->anchor ? ::linkat(AT_FDCWD, ProcFdPath(place->anchor->Get()).c_str(),
+                                            work, tmp.c_str(), AT_SYMLINK_FOLLOW)
+                                 : ::linkat(place->parent_fd, place->name.c_str(), work,
+                                            tmp.c_str(), 0);
+    if (rc != 0) return FailErrno("link up");
+    AdjustLowerLinks(ProcFdPath(work, tmp), -1);
+    if (Status s = Publish(tmp, upfd, name, /*keep_parent_times=*/true); !s) {
+      ::unlinkat(work, tmp.c_str(), 0);
+      return Unexpected{s.error()};
+    }
+  }
+  auto fresh = std::make_shared<Placement>();
+  fresh->parent = parent;
+  fresh->parent_reals = reals;
+  fresh->parent_fd = upfd;
+  fresh->name = name;
+  fresh->layer = 0;
+  node->SetPlace(fresh);
+  return std::shared_ptr<const Placement>(std::move(fresh));
+}
+
+void UnionFs::AdjustLowerLinks(const std::string& path, int delta) {
+  const std::string attr = upper_->Xattr(kLowerLinksSuffix);
+  char buf[24];
+  const ssize_t n = ::lgetxattr(path.c_str(), attr.c_str(), buf, sizeof(buf) - 1);
+  if (n <= 0) return;  // not an indexed copy
+  int64_t value = std::strtoll(std::string(buf, static_cast<size_t>(n)).c_str(), nullptr, 10);
+  value = std::max<int64_t>(0, value + delta);
+  const std::string text = std::to_string(value);
+  ::lsetxattr(path.c_str(), attr.c_str(), text.data(), text.size(), 0);  // best effort
+}
+
+Status UnionFs::EnsureUpper(const std::shared_ptr<Inode>& node) {
+  if (node->IsDir()) {
+    auto reals = EnsureUpperDir(node);
+    if (!reals) return Unexpected{reals.error()};
+    return Ok();
+  }
+  std::lock_guard lock(node->op_mu);
+  auto place = EnsureUpperFile(node);
+  if (!place) return Unexpected{place.error()};
+  return Ok();
+}
+
+Status UnionFs::Publish(const std::string& tmp, int upfd, const std::string& name,
+                        bool keep_parent_times) {
+  const int work = upper_->work_fd();
+  struct stat parent_st;
+  if (keep_parent_times && ::fstat(upfd, &parent_st) != 0) return FailErrno("stat upper parent");
+  if (::renameat2(work, tmp.c_str(), upfd, name.c_str(), RENAME_NOREPLACE) != 0) {
+    if (errno != EEXIST) return FailErrno("publish");
+    // Only a whiteout may stand where a new object goes: swap them, drop the whiteout.
+    struct stat st;
+    if (::fstatat(upfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return FailErrno("publish");
+    if (!IsUpperWhiteout(upfd, name, st)) return Fail(EEXIST);
+    if (::renameat2(work, tmp.c_str(), upfd, name.c_str(), RENAME_EXCHANGE) != 0) {
+      return FailErrno("publish");
+    }
+    (void)upper_->Discard(tmp);
+  }
+  // A ".wh." whiteout of the name is redundant now (a new directory was made opaque first).
+  const std::string wh = std::string(kWhiteoutPrefix) + name;
+  if (::unlinkat(upfd, wh.c_str(), 0) != 0 && errno != ENOENT && errno != ENAMETOOLONG) {
+    return FailErrno("remove whiteout");
+  }
+  if (keep_parent_times) {
+    const struct timespec times[2] = {parent_st.st_atim, parent_st.st_mtim};
+    ::utimensat(AT_FDCWD, ProcFdPath(upfd).c_str(), times, 0);  // best effort, as the kernel
+  }
+  return Ok();
+}
+
+Result<bool> UnionFs::ExistsBelow(const RealDirs& reals, const std::string& name) {
+  auto found = FindReal(reals, name, 1);
+  if (found) return true;
+  if (found.error().code == ENOENT) return false;
+  return Unexpected{found.error()};
+}
+
+Status UnionFs::WriteWhiteout(int upfd, const std::string& name) {
+  if (upper_->device_whiteouts()) {
+    if (::mknodat(upfd, name.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) {
+      return FailErrno("write whiteout");
+    }
+    return Ok();
+  }
+  const std::string wh = std::string(kWhiteoutPrefix) + name;
+  UniqueFd fd(::openat(upfd, wh.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0));
+  if (!fd) return FailErrno("write whiteout");
+  return Ok();
+}
+
+Status UnionFs::RemoveUpper(int upfd, const std::string& name, bool whiteout) {
+  const int work = upper_->work_fd();
+  struct stat st;
+  if (::fstatat(upfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return FailErrno("remove");
+  const bool dir = S_ISDIR(st.st_mode);
+  const std::string tmp = upper_->TempName();
+  if (whiteout && upper_->device_whiteouts()) {
+    // The whiteout replaces the object in one step.
+    if (::mknodat(work, tmp.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) {
+      return FailErrno("write whiteout");
+    }
+    if (::renameat2(work, tmp.c_str(), upfd, name.c_str(), dir ? RENAME_EXCHANGE : 0) != 0) {
+      const int err = errno;
+      ::unlinkat(work, tmp.c_str(), 0);
+      return Fail(err, "write whiteout");
+    }
+    return dir ? upper_->Discard(tmp) : Ok();
+  }
+  if (whiteout) STRATA_RETURN_IF_ERROR(WriteWhiteout(upfd, name));  // ".wh.NAME" first
+  if (!dir) {
+    if (::unlinkat(upfd, name.c_str(), 0) != 0) return FailErrno("unlink");
+    return Ok();
+  }
+  if (::unlinkat(upfd, name.c_str(), AT_REMOVEDIR) == 0) return Ok();
+  if (errno != ENOTEMPTY && errno != EEXIST) return FailErrno("rmdir");
+  // Holds whiteouts only (it is empty in the merged view): move it out, then clear it.
+  if (::renameat(upfd, name.c_str(), work, tmp.c_str()) != 0) return FailErrno("rmdir");
+  return upper_->Discard(tmp);
+}
+
+}  // namespace strata::core

@@ -1,0 +1,501 @@
+// UnionFs: the operations that change the merged tree. Each ends in one rename (or link,
+// unlink) of a finished object in the upper layer, so a crash shows the tree before or after.
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fs/core/layer_format.h"
+#include "fs/core/union_fs.h"
+
+namespace strata::core {
+namespace {
+
+Status CheckNewName(std::string_view name) {
+  if (name.size() > NAME_MAX) return Fail(ENAMETOOLONG);
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos) {
+    return Fail(EINVAL);
+  }
+  // ".wh." names are whiteouts in every layer format: they cannot be regular entries.
+  if (HasWhiteoutPrefix(name)) return Fail(EINVAL);
+  return Ok();
+}
+
+// The real object of NODE for calls that take a path: a directory's upper fd, an orphan's
+// anchor (both followed as /proc magic links), or parent fd + name (never followed).
+struct RealObject {
+  int dirfd = -1;
+  std::string name;  // empty: dirfd is the object
+  std::string Proc() const { return name.empty() ? ProcFdPath(dirfd) : ProcFdPath(dirfd, name); }
+  bool follow() const { return name.empty(); }
+};
+
+}  // namespace
+
+Result<std::shared_ptr<Inode>> UnionFs::ResolveDir(InodeId id) {
+  STRATA_RETURN_IF_ERROR(CheckWritable());
+  STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
+  if (!node->IsDir()) return Fail(ENOTDIR);
+  return node;
+}
+
+Result<std::shared_ptr<Inode>> UnionFs::Child(const std::shared_ptr<Inode>& parent,
+                                              const std::string& name, Found* found) {
+  if (name.size() > NAME_MAX) return Fail(ENAMETOOLONG);
+  if (NeverVisible(name)) return Fail(ENOENT);
+  auto reals = parent->Reals();
+  STRATA_ASSIGN_OR_RETURN(*found, FindReal(*reals, name, 0));
+  STRATA_ASSIGN_OR_RETURN(Entry entry, NodeFor(parent, reals, name, *found));
+  auto node = table_.Get(entry.id);
+  table_.Forget(entry.id, 1);  // the kernel holds its own count; we hold the shared_ptr
+  if (!node) return Fail(ESTALE);
+  return node;
+}
+
+template <typename Build>
+Result<Created> UnionFs::MakeEntry(InodeId parent_id, std::string_view name_view, mode_t mode,
+                                   const Caller& caller, Build&& build) {
+  const mode_t type = mode & S_IFMT;
+  STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(parent_id));
+  STRATA_RETURN_IF_ERROR(CheckNewName(name_view));
+  const std::string name(name_view);
+  {
+    auto present = FindReal(*parent->Reals(), name, 0);
+    if (present) return Fail(EEXIST);
+    if (present.error().code != ENOENT) return Unexpected{present.error()};
+  }
+  STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
+  const int upfd = (*reals)[0].fd.Get();
+  const int work = upper_->work_fd();
+  struct stat parent_st;
+  if (::fstat(upfd, &parent_st) != 0) return FailErrno("stat parent");
+
+  const std::string tmp = upper_->TempName();
+  STRATA_ASSIGN_OR_RETURN(UniqueFd fd, build(work, tmp));
+  auto fail = [&](Error e) -> Result<Created> {
+    (void)upper_->Discard(tmp);
+    return Unexpected{std::move(e)};
+  };
+  // Owner: the caller; the group is the directory's if it is setgid (and so is a new subdir).
+  const gid_t gid = (parent_st.st_mode & S_ISGID) ? parent_st.st_gid : caller.gid;
+  if (::fchownat(work, tmp.c_str(), caller.uid, gid, AT_SYMLINK_NOFOLLOW) != 0 &&
+      !(copy_options().unprivileged && errno == EPERM)) {
+    return fail(Error{errno, "chown new entry"});
+  }
+  if (!S_ISLNK(type)) {
+    // Exactly the bits asked for (our umask does not apply; the kernel applied the caller's),
+    // set after chown, which clears setuid/setgid.
+    mode_t bits = mode & 07777;
+    if (S_ISDIR(type) && (parent_st.st_mode & S_ISGID)) bits |= S_ISGID;
+    if (::fchmodat(work, tmp.c_str(), bits, 0) != 0) return fail(Error{errno, "chmod new entry"});
+  }
+  // Over a whiteout, a new directory must not merge with what the whiteout hid.
+  if (S_ISDIR(type)) {
+    struct stat wst;
+    bool covered = ::fstatat(upfd, name.c_str(), &wst, AT_SYMLINK_NOFOLLOW) == 0;
+    if (!covered) {
+      const std::string wh = std::string(kWhiteoutPrefix) + name;
+      covered = ::fstatat(upfd, wh.c_str(), &wst, AT_SYMLINK_NOFOLLOW) == 0;
+    }
+    if (covered) {
+      if (Status s = SetMarker(ProcFdPath(work, tmp), kOpaqueSuffix, "y"); !s) return fail(s.error());
+    }
+  }
+  if (Status s = Publish(tmp, upfd, name, /*keep_parent_times=*/false); !s) return fail(s.error());
+  Invalidate(*parent);
+
+  Found found;
+  found.index = 0;
+  if (::fstatat(upfd, name.c_str(), &found.st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return FailErrno("stat new entry");
+  }
+  STRATA_ASSIGN_OR_RETURN(Entry entry, NodeFor(parent, reals, name, found));
+  return Created{entry, std::move(fd)};
+}
+
+Result<Entry> UnionFs::MakeNode(InodeId parent, std::string_view name, mode_t mode, dev_t rdev,
+                                const Caller& caller) {
+  const mode_t type = mode & S_IFMT;
+  if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR &&
+      type != S_IFBLK && type != 0) {
+    return Fail(EINVAL);
+  }
+  const mode_t real_type = type == 0 ? S_IFREG : type;
+  STRATA_ASSIGN_OR_RETURN(
+      Created made, MakeEntry(parent, name, real_type | (mode & 07777), caller,
+                              [&](int work, const std::string& tmp) -> Result<UniqueFd> {
+                                if (::mknodat(work, tmp.c_str(), real_type | 0600, rdev) != 0) {
+                                  return FailErrno("mknod");
+                                }
+                                return UniqueFd();
+                              }));
+  return made.entry;
+}
+
+Result<Entry> UnionFs::MakeDir(InodeId parent, std::string_view name, mode_t mode,
+                               const Caller& caller) {
+  STRATA_ASSIGN_OR_RETURN(
+      Created made, MakeEntry(parent, name, S_IFDIR | (mode & 07777), caller,
+                              [&](int work, const std::string& tmp) -> Result<UniqueFd> {
+                                if (::mkdirat(work, tmp.c_str(), 0700) != 0) {
+                                  return FailErrno("mkdir");
+                                }
+                                return UniqueFd();
+                              }));
+  return made.entry;
+}
+
+Result<Entry> UnionFs::MakeSymlink(InodeId parent, std::string_view name,
+                                   const std::string& target, const Caller& caller) {
+  STRATA_ASSIGN_OR_RETURN(
+      Created made, MakeEntry(parent, name, S_IFLNK | 0777, caller,
+                              [&](int work, const std::string& tmp) -> Result<UniqueFd> {
+                                if (::symlinkat(target.c_str(), work, tmp.c_str()) != 0) {
+                                  return FailErrno("symlink");
+                                }
+                                return UniqueFd();
+                              }));
+  return made.entry;
+}
+
+Result<Created> UnionFs::Create(InodeId parent, std::string_view name, mode_t mode, int flags,
+                                const Caller& caller) {
+  return MakeEntry(parent, name, S_IFREG | (mode & 07777), caller,
+                   [&](int work, const std::string& tmp) -> Result<UniqueFd> {
+                     const int real_flags = (flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) |
+                                            O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+                     UniqueFd fd(::openat(work, tmp.c_str(), real_flags, 0600));
+                     if (!fd) return FailErrno("create");
+                     return fd;
+                   });
+}
+
+Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view name_view) {
+  STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(new_parent_id));
+  STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
+  if (node->IsDir()) return Fail(EPERM);
+  STRATA_RETURN_IF_ERROR(CheckNewName(name_view));
+  const std::string name(name_view);
+  {
+    auto present = FindReal(*parent->Reals(), name, 0);
+    if (present) return Fail(EEXIST);
+    if (present.error().code != ENOENT) return Unexpected{present.error()};
+  }
+  STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
+  const int upfd = (*reals)[0].fd.Get();
+  const int work = upper_->work_fd();
+  const std::string tmp = upper_->TempName();
+  {
+    std::lock_guard lock(node->op_mu);
+    STRATA_ASSIGN_OR_RETURN(auto place, EnsureUpperFile(node));
+    const int rc = place->anchor ? ::linkat(AT_FDCWD, ProcFdPath(place->anchor->Get()).c_str(),
+                                            work, tmp.c_str(), AT_SYMLINK_FOLLOW)
+                                 : ::linkat(place->parent_fd, place->name.c_str(), work,
+                                            tmp.c_str(), 0);
+    if (rc != 0) return FailErrno("link");
+    if (Status s = Publish(tmp, upfd, name, /*keep_parent_times=*/false); !s) {
+      ::unlinkat(work, tmp.c_str(), 0);
+      return Unexpected{s.error()};
+    }
+  }
+  STRATA_ASSIGN_OR_RETURN(struct stat st, Stat(*node));
+  if (!table_.Ref(node->id)) return Fail(ESTALE);
+  return Entry{node->id, st};
+}
+
+Status UnionFs::Unlink(InodeId parent_id, std::string_view name_view) {
+  STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(parent_id));
+  const std::string name(name_view);
+  Found found;
+  STRATA_ASSIGN_OR_RETURN(auto node, Child(parent, name, &found));
+  if (node->IsDir()) return Fail(EISDIR);
+  STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
+  const int upfd = (*reals)[0].fd.Get();
+  std::lock_guard lock(node->op_mu);
+  auto now = FindReal(*reals, name, 0);
+  if (!now) return Unexpected{now.error()};
+  STRATA_ASSIGN_OR_RETURN(bool below, ExistsBelow(*reals, name));
+  const bool in_upper = now->index == 0;
+  auto place = node->Place();
+  // A hard-linked upper file stays reachable through the kernel's other names.
+  const bool was_placement = place->parent == parent && place->name == name && !place->anchor;
+  std::shared_ptr<UniqueFd> anchor;
+  if (in_upper && now->st.st_nlink > 1 && was_placement) {
+    anchor = std::make_shared<UniqueFd>(
+        ::openat(upfd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!*anchor) return FailErrno("unlink");
+  }
+  if (in_upper) {
+    STRATA_RETURN_IF_ERROR(RemoveUpper(upfd, name, below));
+  } else {
+    STRATA_RETURN_IF_ERROR(WriteWhiteout(upfd, name));
+    // One lower name of a copied-up hard link fewer.
+    if (now->st.st_nlink > 1) {
+      AdjustLowerLinks(ProcFdPath(upper_->index_fd(), std::to_string(node->st_ino)), -1);
+    }
+  }
+  if (anchor) {
+    auto moved = std::make_shared<Placement>(*place);
+    moved->anchor = anchor;
+    node->SetPlace(std::move(moved));
+  }
+  if (was_placement) node->orphaned.store(true);
+  if (in_upper && !below && now->st.st_nlink <= 1) table_.Unkey(*node);
+  return Ok();
+}
+
+Status UnionFs::Rmdir(InodeId parent_id, std::string_view name_view) {
+  STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(parent_id));
+  const std::string name(name_view);
+  Found found;
+  STRATA_ASSIGN_OR_RETURN(auto node, Child(parent, name, &found));
+  if (!node->IsDir()) return Fail(ENOTDIR);
+  if (node->id == kRootId) return Fail(EBUSY);
+  STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
+  const int upfd = (*reals)[0].fd.Get();
+  std::lock_guard lock(node->op_mu);
+  STRATA_ASSIGN_OR_RETURN(auto entries, ReadDir(node->id));
+  if (entries.size() > 2) return Fail(ENOTEMPTY);
+  STRATA_ASSIGN_OR_RETURN(bool below, ExistsBelow(*reals, name));
+  if ((*node->Reals())[0].layer == 0) {
+    STRATA_RETURN_IF_ERROR(RemoveUpper(upfd, name, below));
+  } else {
+    STRATA_RETURN_IF_ERROR(WriteWhiteout(upfd, name));
+  }
+  Invalidate(*parent);
+  table_.Unkey(*node);
+  return Ok();
+}
+
+Status UnionFs::MarkMoved(const std::shared_ptr<Inode>& dir, bool covered) {
+  auto reals = dir->Reals();
+  const std::string path = ProcFdPath((*reals)[0].fd.Get());
+  if (reals->size() > 1) return SetMarker(path, kRedirectSuffix, dir->LowerPath());
+  if (covered) return SetMarker(path, kOpaqueSuffix, "y");
+  return Ok();
+}
+
+Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId new_parent_id,
+                       std::string_view new_name_view, unsigned flags) {
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return Fail(EINVAL);
+  if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE)) return Fail(EINVAL);
+  const bool exchange = flags & RENAME_EXCHANGE;
+  STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(parent_id));
+  STRATA_ASSIGN_OR_RETURN(auto new_parent, ResolveDir(new_parent_id));
+  STRATA_RETURN_IF_ERROR(CheckNewName(new_name_view));
+  const std::string name(name_view), new_name(new_name_view);
+
+  Found found, new_found;
+  STRATA_ASSIGN_OR_RETURN(auto src, Child(parent, name, &found));
+  std::shared_ptr<Inode> dst;
+  if (auto d = Child(new_parent, new_name, &new_found)) {
+    dst = *d;
+  } else if (d.error().code != ENOENT) {
+    return Unexpected{d.error()};
+  }
+  if (dst && (flags & RENAME_NOREPLACE)) return Fail(EEXIST);
+  if (!dst && exchange) return Fail(ENOENT);
+  if (dst == src) return Ok();  // two names of one file: rename(2) does nothing
+  if (dst && !exchange) {
+    if (src->IsDir() && !dst->IsDir()) return Fail(ENOTDIR);
+    if (!src->IsDir() && dst->IsDir()) return Fail(EISDIR);
+    if (dst->IsDir()) {
+      STRATA_ASSIGN_OR_RETURN(auto entries, ReadDir(dst->id));
+      if (entries.size() > 2) return Fail(ENOTEMPTY);
+    }
+  }
+
+  // Everything involved moves to the upper layer first (each step is complete on its own).
+  STRATA_RETURN_IF_ERROR(EnsureUpper(parent));
+  STRATA_RETURN_IF_ERROR(EnsureUpper(new_parent));
+  if (src->IsDir()) STRATA_RETURN_IF_ERROR(EnsureUpper(src));
+  if (exchange && dst->IsDir()) STRATA_RETURN_IF_ERROR(EnsureUpper(dst));
+
+  std::unique_lock<std::mutex> lock_a, lock_b;
+  {
+    Inode* first = src.get();
+    Inode* second = dst.get();
+    if (second && second->id.value < first->id.value) std::swap(first, second);
+    lock_a = std::unique_lock(first->op_mu);
+    if (second) lock_b = std::unique_lock(second->op_mu);
+  }
+  if (!src->IsDir()) {
+    auto placed = EnsureUpperName(src, parent, name);
+    if (!placed) return Unexpected{placed.error()};
+  }
+  if (exchange && !dst->IsDir()) {
+    auto placed = EnsureUpperName(dst, new_parent, new_name);
+    if (!placed) return Unexpected{placed.error()};
+  }
+  auto reals = parent->Reals();
+  auto new_reals = new_parent->Reals();
+  const int upfd = (*reals)[0].fd.Get();
+  const int new_upfd = (*new_reals)[0].fd.Get();
+  STRATA_ASSIGN_OR_RETURN(bool src_below, ExistsBelow(*reals, name));
+  STRATA_ASSIGN_OR_RETURN(bool dst_below, ExistsBelow(*new_reals, new_name));
+
+  auto place_at = [&](const std::shared_ptr<Inode>& node, const std::shared_ptr<Inode>& where,
+                      const std::shared_ptr<const RealDirs>& where_reals, const std::string& as) {
+    auto place = std::make_shared<Placement>();
+    place->parent = where;
+    place->parent_reals = where_reals;
+    place->parent_fd = (*where_reals)[0].fd.Get();
+    place->name = as;
+    place->layer = 0;
+    node->SetPlace(std::move(place));
+  };
+
+  if (exchange) {
+    if (src->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(src, dst_below));
+    if (dst->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(dst, src_below));
+    if (::renameat2(upfd, name.c_str(), new_upfd, new_name.c_str(), RENAME_EXCHANGE) != 0) {
+      return FailErrno("rename");
+    }
+    place_at(src, new_parent, new_reals, new_name);
+    place_at(dst, parent, reals, name);
+  } else {
+    struct stat up_st;
+    const bool new_in_upper =
+        ::fstatat(new_upfd, new_name.c_str(), &up_st, AT_SYMLINK_NOFOLLOW) == 0;
+    const bool new_is_whiteout = new_in_upper && (!dst || new_found.index != 0);
+    if (src->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(src, dst_below || new_is_whiteout));
+    // A directory in the upper layer being replaced holds only whiteouts: move it out first.
+    std::string old_dir;
+    if (dst && dst->IsDir() && new_in_upper && !new_is_whiteout) {
+      old_dir = upper_->TempName();
+      if (::renameat(new_upfd, new_name.c_str(), upper_->work_fd(), old_dir.c_str()) != 0) {
+        return FailErrno("rename");
+      }
+    }
+    if (src->IsDir() && new_is_whiteout) {
+      // A directory cannot replace the whiteout: swap them, so the whiteout lands at the
+      // source, where one is needed if something is below.
+      if (::renameat2(upfd, name.c_str(), new_upfd, new_name.c_str(), RENAME_EXCHANGE) != 0) {
+        return FailErrno("rename");
+      }
+      if (!src_below && ::unlinkat(upfd, name.c_str(), 0) != 0) return FailErrno("rename");
+      if (src_below && !upper_->device_whiteouts()) {
+        // the swapped-in object is a foreign whiteout format; write ours too
+        STRATA_RETURN_IF_ERROR(WriteWhiteout(upfd, name));
+      }
+    } else if (src_below && upper_->device_whiteouts()) {
+      if (::renameat2(upfd, name.c_str(), new_upfd, new_name.c_str(), RENAME_WHITEOUT) != 0) {
+        return FailErrno("rename");
+      }
+    } else {
+      if (src_below) STRATA_RETURN_IF_ERROR(WriteWhiteout(upfd, name));  // ".wh.NAME" first
+      if (::renameat(upfd, name.c_str(), new_upfd, new_name.c_str()) != 0) {
+        return FailErrno("rename");
+      }
+    }
+    if (!old_dir.empty()) (void)upper_->Discard(old_dir);
+    place_at(src, new_parent, new_reals, new_name);
+    if (dst) {
+      dst->orphaned.store(true);
+      if (dst->IsDir() || (new_found.index == 0 && new_found.st.st_nlink <= 1 && !dst_below)) {
+        table_.Unkey(*dst);
+      }
+    }
+  }
+  Invalidate(*parent);
+  Invalidate(*new_parent);
+  return Ok();
+}
+
+Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
+  STRATA_RETURN_IF_ERROR(CheckWritable());
+  STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
+  RealObject real;
+  std::unique_lock<std::mutex> lock;
+  std::shared_ptr<const RealDirs> reals;
+  std::shared_ptr<const Placement> place;
+  if (node->IsDir()) {
+    STRATA_ASSIGN_OR_RETURN(reals, EnsureUpperDir(node));
+    real.dirfd = (*reals)[0].fd.Get();
+  } else {
+    lock = std::unique_lock(node->op_mu);
+    STRATA_ASSIGN_OR_RETURN(place, EnsureUpperFile(node));
+    real.dirfd = place->anchor ? place->anchor->Get() : place->parent_fd;
+    if (!place->anchor) real.name = place->name;
+  }
+  if (change.uid || change.gid) {
+    const uid_t uid = change.uid ? *change.uid : static_cast<uid_t>(-1);
+    const gid_t gid = change.gid ? *change.gid : static_cast<gid_t>(-1);
+    if (::fchownat(real.dirfd, real.name.c_str(), uid, gid,
+                   AT_SYMLINK_NOFOLLOW | (real.name.empty() ? AT_EMPTY_PATH : 0)) != 0) {
+      return FailErrno("chown");
+    }
+  }
+  if (change.mode) {
+    const int rc = real.name.empty() ? ::chmod(real.Proc().c_str(), *change.mode & 07777)
+                                     : ::fchmodat(real.dirfd, real.name.c_str(),
+                                                  *change.mode & 07777, 0);
+    if (rc != 0) return FailErrno("chmod");
+  }
+  if (change.size) {
+    if (change.fd >= 0) {
+      if (::ftruncate(change.fd, *change.size) != 0) return FailErrno("truncate");
+    } else {
+      UniqueFd fd(::open(real.Proc().c_str(), O_WRONLY | O_CLOEXEC | (real.follow() ? 0 : O_NOFOLLOW)));
+      if (!fd) return FailErrno("truncate");
+      if (::ftruncate(fd.Get(), *change.size) != 0) return FailErrno("truncate");
+    }
+  }
+  if (change.atime || change.mtime) {
+    struct timespec times[2];
+    times[0] = change.atime ? *change.atime : timespec{0, UTIME_OMIT};
+    times[1] = change.mtime ? *change.mtime : timespec{0, UTIME_OMIT};
+    const int rc = real.name.empty()
+                       ? ::utimensat(AT_FDCWD, real.Proc().c_str(), times, 0)
+                       : ::utimensat(real.dirfd, real.name.c_str(), times, AT_SYMLINK_NOFOLLOW);
+    if (rc != 0) return FailErrno("utimens");
+  }
+  STRATA_ASSIGN_OR_RETURN(struct stat st, Stat(*node));
+  PresentDirNlink(*node, &st);
+  return st;
+}
+
+Status UnionFs::SetXattr(InodeId id, const std::string& name, const std::string& value,
+                         int flags) {
+  STRATA_RETURN_IF_ERROR(CheckWritable());
+  STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
+  if (IsPrivateXattr(name)) return Fail(EPERM);
+  STRATA_RETURN_IF_ERROR(EnsureUpper(node));
+  Follow follow;
+  const std::string path = XattrPath(*node, &follow);
+  const int rc = follow == Follow::kYes
+                     ? ::setxattr(path.c_str(), name.c_str(), value.data(), value.size(), flags)
+                     : ::lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), flags);
+  if (rc != 0) return FailErrno("setxattr");
+  return Ok();
+}
+
+Status UnionFs::RemoveXattr(InodeId id, const std::string& name) {
+  STRATA_RETURN_IF_ERROR(CheckWritable());
+  STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
+  if (IsPrivateXattr(name)) return Fail(EPERM);
+  // Removing what is not there changes nothing: no copy-up.
+  if (auto value = GetXattr(id, name); !value) return Unexpected{value.error()};
+  STRATA_RETURN_IF_ERROR(EnsureUpper(node));
+  Follow follow;
+  const std::string path = XattrPath(*node, &follow);
+  const int rc = follow == Follow::kYes ? ::removexattr(path.c_str(), name.c_str())
+                                        : ::lremovexattr(path.c_str(), name.c_str());
+  if (rc != 0) return FailErrno("removexattr");
+  return Ok();
+}
+
+Status UnionFs::SyncDir(InodeId id, bool datasync) {
+  STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
+  if (!node->IsDir() || !upper_) return Ok();
+  auto reals = node->Reals();
+  if ((*reals)[0].layer != 0) return Ok();  // nothing of it was written
+  UniqueFd fd(::openat((*reals)[0].fd.Get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return FailErrno("open directory");
+  if ((datasync ? ::fdatasync(fd.Get()) : ::fsync(fd.Get())) != 0) return FailErrno("fsync");
+  return Ok();
+}
+
+}  // namespace strata::core

@@ -1,0 +1,94 @@
+// Name and attribute changes of the writable layer: mknod, mkdir, symlink, link, unlink, rmdir,
+// rename, setattr. New entries are created as the calling user.
+#include "fs/fuse/context.h"
+#include "fs/fuse/ops.h"
+#include "fs/fuse/reply.h"
+
+namespace strata::fuse {
+namespace {
+
+core::InodeId Id(fuse_ino_t ino) { return core::InodeId{ino}; }
+
+core::Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return core::Caller{ctx->uid, ctx->gid};
+}
+
+void ReplyEntry(fuse_req_t req, Reply& r, const Result<core::Entry>& entry) {
+  if (!entry) return (void)r.Err(entry.error());
+  Context& ctx = Ctx(req);
+  fuse_entry_param e{};
+  e.ino = entry->id.value;
+  e.attr = entry->attr;
+  e.attr_timeout = ctx.attr_timeout;
+  e.entry_timeout = ctx.entry_timeout;
+  if (r.Entry(e) != 0) ctx.fs->Forget(entry->id, 1);  // the kernel never got it
+}
+
+void ReplyStatus(Reply& r, const Status& status) { r.Err(status ? 0 : status.error().code); }
+
+}  // namespace
+
+void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  Serve(req, "mknod", [&](Reply& r) {
+    ReplyEntry(req, r, Ctx(req).fs->MakeNode(Id(parent), name, mode, rdev, CallerOf(req)));
+  });
+}
+
+void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  Serve(req, "mkdir", [&](Reply& r) {
+    ReplyEntry(req, r, Ctx(req).fs->MakeDir(Id(parent), name, mode, CallerOf(req)));
+  });
+}
+
+void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  Serve(req, "symlink", [&](Reply& r) {
+    ReplyEntry(req, r, Ctx(req).fs->MakeSymlink(Id(parent), name, link, CallerOf(req)));
+  });
+}
+
+void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  Serve(req, "link",
+        [&](Reply& r) { ReplyEntry(req, r, Ctx(req).fs->Link(Id(ino), Id(newparent), newname)); });
+}
+
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Serve(req, "unlink", [&](Reply& r) { ReplyStatus(r, Ctx(req).fs->Unlink(Id(parent), name)); });
+}
+
+void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Serve(req, "rmdir", [&](Reply& r) { ReplyStatus(r, Ctx(req).fs->Rmdir(Id(parent), name)); });
+}
+
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags) {
+  Serve(req, "rename", [&](Reply& r) {
+    ReplyStatus(r, Ctx(req).fs->Rename(Id(parent), name, Id(newparent), newname, flags));
+  });
+}
+
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+  Serve(req, "setattr", [&](Reply& r) {
+    core::AttrChange change;
+    if (to_set & FUSE_SET_ATTR_MODE) change.mode = attr->st_mode;
+    if (to_set & FUSE_SET_ATTR_UID) change.uid = attr->st_uid;
+    if (to_set & FUSE_SET_ATTR_GID) change.gid = attr->st_gid;
+    if (to_set & FUSE_SET_ATTR_SIZE) change.size = attr->st_size;
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+      change.atime = timespec{0, UTIME_NOW};
+    } else if (to_set & FUSE_SET_ATTR_ATIME) {
+      change.atime = attr->st_atim;
+    }
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+      change.mtime = timespec{0, UTIME_NOW};
+    } else if (to_set & FUSE_SET_ATTR_MTIME) {
+      change.mtime = attr->st_mtim;
+    }
+    if (fi != nullptr) change.fd = HandleRegistry<FileHandle>::Get(fi->fh)->fd.Get();
+    auto st = Ctx(req).fs->SetAttr(Id(ino), change);
+    if (!st) return (void)r.Err(st.error());
+    r.Attr(*st, Ctx(req).attr_timeout);
+  });
+}
+
+}  // namespace strata::fuse
