@@ -249,12 +249,28 @@ Status UnionFs::CompleteRedirected(int below_layer, const std::string& path, Rea
   }
   if (parts.empty()) return Ok();
   const std::string& leaf = parts.back();
+  // Each lower layer is searched from its root, with the rules kernel overlayfs applies to a
+  // redirect: a whiteout or non-directory on the path ends the search, an opaque directory on
+  // the path ends it after that layer, a missing component skips the layer.
   for (size_t layer = static_cast<size_t>(below_layer) + 1; layer < layers_.size(); ++layer) {
     UniqueFd dir(::openat(layers_[layer].root.Get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
-    bool present = static_cast<bool>(dir);
+    if (!dir) return FailErrno("lookup redirect");
+    bool present = true, last_layer = false;
     for (size_t i = 0; present && i + 1 < parts.size(); ++i) {
-      dir = UniqueFd(::openat(dir.Get(), parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      present = static_cast<bool>(dir);
+      struct stat st;
+      if (::fstatat(dir.Get(), parts[i].c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno != ENOENT) return FailErrno("lookup redirect");
+        STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(dir.Get(), std::string(kWhiteoutPrefix) + parts[i]));
+        if (whited) return Ok();
+        present = false;
+        break;
+      }
+      if (!S_ISDIR(st.st_mode)) return Ok();
+      UniqueFd sub(::openat(dir.Get(), parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!sub) return FailErrno("lookup redirect");
+      STRATA_ASSIGN_OR_RETURN(DirMarks marks, ReadDirMarks(sub.Get()));
+      if (marks.opaque) last_layer = true;
+      dir = std::move(sub);
     }
     if (!present) continue;
     struct stat st;
@@ -266,9 +282,11 @@ Status UnionFs::CompleteRedirected(int below_layer, const std::string& path, Rea
       if (marks.opaque) return Ok();
     } else if (errno != ENOENT) {
       return FailErrno("lookup redirect");
+    } else {
+      STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(dir.Get(), std::string(kWhiteoutPrefix) + leaf));
+      if (whited) return Ok();
     }
-    STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(dir.Get(), std::string(kWhiteoutPrefix) + leaf));
-    if (whited) return Ok();
+    if (last_layer) return Ok();
   }
   return Ok();
 }
@@ -310,7 +328,7 @@ Result<struct stat> UnionFs::Stat(const Inode& node) {
     return FailErrno("stat");
   }
   st.st_ino = node.st_ino;
-  if (place->layer == 0 && upper_ && st.st_nlink > 1) {
+  if (place->layer == 0 && upper_ && (st.st_nlink > 1 || place->anchor)) {
     // An indexed copy: one link is the index's; its lower names not yet linked still count.
     auto lower = ReadStoredNumber(place->AtFd(), place->anchor ? "" : place->name,
                                   upper_->xattr_prefix(), kLowerLinksSuffix);
@@ -377,7 +395,7 @@ Result<UniqueFd> UnionFs::OpenFile(InodeId id, int flags) {
   }
   const int real_flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
   UniqueFd fd(place->anchor
-                  ? ::open(ProcFdPath(place->anchor->Get()).c_str(), real_flags)
+                  ? ::open(ProcFdPath(place->anchor->Get()).c_str(), real_flags & ~O_NOFOLLOW)
                   : ::openat(place->parent_fd, place->name.c_str(), real_flags | O_NOFOLLOW));
   if (!fd) return FailErrno("open");
   return fd;

@@ -223,6 +223,20 @@ class UnionFs {
   Result<std::shared_ptr<const Placement>> EnsureUpperName(const std::shared_ptr<Inode>& node,
                                                           const std::shared_ptr<Inode>& parent,
                                                           const std::string& name);
+  // Removing NAME, a name of non-directory NODE in PARENT (upper directory REALS[0]): a lower
+  // hard link is indexed first; if NAME is where NODE lives and other links remain, NODE is
+  // anchored to the object. The caller holds node->op_mu, removes NAME, then calls
+  // FinishRemoval (BELOW: a whiteout was needed).
+  struct Removal {
+    Found now;  // NAME as it is before the removal
+    std::shared_ptr<const Placement> place;
+    bool was_placement = false;
+    std::shared_ptr<UniqueFd> anchor;
+  };
+  Result<Removal> PrepareRemoval(const std::shared_ptr<Inode>& node,
+                                 const std::shared_ptr<Inode>& parent, const RealDirs& reals,
+                                 const std::string& name);
+  void FinishRemoval(Inode& node, const Removal& removal, bool below);
   // Adds DELTA to the count of not-yet-linked lower names on the indexed copy at PATH (a
   // "/proc/self/fd/N/name" path); nothing if PATH is not an indexed copy.
   void AdjustLowerLinks(const std::string& path, int delta);

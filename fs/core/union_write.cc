@@ -29,7 +29,6 @@ struct RealObject {
   int dirfd = -1;
   std::string name;  // empty: dirfd is the object
   std::string Proc() const { return name.empty() ? ProcFdPath(dirfd) : ProcFdPath(dirfd, name); }
-  bool follow() const { return name.empty(); }
 };
 
 }  // namespace
@@ -205,6 +204,41 @@ Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view 
   return Entry{node->id, st};
 }
 
+Result<UnionFs::Removal> UnionFs::PrepareRemoval(const std::shared_ptr<Inode>& node,
+                                                 const std::shared_ptr<Inode>& parent,
+                                                 const RealDirs& reals, const std::string& name) {
+  Removal r;
+  STRATA_ASSIGN_OR_RETURN(r.now, FindReal(reals, name, 0));
+  if (r.now.index != 0 && r.now.st.st_nlink > 1) {
+    // A lower hard link: index it first (as kernel overlayfs does), so the names left show
+    // one link fewer, now and after a remount.
+    if (auto placed = EnsureUpperName(node, parent, name); !placed) {
+      return Unexpected{placed.error()};
+    }
+    STRATA_ASSIGN_OR_RETURN(r.now, FindReal(reals, name, 0));
+  }
+  r.place = node->Place();
+  r.was_placement = r.place->parent == parent && r.place->name == name && !r.place->anchor;
+  // A hard-linked upper file stays reachable through the kernel's other names.
+  if (r.now.index == 0 && r.now.st.st_nlink > 1 && r.was_placement) {
+    r.anchor = std::make_shared<UniqueFd>(
+        ::openat(reals[0].fd.Get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!*r.anchor) return FailErrno("anchor");
+  }
+  return r;
+}
+
+void UnionFs::FinishRemoval(Inode& node, const Removal& r, bool below) {
+  if (r.anchor) {
+    auto moved = std::make_shared<Placement>(*r.place);
+    moved->anchor = r.anchor;
+    node.SetPlace(std::move(moved));
+  }
+  if (r.was_placement) node.orphaned.store(true);
+  // Its real object is gone: a new one may get its inode number.
+  if (r.now.index == 0 && !below && r.now.st.st_nlink <= 1) table_.Unkey(node);
+}
+
 Status UnionFs::Unlink(InodeId parent_id, std::string_view name_view) {
   STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(parent_id));
   const std::string name(name_view);
@@ -214,35 +248,14 @@ Status UnionFs::Unlink(InodeId parent_id, std::string_view name_view) {
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
   const int upfd = (*reals)[0].fd.Get();
   std::lock_guard lock(node->op_mu);
-  auto now = FindReal(*reals, name, 0);
-  if (!now) return Unexpected{now.error()};
+  STRATA_ASSIGN_OR_RETURN(Removal removal, PrepareRemoval(node, parent, *reals, name));
   STRATA_ASSIGN_OR_RETURN(bool below, ExistsBelow(*reals, name));
-  const bool in_upper = now->index == 0;
-  auto place = node->Place();
-  // A hard-linked upper file stays reachable through the kernel's other names.
-  const bool was_placement = place->parent == parent && place->name == name && !place->anchor;
-  std::shared_ptr<UniqueFd> anchor;
-  if (in_upper && now->st.st_nlink > 1 && was_placement) {
-    anchor = std::make_shared<UniqueFd>(
-        ::openat(upfd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-    if (!*anchor) return FailErrno("unlink");
-  }
-  if (in_upper) {
+  if (removal.now.index == 0) {
     STRATA_RETURN_IF_ERROR(RemoveUpper(upfd, name, below));
   } else {
     STRATA_RETURN_IF_ERROR(WriteWhiteout(upfd, name));
-    // One lower name of a copied-up hard link fewer.
-    if (now->st.st_nlink > 1) {
-      AdjustLowerLinks(ProcFdPath(upper_->index_fd(), std::to_string(node->st_ino)), -1);
-    }
   }
-  if (anchor) {
-    auto moved = std::make_shared<Placement>(*place);
-    moved->anchor = anchor;
-    node->SetPlace(std::move(moved));
-  }
-  if (was_placement) node->orphaned.store(true);
-  if (in_upper && !below && now->st.st_nlink <= 1) table_.Unkey(*node);
+  FinishRemoval(*node, removal, below);
   return Ok();
 }
 
@@ -333,6 +346,12 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
   auto new_reals = new_parent->Reals();
   const int upfd = (*reals)[0].fd.Get();
   const int new_upfd = (*new_reals)[0].fd.Get();
+  // A replaced non-directory goes as by unlink.
+  std::optional<Removal> replaced;
+  if (dst && !exchange && !dst->IsDir()) {
+    STRATA_ASSIGN_OR_RETURN(replaced, PrepareRemoval(dst, new_parent, *new_reals, new_name));
+    new_found = replaced->now;
+  }
   STRATA_ASSIGN_OR_RETURN(bool src_below, ExistsBelow(*reals, name));
   STRATA_ASSIGN_OR_RETURN(bool dst_below, ExistsBelow(*new_reals, new_name));
 
@@ -392,11 +411,10 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
     }
     if (!old_dir.empty()) (void)upper_->Discard(old_dir);
     place_at(src, new_parent, new_reals, new_name);
-    if (dst) {
-      dst->orphaned.store(true);
-      if (dst->IsDir() || (new_found.index == 0 && new_found.st.st_nlink <= 1 && !dst_below)) {
-        table_.Unkey(*dst);
-      }
+    if (replaced) {
+      FinishRemoval(*dst, *replaced, dst_below);
+    } else if (dst) {
+      table_.Unkey(*dst);  // a directory
     }
   }
   Invalidate(*parent);
@@ -437,10 +455,9 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
   if (change.size) {
     if (change.fd >= 0) {
       if (::ftruncate(change.fd, *change.size) != 0) return FailErrno("truncate");
-    } else {
-      UniqueFd fd(::open(real.Proc().c_str(), O_WRONLY | O_CLOEXEC | (real.follow() ? 0 : O_NOFOLLOW)));
-      if (!fd) return FailErrno("truncate");
-      if (::ftruncate(fd.Get(), *change.size) != 0) return FailErrno("truncate");
+    } else if (::truncate(real.Proc().c_str(), *change.size) != 0) {
+      // truncate(2), not open+ftruncate(2): the latter sets mtime even when the size stays.
+      return FailErrno("truncate");
     }
   }
   if (change.atime || change.mtime) {

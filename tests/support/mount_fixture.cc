@@ -236,6 +236,15 @@ KernelOverlay::KernelOverlay(const std::vector<std::string>& lowerdirs, std::str
   ok_ = true;
 }
 
+KernelOverlay::KernelOverlay(const std::string& data, std::string mountpoint)
+    : mountpoint_(std::move(mountpoint)) {
+  if (::mount("overlay", mountpoint_.c_str(), "overlay", 0, data.c_str()) != 0) {
+    error_ = std::string("mount overlay (") + data + "): " + std::strerror(errno);
+    return;
+  }
+  ok_ = true;
+}
+
 KernelOverlay::~KernelOverlay() {
   if (ok_) Unmount(mountpoint_);
 }

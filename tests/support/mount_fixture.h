@@ -59,10 +59,12 @@ class StrataMount {
 // Convenience: "lowerdir=A:B:C" from paths, escaping ':' in them.
 std::string LowerdirOption(const std::vector<std::string>& layers);
 
-// A kernel overlayfs mount (lower layers only: read-only).
+// A kernel overlayfs mount: lower layers only (read-only), or with the mount data given.
 class KernelOverlay {
  public:
   KernelOverlay(const std::vector<std::string>& lowerdirs, std::string mountpoint);
+  // DATA is the full option string ("lowerdir=...,upperdir=...,workdir=...,index=on").
+  KernelOverlay(const std::string& data, std::string mountpoint);
   ~KernelOverlay();
   KernelOverlay(const KernelOverlay&) = delete;
   KernelOverlay& operator=(const KernelOverlay&) = delete;
