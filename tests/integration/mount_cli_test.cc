@@ -2,6 +2,7 @@
 // with a non-zero exit and nothing left mounted or running.
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -110,11 +111,47 @@ TEST_F(MountCliTest, BadInputIsAClearError) {
   ExpectRefused({"--bogus", "-o", lower_, mnt_}, "--bogus");
   ExpectRefused({mnt_}, "lowerdir");
   ExpectRefused({"-o", lower_ + ",upperdir=" + (dir_ / "u"), mnt_}, "workdir");
-  ExpectRefused({"-o", lower_ + ",upperdir=/u,workdir=/w", mnt_}, "not supported yet");
   ExpectRefused({"-o", lower_ + ",xino=sometimes", mnt_}, "xino");
   std::string many = "lowerdir=";
   for (int i = 0; i < 501; ++i) many += (i ? ":" : "") + (dir_ / "l0");
   ExpectRefused({"-o", many, mnt_}, "at most 500");
+}
+
+TEST_F(MountCliTest, BadWritableLayerIsAClearError) {
+  for (const char* d : {"u", "w", "w2", "full"}) ::mkdir((dir_ / d).c_str(), 0755);
+  const std::string up = ",upperdir=" + (dir_ / "u");
+  ExpectRefused({"-o", lower_ + ",upperdir=" + (dir_ / "nope") + ",workdir=" + (dir_ / "w"), mnt_},
+                "upperdir");
+  // An upper or work directory inside a lower layer (or the reverse) would change the layer.
+  ::mkdir((dir_ / "l0/inner").c_str(), 0755);
+  ExpectRefused({"-o", lower_ + ",upperdir=" + (dir_ / "l0/inner") + ",workdir=" + (dir_ / "w"),
+                 mnt_},
+                "overlaps lowerdir");
+  ExpectRefused({"-o", lower_ + up + ",workdir=" + (dir_ / "u"), mnt_}, "must not contain");
+  // workdir on another filesystem than upperdir: renames between them cannot work.
+  TmpfsMount other(dir_ / "other");
+  ASSERT_TRUE(other.ok());
+  ExpectRefused({"-o", lower_ + up + ",workdir=" + other.path(), mnt_}, "same filesystem");
+  // A workdir holding someone else's files.
+  LayerBuilder(dir_ / "full").File("precious");
+  ExpectRefused({"-o", lower_ + up + ",workdir=" + (dir_ / "full"), mnt_}, "not empty");
+  EXPECT_EQ(::access((dir_ / "full/precious").c_str(), F_OK), 0) << "nothing was deleted";
+  // An upper filesystem without xattrs cannot hold whiteouts' markers.
+  const std::string ram = dir_ / "ram";
+  ::mkdir(ram.c_str(), 0755);
+  ASSERT_EQ(::mount("ramfs", ram.c_str(), "ramfs", 0, nullptr), 0);
+  ::mkdir((ram + "/u").c_str(), 0755);
+  ::mkdir((ram + "/w").c_str(), 0755);
+  ExpectRefused({"-o", lower_ + ",upperdir=" + ram + "/u,workdir=" + ram + "/w", mnt_},
+                "extended attributes");
+  Unmount(ram);
+  // One workdir, one mount.
+  const std::string mnt2 = dir_ / "mnt2";
+  ::mkdir(mnt2.c_str(), 0755);
+  StrataMount first({"-o", lower_ + up + ",workdir=" + (dir_ / "w")}, mnt2);
+  ASSERT_TRUE(first.ok()) << first.error();
+  ExpectRefused({"-o", lower_ + ",upperdir=" + (dir_ / "w2") + ",workdir=" + (dir_ / "w"), mnt_},
+                "in use");
 }
 
 TEST_F(MountCliTest, UnreadableLowerdirIsRefused) {
