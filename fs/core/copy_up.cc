@@ -1,12 +1,11 @@
 #include "fs/core/copy_up.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-
-#include <limits.h>
 
 #include <vector>
 
@@ -44,7 +43,8 @@ Status CopyRange(int in, int out, off_t off, off_t end) {
 Status CopyExtent(int in, int out, off_t off, off_t end, bool* use_cfr) {
   while (*use_cfr && off < end) {
     loff_t in_off = off, out_off = off;
-    const ssize_t n = ::copy_file_range(in, &in_off, out, &out_off, static_cast<size_t>(end - off), 0);
+    const ssize_t n =
+        ::copy_file_range(in, &in_off, out, &out_off, static_cast<size_t>(end - off), 0);
     if (n > 0) {
       off += n;
       continue;
@@ -65,8 +65,8 @@ bool Skippable(int err, const CopyOptions& options) {
 
 // Owner before mode (chown clears setuid/setgid), both before xattrs (chown drops
 // security.capability); times last.
-Status ApplyMetadata(int src_dirfd, const std::string& src_name, const struct stat& st,
-                     int work_fd, const std::string& tmp, const CopyOptions& options) {
+Status ApplyMetadata(int src_dirfd, const std::string& src_name, const struct stat& st, int work_fd,
+                     const std::string& tmp, const CopyOptions& options) {
   if (::fchownat(work_fd, tmp.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) != 0 &&
       !Skippable(errno, options)) {
     return FailErrno("copy-up chown");
@@ -74,8 +74,8 @@ Status ApplyMetadata(int src_dirfd, const std::string& src_name, const struct st
   if (!S_ISLNK(st.st_mode) && ::fchmodat(work_fd, tmp.c_str(), st.st_mode & 07777, 0) != 0) {
     return FailErrno("copy-up chmod");
   }
-  STRATA_RETURN_IF_ERROR(CopyXattrs(ProcFdPath(src_dirfd, src_name), ProcFdPath(work_fd, tmp),
-                                    Follow::kNo, options));
+  STRATA_RETURN_IF_ERROR(
+      CopyXattrs(ProcFdPath(src_dirfd, src_name), ProcFdPath(work_fd, tmp), Follow::kNo, options));
   const struct timespec times[2] = {st.st_atim, st.st_mtim};
   if (::utimensat(work_fd, tmp.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
     return FailErrno("copy-up times");

@@ -34,9 +34,7 @@ bool IsUpperWhiteout(int dirfd, const std::string& name, const struct stat& st) 
 
 }  // namespace
 
-CopyOptions UnionFs::copy_options() const {
-  return CopyOptions{upper_->fsync(), ::geteuid() != 0};
-}
+CopyOptions UnionFs::copy_options() const { return CopyOptions{upper_->fsync(), ::geteuid() != 0}; }
 
 Status UnionFs::SetMarker(const std::string& path, std::string_view suffix,
                           const std::string& value) {
@@ -68,8 +66,8 @@ Result<std::shared_ptr<const RealDirs>> UnionFs::EnsureUpperDir(const std::share
     const std::string tmp = upper_->TempName();
     STRATA_RETURN_IF_ERROR(CopyObject(lower_fd, ".", st, upper_->work_fd(), tmp, copy_options()));
     const int upfd = (*parent_reals)[0].fd.Get();
-    Status done = SetMarker(ProcFdPath(upper_->work_fd(), tmp), kInoSuffix,
-                            std::to_string(dir->st_ino));
+    Status done =
+        SetMarker(ProcFdPath(upper_->work_fd(), tmp), kInoSuffix, std::to_string(dir->st_ino));
     if (done) done = Publish(tmp, upfd, place->name, /*keep_parent_times=*/true);
     if (!done) {
       (void)upper_->Discard(tmp);
@@ -131,14 +129,9 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
   if (Status done = Publish(tmp, upfd, place->name, /*keep_parent_times=*/true); !done) {
     return fail(done.error());
   }
-  auto fresh = std::make_shared<Placement>();
-  fresh->parent = place->parent;
-  fresh->parent_reals = parent_reals;
-  fresh->parent_fd = upfd;
-  fresh->name = place->name;
-  fresh->layer = 0;
+  auto fresh = UpperPlacement(place->parent, parent_reals, place->name);
   node->SetPlace(fresh);
-  return std::shared_ptr<const Placement>(std::move(fresh));
+  return fresh;
 }
 
 Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperName(
@@ -153,25 +146,16 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperName(
     // NAME is still a lower name of the (copied-up) file: link it to the copy.
     const int work = upper_->work_fd();
     const std::string tmp = upper_->TempName();
-    const int rc = place->anchor ? ::linkat(AT_FDCWD, ProcFdPath(place->anchor->Get()).c_str(),
-                                            work, tmp.c_str(), AT_SYMLINK_FOLLOW)
-                                 : ::linkat(place->parent_fd, place->name.c_str(), work,
-                                            tmp.c_str(), 0);
-    if (rc != 0) return FailErrno("link up");
+    if (LinkInto(*place, work, tmp) != 0) return FailErrno("link up");
     AdjustLowerLinks(ProcFdPath(work, tmp), -1);
     if (Status s = Publish(tmp, upfd, name, /*keep_parent_times=*/true); !s) {
       ::unlinkat(work, tmp.c_str(), 0);
       return Unexpected{s.error()};
     }
   }
-  auto fresh = std::make_shared<Placement>();
-  fresh->parent = parent;
-  fresh->parent_reals = reals;
-  fresh->parent_fd = upfd;
-  fresh->name = name;
-  fresh->layer = 0;
+  auto fresh = UpperPlacement(parent, reals, name);
   node->SetPlace(fresh);
-  return std::shared_ptr<const Placement>(std::move(fresh));
+  return fresh;
 }
 
 void UnionFs::AdjustLowerLinks(const std::string& path, int delta) {

@@ -67,6 +67,13 @@ struct Placement {
   int AtFlags() const { return AT_SYMLINK_NOFOLLOW | (anchor ? AT_EMPTY_PATH : 0); }
 };
 
+// A placement in the upper directory REALS[0] of PARENT, under NAME.
+std::shared_ptr<const Placement> UpperPlacement(std::shared_ptr<Inode> parent,
+                                                std::shared_ptr<const RealDirs> reals,
+                                                std::string name);
+// linkat(2) of the object PLACE names (or anchors) to NAME in DIRFD; returns 0 or -1 (errno).
+int LinkInto(const Placement& place, int dirfd, const std::string& name);
+
 struct Inode {
   InodeId id;           // set by InodeTable when published
   mode_t type = 0;      // S_IFMT bits; never changes

@@ -69,8 +69,8 @@ class InodeTable {
   };
   struct Shard {
     mutable std::mutex mu;
-    uint64_t next_seq = 1;                                             // guarded by mu
-    std::unordered_map<uint64_t, Slot> by_id;                          // guarded by mu
+    uint64_t next_seq = 1;                          // guarded by mu
+    std::unordered_map<uint64_t, Slot> by_id;       // guarded by mu
     std::unordered_map<uint64_t, uint64_t> by_key;  // st_ino -> id; guarded by mu
   };
 

@@ -103,9 +103,8 @@ bool IsXattrWhiteout(int dirfd, std::string_view name, const struct stat& st) {
   return false;
 }
 
-
-std::optional<uint64_t> ReadStoredNumber(int dirfd, std::string_view name,
-                                         std::string_view prefix, std::string_view suffix) {
+std::optional<uint64_t> ReadStoredNumber(int dirfd, std::string_view name, std::string_view prefix,
+                                         std::string_view suffix) {
   const std::string attr = std::string(prefix) + std::string(suffix);
   char buf[24];
   const ssize_t n =

@@ -67,8 +67,8 @@ Result<DirMarks> ReadDirMarks(int dirfd, std::string_view ino_prefix = {});
 
 // The decimal number in xattr PREFIX+SUFFIX of NAME in `dirfd` (NAME empty: `dirfd` itself);
 // nullopt if absent or unreadable.
-std::optional<uint64_t> ReadStoredNumber(int dirfd, std::string_view name,
-                                         std::string_view prefix, std::string_view suffix);
+std::optional<uint64_t> ReadStoredNumber(int dirfd, std::string_view name, std::string_view prefix,
+                                         std::string_view suffix);
 inline uint64_t ReadStoredIno(int dirfd, std::string_view name, std::string_view prefix) {
   return ReadStoredNumber(dirfd, name, prefix, kInoSuffix).value_or(0);
 }

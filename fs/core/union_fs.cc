@@ -139,9 +139,11 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
   UniqueFd dir_fd;
   uint64_t ino = 0;
   if (is_dir) {
-    dir_fd = UniqueFd(::openat(top.fd.Get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    dir_fd = UniqueFd(
+        ::openat(top.fd.Get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir_fd) return FailErrno("open layer directory");
-    STRATA_ASSIGN_OR_RETURN(marks, ReadDirMarks(dir_fd.Get(), in_upper ? upper_->xattr_prefix() : ""));
+    STRATA_ASSIGN_OR_RETURN(marks,
+                            ReadDirMarks(dir_fd.Get(), in_upper ? upper_->xattr_prefix() : ""));
     ino = marks.ino;
   } else if (in_upper) {
     ino = ReadStoredIno(top.fd.Get(), name, upper_->xattr_prefix());
@@ -156,7 +158,8 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
   place->layer = top.layer;
   if (!is_dir && !in_upper && upper_ && st.st_nlink > 1) {
     // A lower hard link whose file was copied up through another name: the data is the copy.
-    auto indexed = std::make_shared<UniqueFd>(::openat(upper_->index_fd(), std::to_string(ino).c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    auto indexed = std::make_shared<UniqueFd>(
+        ::openat(upper_->index_fd(), std::to_string(ino).c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (*indexed) {
       place->anchor = std::move(indexed);
       place->layer = 0;
@@ -187,7 +190,8 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
       std::string lower_path = marks.redirect.empty()     ? join(name)
                                : marks.redirect[0] == '/' ? marks.redirect
                                                           : join(marks.redirect);
-      STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(top.fd.Get(), std::string(kWhiteoutPrefix) + name));
+      STRATA_ASSIGN_OR_RETURN(bool whited,
+                              HasOciWhiteout(top.fd.Get(), std::string(kWhiteoutPrefix) + name));
       if (!marks.opaque && !whited) {
         if (!marks.redirect.empty()) {
           STRATA_RETURN_IF_ERROR(CompleteRedirected(top.layer, lower_path, dir_reals.get()));
@@ -260,13 +264,15 @@ Status UnionFs::CompleteRedirected(int below_layer, const std::string& path, Rea
       struct stat st;
       if (::fstatat(dir.Get(), parts[i].c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno != ENOENT) return FailErrno("lookup redirect");
-        STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(dir.Get(), std::string(kWhiteoutPrefix) + parts[i]));
+        STRATA_ASSIGN_OR_RETURN(bool whited,
+                                HasOciWhiteout(dir.Get(), std::string(kWhiteoutPrefix) + parts[i]));
         if (whited) return Ok();
         present = false;
         break;
       }
       if (!S_ISDIR(st.st_mode)) return Ok();
-      UniqueFd sub(::openat(dir.Get(), parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd sub(
+          ::openat(dir.Get(), parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!sub) return FailErrno("lookup redirect");
       STRATA_ASSIGN_OR_RETURN(DirMarks marks, ReadDirMarks(sub.Get()));
       if (marks.opaque) last_layer = true;
@@ -277,13 +283,15 @@ Status UnionFs::CompleteRedirected(int below_layer, const std::string& path, Rea
     if (::fstatat(dir.Get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       if (!S_ISDIR(st.st_mode)) return Ok();  // a whiteout or a non-directory ends the merge
       DirMarks marks;
-      STRATA_ASSIGN_OR_RETURN(DirReal lower, OpenDirReal(static_cast<int>(layer), dir.Get(), leaf, &marks));
+      STRATA_ASSIGN_OR_RETURN(DirReal lower,
+                              OpenDirReal(static_cast<int>(layer), dir.Get(), leaf, &marks));
       reals->push_back(std::move(lower));
       if (marks.opaque) return Ok();
     } else if (errno != ENOENT) {
       return FailErrno("lookup redirect");
     } else {
-      STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(dir.Get(), std::string(kWhiteoutPrefix) + leaf));
+      STRATA_ASSIGN_OR_RETURN(bool whited,
+                              HasOciWhiteout(dir.Get(), std::string(kWhiteoutPrefix) + leaf));
       if (whited) return Ok();
     }
     if (last_layer) return Ok();

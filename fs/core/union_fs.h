@@ -221,8 +221,8 @@ class UnionFs {
   // Like EnsureUpperFile, and NAME in PARENT (one of the node's names) is an upper name of the
   // copy (a lower alias of a copied-up hard link is linked up). The caller holds op_mu.
   Result<std::shared_ptr<const Placement>> EnsureUpperName(const std::shared_ptr<Inode>& node,
-                                                          const std::shared_ptr<Inode>& parent,
-                                                          const std::string& name);
+                                                           const std::shared_ptr<Inode>& parent,
+                                                           const std::string& name);
   // Removing NAME, a name of non-directory NODE in PARENT (upper directory REALS[0]): a lower
   // hard link is indexed first; if NAME is where NODE lives and other links remain, NODE is
   // anchored to the object. The caller holds node->op_mu, removes NAME, then calls
@@ -261,8 +261,10 @@ class UnionFs {
   // name, so it gets overlay.redirect to its lower path if it has lower parts, else (when
   // COVERED: lower objects exist at the new name) overlay.opaque.
   Status MarkMoved(const std::shared_ptr<Inode>& dir, bool covered);
-  // Checks that PARENT has no NAME; returns PARENT's node and name as a string.
+  // The directory ID (EROFS without an upper layer, ENOTDIR for a non-directory).
   Result<std::shared_ptr<Inode>> ResolveDir(InodeId id);
+  // EEXIST if PARENT shows NAME.
+  Status CheckAbsent(const Inode& parent, const std::string& name);
   Result<std::shared_ptr<Inode>> Child(const std::shared_ptr<Inode>& parent,
                                        const std::string& name, Found* found);
   void Invalidate(Inode& dir) { dir.merged_nlink.store(0, std::memory_order_relaxed); }

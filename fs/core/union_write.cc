@@ -53,6 +53,13 @@ Result<std::shared_ptr<Inode>> UnionFs::Child(const std::shared_ptr<Inode>& pare
   return node;
 }
 
+Status UnionFs::CheckAbsent(const Inode& parent, const std::string& name) {
+  auto present = FindReal(*parent.Reals(), name, 0);
+  if (present) return Fail(EEXIST);
+  if (present.error().code != ENOENT) return Unexpected{present.error()};
+  return Ok();
+}
+
 template <typename Build>
 Result<Created> UnionFs::MakeEntry(InodeId parent_id, std::string_view name_view, mode_t mode,
                                    const Caller& caller, Build&& build) {
@@ -60,11 +67,7 @@ Result<Created> UnionFs::MakeEntry(InodeId parent_id, std::string_view name_view
   STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(parent_id));
   STRATA_RETURN_IF_ERROR(CheckNewName(name_view));
   const std::string name(name_view);
-  {
-    auto present = FindReal(*parent->Reals(), name, 0);
-    if (present) return Fail(EEXIST);
-    if (present.error().code != ENOENT) return Unexpected{present.error()};
-  }
+  STRATA_RETURN_IF_ERROR(CheckAbsent(*parent, name));
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
   const int upfd = (*reals)[0].fd.Get();
   const int work = upper_->work_fd();
@@ -99,7 +102,8 @@ Result<Created> UnionFs::MakeEntry(InodeId parent_id, std::string_view name_view
       covered = ::fstatat(upfd, wh.c_str(), &wst, AT_SYMLINK_NOFOLLOW) == 0;
     }
     if (covered) {
-      if (Status s = SetMarker(ProcFdPath(work, tmp), kOpaqueSuffix, "y"); !s) return fail(s.error());
+      if (Status s = SetMarker(ProcFdPath(work, tmp), kOpaqueSuffix, "y"); !s)
+        return fail(s.error());
     }
   }
   if (Status s = Publish(tmp, upfd, name, /*keep_parent_times=*/false); !s) return fail(s.error());
@@ -135,27 +139,27 @@ Result<Entry> UnionFs::MakeNode(InodeId parent, std::string_view name, mode_t mo
 
 Result<Entry> UnionFs::MakeDir(InodeId parent, std::string_view name, mode_t mode,
                                const Caller& caller) {
-  STRATA_ASSIGN_OR_RETURN(
-      Created made, MakeEntry(parent, name, S_IFDIR | (mode & 07777), caller,
-                              [&](int work, const std::string& tmp) -> Result<UniqueFd> {
-                                if (::mkdirat(work, tmp.c_str(), 0700) != 0) {
-                                  return FailErrno("mkdir");
-                                }
-                                return UniqueFd();
-                              }));
+  STRATA_ASSIGN_OR_RETURN(Created made,
+                          MakeEntry(parent, name, S_IFDIR | (mode & 07777), caller,
+                                    [&](int work, const std::string& tmp) -> Result<UniqueFd> {
+                                      if (::mkdirat(work, tmp.c_str(), 0700) != 0) {
+                                        return FailErrno("mkdir");
+                                      }
+                                      return UniqueFd();
+                                    }));
   return made.entry;
 }
 
-Result<Entry> UnionFs::MakeSymlink(InodeId parent, std::string_view name,
-                                   const std::string& target, const Caller& caller) {
-  STRATA_ASSIGN_OR_RETURN(
-      Created made, MakeEntry(parent, name, S_IFLNK | 0777, caller,
-                              [&](int work, const std::string& tmp) -> Result<UniqueFd> {
-                                if (::symlinkat(target.c_str(), work, tmp.c_str()) != 0) {
-                                  return FailErrno("symlink");
-                                }
-                                return UniqueFd();
-                              }));
+Result<Entry> UnionFs::MakeSymlink(InodeId parent, std::string_view name, const std::string& target,
+                                   const Caller& caller) {
+  STRATA_ASSIGN_OR_RETURN(Created made,
+                          MakeEntry(parent, name, S_IFLNK | 0777, caller,
+                                    [&](int work, const std::string& tmp) -> Result<UniqueFd> {
+                                      if (::symlinkat(target.c_str(), work, tmp.c_str()) != 0) {
+                                        return FailErrno("symlink");
+                                      }
+                                      return UniqueFd();
+                                    }));
   return made.entry;
 }
 
@@ -177,11 +181,7 @@ Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view 
   if (node->IsDir()) return Fail(EPERM);
   STRATA_RETURN_IF_ERROR(CheckNewName(name_view));
   const std::string name(name_view);
-  {
-    auto present = FindReal(*parent->Reals(), name, 0);
-    if (present) return Fail(EEXIST);
-    if (present.error().code != ENOENT) return Unexpected{present.error()};
-  }
+  STRATA_RETURN_IF_ERROR(CheckAbsent(*parent, name));
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
   const int upfd = (*reals)[0].fd.Get();
   const int work = upper_->work_fd();
@@ -189,11 +189,7 @@ Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view 
   {
     std::lock_guard lock(node->op_mu);
     STRATA_ASSIGN_OR_RETURN(auto place, EnsureUpperFile(node));
-    const int rc = place->anchor ? ::linkat(AT_FDCWD, ProcFdPath(place->anchor->Get()).c_str(),
-                                            work, tmp.c_str(), AT_SYMLINK_FOLLOW)
-                                 : ::linkat(place->parent_fd, place->name.c_str(), work,
-                                            tmp.c_str(), 0);
-    if (rc != 0) return FailErrno("link");
+    if (LinkInto(*place, work, tmp) != 0) return FailErrno("link");
     if (Status s = Publish(tmp, upfd, name, /*keep_parent_times=*/false); !s) {
       ::unlinkat(work, tmp.c_str(), 0);
       return Unexpected{s.error()};
@@ -355,25 +351,14 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
   STRATA_ASSIGN_OR_RETURN(bool src_below, ExistsBelow(*reals, name));
   STRATA_ASSIGN_OR_RETURN(bool dst_below, ExistsBelow(*new_reals, new_name));
 
-  auto place_at = [&](const std::shared_ptr<Inode>& node, const std::shared_ptr<Inode>& where,
-                      const std::shared_ptr<const RealDirs>& where_reals, const std::string& as) {
-    auto place = std::make_shared<Placement>();
-    place->parent = where;
-    place->parent_reals = where_reals;
-    place->parent_fd = (*where_reals)[0].fd.Get();
-    place->name = as;
-    place->layer = 0;
-    node->SetPlace(std::move(place));
-  };
-
   if (exchange) {
     if (src->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(src, dst_below));
     if (dst->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(dst, src_below));
     if (::renameat2(upfd, name.c_str(), new_upfd, new_name.c_str(), RENAME_EXCHANGE) != 0) {
       return FailErrno("rename");
     }
-    place_at(src, new_parent, new_reals, new_name);
-    place_at(dst, parent, reals, name);
+    src->SetPlace(UpperPlacement(new_parent, new_reals, new_name));
+    dst->SetPlace(UpperPlacement(parent, reals, name));
   } else {
     struct stat up_st;
     const bool new_in_upper =
@@ -410,7 +395,7 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
       }
     }
     if (!old_dir.empty()) (void)upper_->Discard(old_dir);
-    place_at(src, new_parent, new_reals, new_name);
+    src->SetPlace(UpperPlacement(new_parent, new_reals, new_name));
     if (replaced) {
       FinishRemoval(*dst, *replaced, dst_below);
     } else if (dst) {
@@ -447,9 +432,9 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
     }
   }
   if (change.mode) {
-    const int rc = real.name.empty() ? ::chmod(real.Proc().c_str(), *change.mode & 07777)
-                                     : ::fchmodat(real.dirfd, real.name.c_str(),
-                                                  *change.mode & 07777, 0);
+    const int rc = real.name.empty()
+                       ? ::chmod(real.Proc().c_str(), *change.mode & 07777)
+                       : ::fchmodat(real.dirfd, real.name.c_str(), *change.mode & 07777, 0);
     if (rc != 0) return FailErrno("chmod");
   }
   if (change.size) {
@@ -474,8 +459,7 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
   return st;
 }
 
-Status UnionFs::SetXattr(InodeId id, const std::string& name, const std::string& value,
-                         int flags) {
+Status UnionFs::SetXattr(InodeId id, const std::string& name, const std::string& value, int flags) {
   STRATA_RETURN_IF_ERROR(CheckWritable());
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (IsPrivateXattr(name)) return Fail(EPERM);

@@ -116,8 +116,8 @@ Result<std::unique_ptr<UpperLayer>> UpperLayer::Open(const UpperConfig& config,
   if (::mkdirat(upper->lock_.Get(), "work", 0700) != 0 && errno != EEXIST) {
     return FailErrno("create '" + work + "/work'");
   }
-  upper->work_ = UniqueFd(
-      ::openat(upper->lock_.Get(), "work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  upper->work_ =
+      UniqueFd(::openat(upper->lock_.Get(), "work", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!upper->work_) return FailErrno("open '" + work + "/work'");
   if (::mkdirat(upper->lock_.Get(), "strata-index", 0700) != 0 && errno != EEXIST) {
     return FailErrno("create '" + work + "/strata-index'");
@@ -168,7 +168,8 @@ Status UpperLayer::Discard(const std::string& tmp) {
   UniqueFd dir(::openat(work_.Get(), tmp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir) return FailErrno("discard work entry");
   STRATA_RETURN_IF_ERROR(EmptyDirectory(dir.Get()));
-  if (::unlinkat(work_.Get(), tmp.c_str(), AT_REMOVEDIR) != 0) return FailErrno("discard work entry");
+  if (::unlinkat(work_.Get(), tmp.c_str(), AT_REMOVEDIR) != 0)
+    return FailErrno("discard work entry");
   return Ok();
 }
 

@@ -4,8 +4,8 @@
 // whiteouts), which are renamed into the upper directory when complete, so a crash never shows
 // a partial object; W/work is emptied at every mount. W/strata-index holds one extra link,
 // named by st_ino, to the upper copy of every hard-linked lower file, so its other names find
-// the copy (also after a remount) instead of the stale lower data. How whiteouts and markers are written is
-// decided once, by probing the upper filesystem at mount:
+// the copy (also after a remount) instead of the stale lower data. How whiteouts and markers are
+// written is decided once, by probing the upper filesystem at mount:
 // - whiteouts are char 0/0 devices where mknod of one works (root, or a user namespace on a
 //   recent kernel), else ".wh.NAME" files;
 // - markers are trusted.overlay.* xattrs where those can be set (root), else user.overlay.*

@@ -16,8 +16,8 @@ struct SessionConfig {
   bool foreground = false;
   bool debug = false;  // libfuse request trace on stderr
   bool multithreaded = true;
-  double timeout = 0;     // entry and attribute cache timeout, seconds
-  bool posix_acl = true;  // false with -o noacl
+  double timeout = 0;      // entry and attribute cache timeout, seconds
+  bool posix_acl = true;   // false with -o noacl
   bool writeback = false;  // kernel writeback cache (-o writeback=1)
 };
 

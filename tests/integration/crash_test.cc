@@ -52,8 +52,8 @@ class CrashTest : public ::testing::Test {
     for (const char* d : {"u", "w", "mnt"}) ::mkdir((dir_ / d).c_str(), 0755);
   }
   std::vector<std::string> Args() const {
-    return {"-o", "lowerdir=" + (dir_ / "l0") + ",upperdir=" + (dir_ / "u") +
-                      ",workdir=" + (dir_ / "w")};
+    return {"-o",
+            "lowerdir=" + (dir_ / "l0") + ",upperdir=" + (dir_ / "u") + ",workdir=" + (dir_ / "w")};
   }
   TempDir dir_;
 };

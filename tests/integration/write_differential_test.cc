@@ -58,9 +58,10 @@ struct Mutation {
 };
 
 const char* KindName(Mutation::Kind k) {
-  static const char* names[] = {"write-new", "append", "pwrite", "truncate", "mkdir", "rmdir",
-                                "unlink", "rename", "symlink", "link", "chmod", "chown",
-                                "utimes", "setxattr", "removexattr", "mkfifo", "read", "list"};
+  static const char* names[] = {"write-new", "append", "pwrite", "truncate", "mkdir",
+                                "rmdir",     "unlink", "rename", "symlink",  "link",
+                                "chmod",     "chown",  "utimes", "setxattr", "removexattr",
+                                "mkfifo",    "read",   "list"};
   return names[k];
 }
 
@@ -136,7 +137,8 @@ std::string Apply(const std::string& root, const Mutation& m) {
       return Errno(::utimensat(AT_FDCWD, p.c_str(), ts, AT_SYMLINK_NOFOLLOW));
     }
     case Mutation::kSetXattr:
-      return Errno(::lsetxattr(p.c_str(), "user.m", m.data.data(), std::min<size_t>(m.data.size(), 40), 0));
+      return Errno(
+          ::lsetxattr(p.c_str(), "user.m", m.data.data(), std::min<size_t>(m.data.size(), 40), 0));
     case Mutation::kRemoveXattr:
       return Errno(::lremovexattr(p.c_str(), m.number % 2 ? "user.m" : "user.k1"));
     case Mutation::kMkfifo:
@@ -166,7 +168,8 @@ std::string Apply(const std::string& root, const Mutation& m) {
       // layer, though no such name exists (lstat fails): not an entry.
       struct stat st;
       while (const struct dirent* de = ::readdir(d)) {
-        if (::fstatat(::dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) names.insert(de->d_name);
+        if (::fstatat(::dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+          names.insert(de->d_name);
       }
       ::closedir(d);
       std::string out = "list";
@@ -212,12 +215,14 @@ TEST_F(WriteDifferentialTest, RandomMutationsMatchKernelOverlayfs) {
     const std::string t = tmp.path();
     const auto lowers = Write(Plan(static_cast<uint64_t>(seed)), Encoding::kKernel, t + "/lower");
     for (const char* d : {"/ku", "/kw", "/km", "/su", "/sw", "/sm"}) ::mkdir((t + d).c_str(), 0755);
-    const std::string kernel_data = LowerdirOption(lowers) + ",upperdir=" + t + "/ku,workdir=" +
-                                    t + "/kw,redirect_dir=on,index=on";
+    const std::string kernel_data = LowerdirOption(lowers) + ",upperdir=" + t + "/ku,workdir=" + t +
+                                    "/kw,redirect_dir=on,index=on";
     const std::vector<std::string> strata_args = {
         "-o", LowerdirOption(lowers) + ",upperdir=" + t + "/su,workdir=" + t + "/sw"};
 
-    if (trace) std::system(("cd " + t + "/lower && find . -type f -links +1 -printf '%i %n %p\\n' | sort -n").c_str());
+    if (trace)
+      std::system(("cd " + t + "/lower && find . -type f -links +1 -printf '%i %n %p\\n' | sort -n")
+                      .c_str());
     Tree kernel_tree, strata_tree;
     {
       KernelOverlay kernel(kernel_data, t + "/km");
@@ -229,14 +234,15 @@ TEST_F(WriteDifferentialTest, RandomMutationsMatchKernelOverlayfs) {
         const Mutation& m = mutations[i];
         const std::string want = Apply(t + "/km", m);
         const std::string got = Apply(t + "/sm", m);
-        const std::string what = "#" + std::to_string(i) + " " + KindName(m.kind) + " " +
-                                 m.path + (m.kind == Mutation::kRename || m.kind == Mutation::kLink
-                                               ? " -> " + m.path2 + " flags " +
-                                                     std::to_string(m.flags)
-                                               : "");
-        if (trace) std::printf("%s: kernel %s, stratafs %s\n", what.c_str(), want.c_str(), got.c_str());
+        const std::string what = "#" + std::to_string(i) + " " + KindName(m.kind) + " " + m.path +
+                                 (m.kind == Mutation::kRename || m.kind == Mutation::kLink
+                                      ? " -> " + m.path2 + " flags " + std::to_string(m.flags)
+                                      : "");
+        if (trace)
+          std::printf("%s: kernel %s, stratafs %s\n", what.c_str(), want.c_str(), got.c_str());
         if (trace && got != want) {  // debugging aid: the layers as they are now
-          std::system(("cd " + t + " && ls -laR lower su ku && getfattr -R -d -m - su lower").c_str());
+          std::system(
+              ("cd " + t + " && ls -laR lower su ku && getfattr -R -d -m - su lower").c_str());
         }
         ASSERT_EQ(got, want) << what;
       }

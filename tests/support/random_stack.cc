@@ -12,7 +12,6 @@ namespace strata::testing {
 
 const char* const kNames[5] = {"a", "b", "c", "d", "e"};
 
-
 std::vector<LayerPlan> Plan(uint64_t seed) {
   std::mt19937_64 rng(seed);
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
