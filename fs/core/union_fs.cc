@@ -412,9 +412,13 @@ Result<UniqueFd> UnionFs::OpenFile(InodeId id, int flags) {
 Result<std::vector<DirEntry>> UnionFs::ReadDir(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (!node->IsDir()) return Fail(ENOTDIR);
-  auto reals = node->Reals();
-  auto place = node->Place();
-  MergeInput input{reals.get(), node->st_ino, place->parent ? place->parent->st_ino : node->st_ino,
+  return ListDir(*node);
+}
+
+Result<std::vector<DirEntry>> UnionFs::ListDir(const Inode& dir) {
+  auto reals = dir.Reals();
+  auto place = dir.Place();
+  MergeInput input{reals.get(), dir.st_ino, place->parent ? place->parent->st_ino : dir.st_ino,
                    upper_ ? std::string_view(upper_->xattr_prefix()) : std::string_view()};
   return MergeDirectory(input, layers_);
 }

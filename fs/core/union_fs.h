@@ -201,6 +201,8 @@ class UnionFs {
   // `below_layer` is searched from its root.
   Status CompleteRedirected(int below_layer, const std::string& path, RealDirs* reals);
   Result<std::shared_ptr<Inode>> Resolve(InodeId id);
+  // The merged listing of directory DIR (ReadDir without the table lookup).
+  Result<std::vector<DirEntry>> ListDir(const Inode& dir);
   // lstat of the topmost real object, with st_ino (and directory nlink) as users see them.
   Result<struct stat> Stat(const Inode& node);
   // Directory st_nlink: 1 with static_nlink, else 2 + merged subdirectories (fuse-overlayfs

@@ -265,7 +265,7 @@ Status UnionFs::Rmdir(InodeId parent_id, std::string_view name_view) {
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
   const int upfd = (*reals)[0].fd.Get();
   std::lock_guard lock(node->op_mu);
-  STRATA_ASSIGN_OR_RETURN(auto entries, ReadDir(node->id));
+  STRATA_ASSIGN_OR_RETURN(auto entries, ListDir(*node));
   if (entries.size() > 2) return Fail(ENOTEMPTY);
   STRATA_ASSIGN_OR_RETURN(bool below, ExistsBelow(*reals, name));
   if ((*node->Reals())[0].layer == 0) {
@@ -311,7 +311,7 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
     if (src->IsDir() && !dst->IsDir()) return Fail(ENOTDIR);
     if (!src->IsDir() && dst->IsDir()) return Fail(EISDIR);
     if (dst->IsDir()) {
-      STRATA_ASSIGN_OR_RETURN(auto entries, ReadDir(dst->id));
+      STRATA_ASSIGN_OR_RETURN(auto entries, ListDir(*dst));
       if (entries.size() > 2) return Fail(ENOTEMPTY);
     }
   }

@@ -84,7 +84,10 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     } else if (to_set & FUSE_SET_ATTR_MTIME) {
       change.mtime = attr->st_mtim;
     }
-    if (fi != nullptr) change.fd = HandleRegistry<FileHandle>::Get(fi->fh)->fd.Get();
+    // The kernel passes a handle for ftruncate(2) and open(O_TRUNC), only on regular files.
+    if (fi != nullptr && (to_set & FUSE_SET_ATTR_SIZE)) {
+      change.fd = HandleRegistry<FileHandle>::Get(fi->fh)->fd.Get();
+    }
     auto st = Ctx(req).fs->SetAttr(Id(ino), change);
     if (!st) return (void)r.Err(st.error());
     r.Attr(*st, Ctx(req).attr_timeout);
