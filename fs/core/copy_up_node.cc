@@ -68,7 +68,7 @@ Result<std::shared_ptr<const RealDirs>> UnionFs::EnsureUpperDir(const std::share
     const int upfd = (*parent_reals)[0].fd.Get();
     Status done =
         SetMarker(ProcFdPath(upper_->work_fd(), tmp), kInoSuffix, std::to_string(dir->st_ino));
-    if (done) done = Publish(tmp, upfd, place->name, /*keep_parent_times=*/true);
+    if (done) done = Publish(tmp, upfd, place->name, /*copy_up=*/true);
     if (!done) {
       (void)upper_->Discard(tmp);
       return Unexpected{done.error()};
@@ -126,7 +126,7 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
     }
   }
   const int upfd = (*parent_reals)[0].fd.Get();
-  if (Status done = Publish(tmp, upfd, place->name, /*keep_parent_times=*/true); !done) {
+  if (Status done = Publish(tmp, upfd, place->name, /*copy_up=*/true); !done) {
     return fail(done.error());
   }
   auto fresh = UpperPlacement(place->parent, parent_reals, place->name);
@@ -148,7 +148,7 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperName(
     const std::string tmp = upper_->TempName();
     if (LinkInto(*place, work, tmp) != 0) return FailErrno("link up");
     AdjustLowerLinks(ProcFdPath(work, tmp), -1);
-    if (Status s = Publish(tmp, upfd, name, /*keep_parent_times=*/true); !s) {
+    if (Status s = Publish(tmp, upfd, name, /*copy_up=*/true); !s) {
       ::unlinkat(work, tmp.c_str(), 0);
       return Unexpected{s.error()};
     }
@@ -181,11 +181,20 @@ Status UnionFs::EnsureUpper(const std::shared_ptr<Inode>& node) {
   return Ok();
 }
 
-Status UnionFs::Publish(const std::string& tmp, int upfd, const std::string& name,
-                        bool keep_parent_times) {
+Status UnionFs::MarkImpure(int upfd) { return SetMarker(ProcFdPath(upfd), kImpureSuffix, "y"); }
+
+bool UnionFs::IsImpure(int upfd) const {
+  const std::string name = upper_->Xattr(kImpureSuffix);
+  return ::getxattr(ProcFdPath(upfd).c_str(), name.c_str(), nullptr, 0) >= 0;
+}
+
+Status UnionFs::Publish(const std::string& tmp, int upfd, const std::string& name, bool copy_up) {
   const int work = upper_->work_fd();
   struct stat parent_st;
-  if (keep_parent_times && ::fstat(upfd, &parent_st) != 0) return FailErrno("stat upper parent");
+  if (copy_up) {
+    if (::fstat(upfd, &parent_st) != 0) return FailErrno("stat upper parent");
+    STRATA_RETURN_IF_ERROR(MarkImpure(upfd));  // before the object with a kept st_ino lands
+  }
   if (::renameat2(work, tmp.c_str(), upfd, name.c_str(), RENAME_NOREPLACE) != 0) {
     if (errno != EEXIST) return FailErrno("publish");
     // Only a whiteout may stand where a new object goes: swap them, drop the whiteout.
@@ -202,7 +211,7 @@ Status UnionFs::Publish(const std::string& tmp, int upfd, const std::string& nam
   if (::unlinkat(upfd, wh.c_str(), 0) != 0 && errno != ENOENT && errno != ENAMETOOLONG) {
     return FailErrno("remove whiteout");
   }
-  if (keep_parent_times) {
+  if (copy_up) {
     const struct timespec times[2] = {parent_st.st_atim, parent_st.st_mtim};
     ::utimensat(AT_FDCWD, ProcFdPath(upfd).c_str(), times, 0);  // best effort, as the kernel
   }

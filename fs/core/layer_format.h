@@ -45,10 +45,14 @@ std::string ProcFdPath(int dirfd, std::string_view name);
 // the user. namespace otherwise (the prefix is "trusted.overlay." or "user.overlay."):
 // - "opaque" = "y" and "redirect" = "/lower/path", as kernel overlayfs writes them;
 // - "strata.ino" = the decimal st_ino a copied-up object keeps (its lower object's), which
-//   kernel overlayfs ignores (it hides every name under the prefix).
+//   kernel overlayfs ignores (it hides every name under the prefix);
+// - "impure" = "y" on the upper directories that hold such objects, as the kernel marks them.
 inline constexpr std::string_view kOpaqueSuffix = "opaque";
 inline constexpr std::string_view kRedirectSuffix = "redirect";
 inline constexpr std::string_view kInoSuffix = "strata.ino";
+// "impure" = "y" (the kernel's marker, same meaning) on an upper directory that may hold
+// entries with a kept st_ino: only such directories need a per-entry xattr read in readdir.
+inline constexpr std::string_view kImpureSuffix = "impure";
 // On an indexed copy of a hard-linked lower file: how many of its lower names have not been
 // linked to the copy yet (they still count in the st_nlink users see).
 inline constexpr std::string_view kLowerLinksSuffix = "strata.lower";

@@ -171,9 +171,13 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
   bool restat = place->anchor || (in_upper && !is_dir && st.st_nlink > 1);
   std::shared_ptr<Inode> node = table_.FindAndRef(ino);
   if (node) {
-    // Another name of a hard-linked file whose old name was removed: live here now.
-    if (!node->IsDir() && node->orphaned.exchange(false)) node->SetPlace(std::move(place));
-    restat = restat || !node->IsDir();
+    if (!node->IsDir()) {
+      // Another name of a hard-linked file whose old name was removed: live here now.
+      if (node->orphaned.exchange(false)) node->SetPlace(place);
+      auto current = node->Place();
+      restat = restat || current->anchor || current->layer != place->layer ||
+               current->name != name || current->parent != parent;
+    }
   } else {
     auto fresh = std::make_shared<Inode>();
     fresh->type = st.st_mode & S_IFMT;
@@ -418,8 +422,10 @@ Result<std::vector<DirEntry>> UnionFs::ReadDir(InodeId id) {
 Result<std::vector<DirEntry>> UnionFs::ListDir(const Inode& dir) {
   auto reals = dir.Reals();
   auto place = dir.Place();
+  // Only an impure upper directory holds entries whose st_ino is not their real one.
+  const bool impure = upper_ && (*reals)[0].layer == 0 && IsImpure((*reals)[0].fd.Get());
   MergeInput input{reals.get(), dir.st_ino, place->parent ? place->parent->st_ino : dir.st_ino,
-                   upper_ ? std::string_view(upper_->xattr_prefix()) : std::string_view()};
+                   impure ? std::string_view(upper_->xattr_prefix()) : std::string_view()};
   return MergeDirectory(input, layers_);
 }
 

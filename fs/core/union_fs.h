@@ -242,9 +242,10 @@ class UnionFs {
   // Adds DELTA to the count of not-yet-linked lower names on the indexed copy at PATH (a
   // "/proc/self/fd/N/name" path); nothing if PATH is not an indexed copy.
   void AdjustLowerLinks(const std::string& path, int delta);
-  // Renames work/TMP to NAME in upper directory UPFD (replacing a whiteout there), keeping
-  // UPFD's times when KEEP_PARENT_TIMES (copy-up is not a change of the parent).
-  Status Publish(const std::string& tmp, int upfd, const std::string& name, bool keep_parent_times);
+  // Renames work/TMP to NAME in upper directory UPFD (replacing a whiteout there). For a
+  // COPY_UP, UPFD is marked impure first and its times are kept (copy-up changes nothing the
+  // user sees in the parent).
+  Status Publish(const std::string& tmp, int upfd, const std::string& name, bool copy_up);
   // True if a layer below the upper one shows NAME in directory REALS (whose reals[0] is the
   // upper directory): removing NAME then needs a whiteout.
   Result<bool> ExistsBelow(const RealDirs& reals, const std::string& name);
@@ -265,8 +266,12 @@ class UnionFs {
   Status MarkMoved(const std::shared_ptr<Inode>& dir, bool covered);
   // The directory ID (EROFS without an upper layer, ENOTDIR for a non-directory).
   Result<std::shared_ptr<Inode>> ResolveDir(InodeId id);
-  // EEXIST if PARENT shows NAME.
-  Status CheckAbsent(const Inode& parent, const std::string& name);
+  // NAME may be created in PARENT: a valid name (ENAMETOOLONG, EINVAL for ".wh.*" and the
+  // like) that PARENT does not show (EEXIST).
+  Status CheckNewEntry(const Inode& parent, const std::string& name);
+  // Marks upper directory UPFD as holding objects with a kept st_ino (see layer_format.h).
+  Status MarkImpure(int upfd);
+  bool IsImpure(int upfd) const;
   Result<std::shared_ptr<Inode>> Child(const std::shared_ptr<Inode>& parent,
                                        const std::string& name, Found* found);
   void Invalidate(Inode& dir) { dir.merged_nlink.store(0, std::memory_order_relaxed); }

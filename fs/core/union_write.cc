@@ -53,7 +53,8 @@ Result<std::shared_ptr<Inode>> UnionFs::Child(const std::shared_ptr<Inode>& pare
   return node;
 }
 
-Status UnionFs::CheckAbsent(const Inode& parent, const std::string& name) {
+Status UnionFs::CheckNewEntry(const Inode& parent, const std::string& name) {
+  STRATA_RETURN_IF_ERROR(CheckNewName(name));
   auto present = FindReal(*parent.Reals(), name, 0);
   if (present) return Fail(EEXIST);
   if (present.error().code != ENOENT) return Unexpected{present.error()};
@@ -65,9 +66,8 @@ Result<Created> UnionFs::MakeEntry(InodeId parent_id, std::string_view name_view
                                    const Caller& caller, Build&& build) {
   const mode_t type = mode & S_IFMT;
   STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(parent_id));
-  STRATA_RETURN_IF_ERROR(CheckNewName(name_view));
   const std::string name(name_view);
-  STRATA_RETURN_IF_ERROR(CheckAbsent(*parent, name));
+  STRATA_RETURN_IF_ERROR(CheckNewEntry(*parent, name));
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
   const int upfd = (*reals)[0].fd.Get();
   const int work = upper_->work_fd();
@@ -106,7 +106,7 @@ Result<Created> UnionFs::MakeEntry(InodeId parent_id, std::string_view name_view
         return fail(s.error());
     }
   }
-  if (Status s = Publish(tmp, upfd, name, /*keep_parent_times=*/false); !s) return fail(s.error());
+  if (Status s = Publish(tmp, upfd, name, /*copy_up=*/false); !s) return fail(s.error());
   Invalidate(*parent);
 
   Found found;
@@ -179,9 +179,8 @@ Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view 
   STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(new_parent_id));
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (node->IsDir()) return Fail(EPERM);
-  STRATA_RETURN_IF_ERROR(CheckNewName(name_view));
   const std::string name(name_view);
-  STRATA_RETURN_IF_ERROR(CheckAbsent(*parent, name));
+  STRATA_RETURN_IF_ERROR(CheckNewEntry(*parent, name));
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
   const int upfd = (*reals)[0].fd.Get();
   const int work = upper_->work_fd();
@@ -190,7 +189,11 @@ Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view 
     std::lock_guard lock(node->op_mu);
     STRATA_ASSIGN_OR_RETURN(auto place, EnsureUpperFile(node));
     if (LinkInto(*place, work, tmp) != 0) return FailErrno("link");
-    if (Status s = Publish(tmp, upfd, name, /*keep_parent_times=*/false); !s) {
+    if (Status s = MarkImpure(upfd); !s) {
+      ::unlinkat(work, tmp.c_str(), 0);
+      return Unexpected{s.error()};
+    }
+    if (Status s = Publish(tmp, upfd, name, /*copy_up=*/false); !s) {
       ::unlinkat(work, tmp.c_str(), 0);
       return Unexpected{s.error()};
     }
@@ -351,7 +354,10 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
   STRATA_ASSIGN_OR_RETURN(bool src_below, ExistsBelow(*reals, name));
   STRATA_ASSIGN_OR_RETURN(bool dst_below, ExistsBelow(*new_reals, new_name));
 
+  // Moved objects may carry a kept st_ino into their new directories.
+  STRATA_RETURN_IF_ERROR(MarkImpure(new_upfd));
   if (exchange) {
+    STRATA_RETURN_IF_ERROR(MarkImpure(upfd));
     if (src->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(src, dst_below));
     if (dst->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(dst, src_below));
     if (::renameat2(upfd, name.c_str(), new_upfd, new_name.c_str(), RENAME_EXCHANGE) != 0) {
