@@ -1,0 +1,147 @@
+// stratafs as containers/storage's mount_program, driven by podman and buildah (clients
+// nobody here wrote): an image imported offline from a busybox-static rootfs, containers that
+// change, delete and rename files of the image, `podman commit` and `buildah commit` of the
+// result, and new containers from the committed images.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "tests/support/layer_builder.h"
+#include "tests/support/mount_fixture.h"
+#include "tests/support/temp_dir.h"
+
+namespace strata::testing {
+namespace {
+
+class PodmanTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string why = MountUnavailableReason();
+    if (!why.empty()) GTEST_SKIP() << why;
+    if (::access("/usr/bin/podman", X_OK) != 0 || ::access("/usr/bin/buildah", X_OK) != 0) {
+      GTEST_SKIP() << "podman or buildah is not installed (scripts/install-deps installs them)";
+    }
+    if (::access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
+    storage_ = {"--root",           dir_ / "root",
+                "--runroot",        dir_ / "run",
+                "--storage-driver", "overlay",
+                "--storage-opt",    std::string("overlay.mount_program=") + STRATAFS_PATH};
+    // A busybox rootfs with a file to change, one to delete and a directory to rename.
+    LayerBuilder rootfs(dir_ / "rootfs");
+    rootfs.File("etc/greeting", "hello\n").File("etc/remove-me", "x\n").File("data/keep", "k\n");
+    const std::string bin = dir_ / "rootfs/bin";
+    ::mkdir(bin.c_str(), 0755);
+    CommandResult cp = RunCommand({"/bin/cp", "/bin/busybox", bin + "/busybox"});
+    ASSERT_EQ(cp.exit_code, 0) << cp.err;
+    for (const char* applet : {"sh", "cat", "ls", "rm", "mv", "mkdir", "grep", "sed", "echo"}) {
+      ASSERT_EQ(::symlink("busybox", (bin + "/" + applet).c_str()), 0);
+    }
+    CommandResult tar =
+        RunCommand({"/bin/tar", "-C", dir_ / "rootfs", "-cf", dir_ / "rootfs.tar", "."});
+    ASSERT_EQ(tar.exit_code, 0) << tar.err;
+    CommandResult imported = Podman({"import", dir_ / "rootfs.tar", "localhost/strata-bb:1"});
+    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  }
+
+  void TearDown() override {
+    if (storage_.empty()) return;
+    Podman({"rm", "-a", "-f"});
+    Buildah({"rm", "-a"});
+    Podman({"rmi", "-a", "-f"});
+    // Anything podman left mounted under our storage (it should have unmounted all).
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    std::vector<std::string> left;
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string id, parent, devno, root, point;
+      fields >> id >> parent >> devno >> root >> point;
+      if (point.rfind(dir_.path(), 0) == 0) left.push_back(point);
+    }
+    for (auto it = left.rbegin(); it != left.rend(); ++it) Unmount(*it);
+    EXPECT_TRUE(left.empty()) << "podman left " << left.size() << " mounts";
+  }
+
+  CommandResult Podman(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/bin/podman"};
+    argv.insert(argv.end(), storage_.begin(), storage_.end());
+    for (const char* o :
+         {"--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"}) {
+      argv.push_back(o);
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, 120000);
+  }
+  CommandResult Buildah(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/bin/buildah"};
+    argv.insert(argv.end(), storage_.begin(), storage_.end());
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, 120000);
+  }
+  // `podman run` of SCRIPT in IMAGE with this machine's flags; extra args before the image.
+  CommandResult Run(const std::string& image, const std::string& script,
+                    std::vector<std::string> extra = {"--rm"}) {
+    std::vector<std::string> args = {
+        "run", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), {image, "sh", "-c", script});
+    return Podman(args);
+  }
+
+  TempDir dir_;
+  std::vector<std::string> storage_;
+};
+
+TEST_F(PodmanTest, ContainersRunWriteAndCommitOnStratafs) {
+  // The container's root is a stratafs mount (the fstype follows " - " in mountinfo), and every
+  // kind of change works inside it.
+  CommandResult r = Run("localhost/strata-bb:1",
+                        "grep ' / / ' /proc/self/mountinfo | sed 's/.* - //; s/ .*//'; "
+                        "cat /etc/greeting; echo changed > /etc/greeting; cat /etc/greeting; "
+                        "rm /etc/remove-me; mv /data /moved; mkdir -p /new/dir; "
+                        "echo made > /new/dir/f; ls /etc /moved",
+                        {"--name", "c1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "fuse.stratafs") << r.out;
+  EXPECT_NE(r.out.find("hello\nchanged\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("remove-me"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("keep"), std::string::npos) << r.out;
+
+  // podman commit turns the upper layer (our whiteouts, the renamed directory) into a layer.
+  CommandResult c = Podman({"commit", "-q", "c1", "localhost/strata-bb:2"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  r = Run("localhost/strata-bb:2",
+          "cat /etc/greeting /new/dir/f /moved/keep; ls /etc/remove-me /data 2>&1; true");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("changed\nmade\nk\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("/etc/remove-me: No such file"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("/data: No such file"), std::string::npos) << r.out;
+  // The image itself is unchanged.
+  r = Run("localhost/strata-bb:1", "cat /etc/greeting /etc/remove-me /data/keep");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "hello\nx\nk\n");
+}
+
+TEST_F(PodmanTest, BuildahRunsAndCommitsOnStratafs) {
+  CommandResult from = Buildah({"from", "-q", "localhost/strata-bb:1"});
+  ASSERT_EQ(from.exit_code, 0) << from.err;
+  const std::string ctr = from.out.substr(0, from.out.find('\n'));
+  CommandResult r = Buildah({"run", "--isolation", "chroot", ctr, "--", "sh", "-c",
+                             "grep ' / / ' /proc/self/mountinfo | sed 's/.* - //; s/ .*//'; "
+                             "echo built > /etc/built; rm /etc/greeting"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "fuse.stratafs\n");
+  CommandResult c = Buildah({"commit", "-q", ctr, "localhost/strata-bb:3"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  r = Run("localhost/strata-bb:3", "cat /etc/built; ls /etc/greeting 2>&1; true");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("built\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("No such file"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace strata::testing
