@@ -168,16 +168,29 @@ std::string LowerdirOption(const std::vector<std::string>& layers) {
   return out;
 }
 
-StrataMount::StrataMount(std::vector<std::string> args, std::string mountpoint)
-    : mountpoint_(std::move(mountpoint)) {
-  stderr_fd_ = ::memfd_create("stratafs-err", MFD_CLOEXEC);
-  // STRATAFS_WRAPPER="valgrind -q" runs the daemon under a tool (debugging aid).
+namespace {
+
+// STRATAFS_WRAPPER="valgrind -q" runs the daemon under a tool (debugging aid).
+std::vector<std::string> WrapperFromEnv() {
   std::vector<std::string> argv;
   if (const char* wrapper = std::getenv("STRATAFS_WRAPPER")) {
     std::istringstream words(wrapper);
     for (std::string w; words >> w;) argv.push_back(w);
   }
-  argv.push_back(STRATAFS_PATH);
+  return argv;
+}
+
+}  // namespace
+
+StrataMount::StrataMount(std::vector<std::string> args, std::string mountpoint)
+    : StrataMount(WrapperFromEnv(), STRATAFS_PATH, std::move(args), std::move(mountpoint)) {}
+
+StrataMount::StrataMount(std::vector<std::string> prefix, const std::string& binary,
+                         std::vector<std::string> args, std::string mountpoint)
+    : mountpoint_(std::move(mountpoint)) {
+  stderr_fd_ = ::memfd_create("stratafs-err", MFD_CLOEXEC);
+  std::vector<std::string> argv = std::move(prefix);
+  argv.push_back(binary);
   argv.push_back("-f");
   argv.insert(argv.end(), args.begin(), args.end());
   argv.push_back(mountpoint_);

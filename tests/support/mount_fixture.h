@@ -34,6 +34,10 @@ class StrataMount {
   // Starts `stratafs -f ARGS... MOUNTPOINT` and waits for the mount. If the daemon exits or the
   // mount does not appear within 10 s, ok() is false and error() says why (with stderr).
   StrataMount(std::vector<std::string> args, std::string mountpoint);
+  // The same with the daemon started as `PREFIX... BINARY -f ARGS... MOUNTPOINT` (e.g. PREFIX
+  // runuser -u nobody --, BINARY a copy of stratafs that user can execute).
+  StrataMount(std::vector<std::string> prefix, const std::string& binary,
+              std::vector<std::string> args, std::string mountpoint);
   ~StrataMount();
   StrataMount(const StrataMount&) = delete;
   StrataMount& operator=(const StrataMount&) = delete;
