@@ -95,10 +95,6 @@ int main(int argc, char** argv) {
   if (!opts.datadirs.empty()) {
     STRATA_LOG(kWarn) << "data-only layers are not used: metacopy redirects are not supported yet";
   }
-  if (!opts.uid_mappings.empty() || !opts.gid_mappings.empty() || opts.squash_to_root ||
-      opts.squash_to_uid || opts.squash_to_gid) {
-    STRATA_LOG(kWarn) << "uid/gid mapping and squash options are accepted but not applied yet";
-  }
 
   struct stat st;
   if (stat(opts.mountpoint.c_str(), &st) != 0) {
@@ -117,6 +113,18 @@ int main(int argc, char** argv) {
   config.fsync = opts.fsync && !opts.is_volatile;
   config.userxattr = opts.userxattr;
   config.static_nlink = opts.static_nlink;
+  for (const strata::IdMapping& m : opts.uid_mappings) {
+    config.ids.uids.push_back({m.stored_id, m.shown_id, m.count});
+  }
+  for (const strata::IdMapping& m : opts.gid_mappings) {
+    config.ids.gids.push_back({m.stored_id, m.shown_id, m.count});
+  }
+  if (opts.squash_to_root) {
+    config.ids.squash_uid = 0;
+    config.ids.squash_gid = 0;
+  }
+  if (opts.squash_to_uid) config.ids.squash_uid = *opts.squash_to_uid;
+  if (opts.squash_to_gid) config.ids.squash_gid = *opts.squash_to_gid;
   auto fs = strata::core::UnionFs::Open(config);
   if (!fs) return Fatal(fs.error().Message());
 

@@ -43,7 +43,7 @@ Result<std::vector<IdMapping>> ParseMapping(std::string_view text, const std::st
     start = end + 1;
   }
   if (numbers.empty() || numbers.size() % 3 != 0) {
-    return Invalid(key + "=" + std::string(text) + ": expected container:host:count triples");
+    return Invalid(key + "=" + std::string(text) + ": expected stored:shown:count triples");
   }
   std::vector<IdMapping> out;
   for (size_t i = 0; i < numbers.size(); i += 3) {

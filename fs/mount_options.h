@@ -14,9 +14,11 @@
 
 namespace strata {
 
+// uidmapping=/gidmapping= triples, fuse-overlayfs semantics: ids stored_id..+count in the
+// layers are shown as shown_id..+count, and the reverse when a caller's id is stored.
 struct IdMapping {
-  uint32_t container = 0;
-  uint32_t host = 0;
+  uint32_t stored_id = 0;
+  uint32_t shown_id = 0;
   uint32_t count = 0;
   friend bool operator==(const IdMapping&, const IdMapping&) = default;
 };

@@ -218,7 +218,7 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
     st = *now;
   }
   st.st_ino = node->st_ino;
-  PresentDirNlink(*node, &st);
+  Present(*node, &st);
   return Entry{node->id, st};
 }
 
@@ -303,7 +303,8 @@ Status UnionFs::CompleteRedirected(int below_layer, const std::string& path, Rea
   return Ok();
 }
 
-void UnionFs::PresentDirNlink(Inode& node, struct stat* st) {
+void UnionFs::Present(Inode& node, struct stat* st) {
+  config_.ids.Show(st);
   if (!node.IsDir()) return;
   if (config_.static_nlink) {
     st->st_nlink = 1;
@@ -352,7 +353,7 @@ Result<struct stat> UnionFs::Stat(const Inode& node) {
 Result<struct stat> UnionFs::GetAttr(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   STRATA_ASSIGN_OR_RETURN(struct stat st, Stat(*node));
-  PresentDirNlink(*node, &st);
+  Present(*node, &st);
   return st;
 }
 
@@ -378,6 +379,7 @@ Status UnionFs::Access(InodeId id, int mask, const Caller& caller) {
   if (mask == F_OK) return Ok();
   if ((mask & W_OK) && !upper_) return Fail(EROFS);
   STRATA_ASSIGN_OR_RETURN(struct stat st, Stat(*node));
+  config_.ids.Show(&st);  // the caller's ids are as users see them
   if (caller.uid == 0) {
     // root may read anything and execute anything with an x bit (or any directory)
     if ((mask & X_OK) && !S_ISDIR(st.st_mode) && !(st.st_mode & 0111)) return Fail(EACCES);

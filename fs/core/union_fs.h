@@ -36,6 +36,7 @@
 #include "fs/base/status.h"
 #include "fs/base/unique_fd.h"
 #include "fs/core/copy_up.h"
+#include "fs/core/id_map.h"
 #include "fs/core/inode_table.h"
 #include "fs/core/layer_stack.h"
 #include "fs/core/upper_layer.h"
@@ -49,6 +50,7 @@ struct UnionConfig {
   bool fsync = true;                   // fsync copied-up data (off: fsync=0, volatile)
   bool userxattr = false;              // markers in user.overlay.* even when privileged
   bool static_nlink = false;           // report st_nlink 1 for every directory
+  IdMap ids;                           // owners as shown and as stored
 };
 
 struct Entry {
@@ -205,9 +207,10 @@ class UnionFs {
   Result<std::vector<DirEntry>> ListDir(const Inode& dir);
   // lstat of the topmost real object, with st_ino (and directory nlink) as users see them.
   Result<struct stat> Stat(const Inode& node);
-  // Directory st_nlink: 1 with static_nlink, else 2 + merged subdirectories (fuse-overlayfs
-  // does the same; kernel overlayfs reports 1 for merged directories).
-  void PresentDirNlink(Inode& node, struct stat* st);
+  // Attributes as users see them: owners through config_.ids, and directory st_nlink (1 with
+  // static_nlink, else 2 + merged subdirectories, as fuse-overlayfs; kernel overlayfs reports
+  // 1 for merged directories).
+  void Present(Inode& node, struct stat* st);
   uint32_t MergedNlink(Inode& node);
   // Path usable with l*xattr(2) for the node's real object, and how to follow it.
   std::string XattrPath(const Inode& node, Follow* follow) const;

@@ -81,8 +81,10 @@ Result<Created> UnionFs::MakeEntry(InodeId parent_id, std::string_view name_view
     return Unexpected{std::move(e)};
   };
   // Owner: the caller; the group is the directory's if it is setgid (and so is a new subdir).
-  const gid_t gid = (parent_st.st_mode & S_ISGID) ? parent_st.st_gid : caller.gid;
-  if (::fchownat(work, tmp.c_str(), caller.uid, gid, AT_SYMLINK_NOFOLLOW) != 0 &&
+  const uid_t uid = config_.ids.StoreUid(caller.uid);
+  const gid_t gid =
+      (parent_st.st_mode & S_ISGID) ? parent_st.st_gid : config_.ids.StoreGid(caller.gid);
+  if (::fchownat(work, tmp.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0 &&
       !(copy_options().unprivileged && errno == EPERM)) {
     return fail(Error{errno, "chown new entry"});
   }
@@ -199,6 +201,7 @@ Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view 
     }
   }
   STRATA_ASSIGN_OR_RETURN(struct stat st, Stat(*node));
+  Present(*node, &st);
   if (!table_.Ref(node->id)) return Fail(ESTALE);
   return Entry{node->id, st};
 }
@@ -430,8 +433,8 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
     if (!place->anchor) real.name = place->name;
   }
   if (change.uid || change.gid) {
-    const uid_t uid = change.uid ? *change.uid : static_cast<uid_t>(-1);
-    const gid_t gid = change.gid ? *change.gid : static_cast<gid_t>(-1);
+    const uid_t uid = change.uid ? config_.ids.StoreUid(*change.uid) : static_cast<uid_t>(-1);
+    const gid_t gid = change.gid ? config_.ids.StoreGid(*change.gid) : static_cast<gid_t>(-1);
     if (::fchownat(real.dirfd, real.name.c_str(), uid, gid,
                    AT_SYMLINK_NOFOLLOW | (real.name.empty() ? AT_EMPTY_PATH : 0)) != 0) {
       return FailErrno("chown");
@@ -461,7 +464,7 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
     if (rc != 0) return FailErrno("utimens");
   }
   STRATA_ASSIGN_OR_RETURN(struct stat st, Stat(*node));
-  PresentDirNlink(*node, &st);
+  Present(*node, &st);
   return st;
 }
 

@@ -2,8 +2,8 @@
 // with a non-zero exit and nothing left mounted or running.
 #include <dirent.h>
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -124,9 +124,9 @@ TEST_F(MountCliTest, BadWritableLayerIsAClearError) {
                 "upperdir");
   // An upper or work directory inside a lower layer (or the reverse) would change the layer.
   ::mkdir((dir_ / "l0/inner").c_str(), 0755);
-  ExpectRefused({"-o", lower_ + ",upperdir=" + (dir_ / "l0/inner") + ",workdir=" + (dir_ / "w"),
-                 mnt_},
-                "overlaps lowerdir");
+  ExpectRefused(
+      {"-o", lower_ + ",upperdir=" + (dir_ / "l0/inner") + ",workdir=" + (dir_ / "w"), mnt_},
+      "overlaps lowerdir");
   ExpectRefused({"-o", lower_ + up + ",workdir=" + (dir_ / "u"), mnt_}, "must not contain");
   // workdir on another filesystem than upperdir: renames between them cannot work.
   TmpfsMount other(dir_ / "other");
@@ -152,6 +152,37 @@ TEST_F(MountCliTest, BadWritableLayerIsAClearError) {
   ASSERT_TRUE(first.ok()) << first.error();
   ExpectRefused({"-o", lower_ + ",upperdir=" + (dir_ / "w2") + ",workdir=" + (dir_ / "w"), mnt_},
                 "in use");
+}
+
+TEST_F(MountCliTest, IdMappingAndSquashOptionsApply) {
+  for (const char* d : {"u", "w"}) ::mkdir((dir_ / d).c_str(), 0755);
+  ASSERT_EQ(::chmod(dir_.path().c_str(), 0755), 0);  // uid 1000 must reach the mount
+  {
+    StrataMount m({"-o", lower_ + ",upperdir=" + (dir_ / "u") + ",workdir=" + (dir_ / "w") +
+                             ",uidmapping=0:1000:100,gidmapping=0:2000:100"},
+                  mnt_);
+    ASSERT_TRUE(m.ok()) << m.error();
+    struct stat st;
+    ASSERT_EQ(::stat((mnt_ + "/hello").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 1000u);
+    EXPECT_EQ(st.st_gid, 2000u);
+    // A caller shown as 1000:2000 is stored as the layers' 0:0.
+    CommandResult r = RunCommand({"/usr/bin/setpriv", "--reuid", "1000", "--regid", "2000",
+                                  "--clear-groups", "/usr/bin/touch", mnt_ + "/made"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_EQ(::stat((mnt_ + "/made").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 1000u);
+    ASSERT_EQ(::stat((dir_ / "u/made").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 0u);
+    EXPECT_EQ(st.st_gid, 0u);
+    EXPECT_EQ(m.Stop(), 0);
+  }
+  StrataMount squashed({"-o", lower_ + ",squash_to_uid=7,squash_to_gid=8"}, mnt_);
+  ASSERT_TRUE(squashed.ok()) << squashed.error();
+  struct stat st;
+  ASSERT_EQ(::stat((mnt_ + "/hello").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 7u);
+  EXPECT_EQ(st.st_gid, 8u);
 }
 
 TEST_F(MountCliTest, UnreadableLowerdirIsRefused) {

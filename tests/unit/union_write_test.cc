@@ -146,6 +146,49 @@ TEST_F(UnionWriteTest, HardLinksShareTheCopyAfterRemount) {
   EXPECT_EQ(fs->GetAttr(h2.id)->st_size, 4);
 }
 
+TEST_F(UnionWriteTest, IdMappingShowsAndStoresOwners) {
+  LayerBuilder(dir_ / "l0").File("owned50", "x").Chown("owned50", 50, 50);
+  UnionConfig config;
+  config.lowerdirs = {dir_ / "l0"};
+  config.upperdir = dir_ / "u";
+  config.workdir = dir_ / "w";
+  config.ids.uids = {{0, 1000, 10}};  // uidmapping=0:1000:10
+  config.ids.gids = {{0, 2000, 10}};
+  auto opened = UnionFs::Open(config);
+  ASSERT_TRUE(opened) << opened.error().Message();
+  UnionFs& fs = **opened;
+  const Entry h1 = Look(fs, kRootId, "h1");  // root-owned in the layer
+  EXPECT_EQ(h1.attr.st_uid, 1000u);
+  EXPECT_EQ(h1.attr.st_gid, 2000u);
+  EXPECT_EQ(Look(fs, kRootId, "owned50").attr.st_uid, kOverflowId) << "outside every range";
+  auto made = fs.MakeNode(kRootId, "new", S_IFREG | 0644, 0, Caller{1003, 2004});
+  ASSERT_TRUE(made) << made.error().Message();
+  EXPECT_EQ(made->attr.st_uid, 1003u);
+  struct stat st;
+  ASSERT_EQ(::lstat((dir_ / "u/new").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 3u) << "stored as the layer's id";
+  EXPECT_EQ(st.st_gid, 4u);
+  AttrChange chown;
+  chown.uid = 1005;
+  auto after = fs.SetAttr(made->id, chown);
+  ASSERT_TRUE(after) << after.error().Message();
+  EXPECT_EQ(after->st_uid, 1005u);
+  ASSERT_EQ(::lstat((dir_ / "u/new").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 5u);
+}
+
+TEST_F(UnionWriteTest, SquashShowsOneOwner) {
+  UnionConfig config;
+  config.lowerdirs = {dir_ / "l0"};
+  config.ids.squash_uid = 42;  // squash_to_uid=42 (the gid is left alone)
+  auto fs = UnionFs::Open(config);
+  ASSERT_TRUE(fs);
+  const Entry h1 = Look(**fs, kRootId, "h1");
+  EXPECT_EQ(h1.attr.st_uid, 42u);
+  EXPECT_EQ(h1.attr.st_gid, 0u);
+  EXPECT_EQ((*fs)->GetAttr(kRootId)->st_uid, 42u);
+}
+
 TEST_F(UnionWriteTest, ReadOnlyUnionRefusesWrites) {
   UnionConfig config;
   config.lowerdirs = {dir_ / "l0"};
