@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -183,6 +184,33 @@ TEST_F(MountCliTest, IdMappingAndSquashOptionsApply) {
   ASSERT_EQ(::stat((mnt_ + "/hello").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 7u);
   EXPECT_EQ(st.st_gid, 8u);
+}
+
+TEST_F(MountCliTest, MountTypeFuseStratafsThroughMountFuse3) {
+  // containerd-style: mount(8) runs mount.fuse3, which runs `stratafs overlay MNT -o ...` from
+  // a sanitized PATH that includes /usr/local/bin (where `cmake --install` puts stratafs).
+  const std::string link = "/usr/local/bin/stratafs";
+  struct stat st;
+  if (::lstat(link.c_str(), &st) == 0) GTEST_SKIP() << link << " exists: not replacing it";
+  if (::access("/usr/sbin/mount.fuse3", X_OK) != 0) GTEST_SKIP() << "needs mount.fuse3 (fuse3)";
+  ASSERT_EQ(::symlink(STRATAFS_PATH, link.c_str()), 0) << std::strerror(errno);
+  struct RemoveLink {
+    std::string path;
+    ~RemoveLink() { ::unlink(path.c_str()); }
+  } remove_link{link};
+  for (const char* d : {"u", "w"}) ::mkdir((dir_ / d).c_str(), 0755);
+  CommandResult r =
+      RunCommand({"/usr/bin/mount", "-t", "fuse.stratafs", "overlay", mnt_, "-o",
+                  lower_ + ",upperdir=" + (dir_ / "u") + ",workdir=" + (dir_ / "w") + ",dev,suid"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(IsMountPoint(mnt_));
+  {
+    std::ofstream out(mnt_ + "/written");
+    out << "via mount -t\n";
+  }
+  EXPECT_EQ(::access((dir_ / "u/written").c_str(), F_OK), 0);
+  EXPECT_TRUE(Unmount(mnt_));
+  EXPECT_TRUE(WaitForMount(mnt_, /*mounted=*/false, 5000));
 }
 
 TEST_F(MountCliTest, UnreadableLowerdirIsRefused) {
