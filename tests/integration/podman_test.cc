@@ -4,9 +4,12 @@
 // result, and new containers from the committed images.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -140,6 +143,144 @@ TEST_F(PodmanTest, BuildahRunsAndCommitsOnStratafs) {
   r = Run("localhost/strata-bb:3", "cat /etc/built; ls /etc/greeting 2>&1; true");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("built\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("No such file"), std::string::npos) << r.out;
+}
+
+// Rootless podman: an unprivileged user with subordinate ids runs podman, which starts
+// stratafs inside its user namespace (through fusermount3). The user is created for the test
+// (and removed after it) unless it exists; /dev/fuse is made 0666 as distributions ship it.
+class RootlessPodmanTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kUser = "strata-rootless";
+
+  void SetUp() override {
+    const std::string why = MountUnavailableReason();
+    if (!why.empty()) GTEST_SKIP() << why;
+    for (const char* tool : {"/usr/bin/podman", "/usr/bin/newuidmap", "/usr/sbin/runuser",
+                             "/usr/sbin/useradd", "/bin/busybox"}) {
+      if (::access(tool, X_OK) != 0) GTEST_SKIP() << "needs " << tool;
+    }
+    if (::getpwnam(kUser) == nullptr) {
+      CommandResult add = RunCommand(
+          {"/usr/sbin/useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", kUser});
+      ASSERT_EQ(add.exit_code, 0) << add.err;
+      created_user_ = true;
+      CommandResult ids = RunCommand({"/usr/sbin/usermod", "--add-subuids", "300000-365535",
+                                      "--add-subgids", "300000-365535", kUser});
+      ASSERT_EQ(ids.exit_code, 0) << ids.err;
+    }
+    const struct passwd* pw = ::getpwnam(kUser);
+    ASSERT_NE(pw, nullptr);
+    uid_ = pw->pw_uid;
+    struct stat st;
+    ASSERT_EQ(::stat("/dev/fuse", &st), 0);
+    fuse_mode_ = st.st_mode & 07777;
+    ASSERT_EQ(::chmod("/dev/fuse", 0666), 0);
+
+    ASSERT_EQ(::chmod(dir_.path().c_str(), 0755), 0);
+    std::filesystem::copy_file(STRATAFS_PATH, dir_ / "stratafs");
+    ASSERT_EQ(::chmod((dir_ / "stratafs").c_str(), 0755), 0);
+    LayerBuilder rootfs(dir_ / "rootfs");
+    rootfs.File("etc/greeting", "hello\n").File("etc/remove-me", "x\n");
+    ::mkdir((dir_ / "rootfs/bin").c_str(), 0755);
+    std::filesystem::copy_file("/bin/busybox", dir_ / "rootfs/bin/busybox");
+    ASSERT_EQ(::chmod((dir_ / "rootfs/bin/busybox").c_str(), 0755), 0);
+    for (const char* applet : {"sh", "cat", "ls", "rm", "grep", "sed", "echo", "id"}) {
+      ASSERT_EQ(::symlink("busybox", (dir_ / "rootfs/bin/").append(applet).c_str()), 0);
+    }
+    CommandResult tar =
+        RunCommand({"/bin/tar", "-C", dir_ / "rootfs", "-cf", dir_ / "rootfs.tar", "."});
+    ASSERT_EQ(tar.exit_code, 0) << tar.err;
+    for (const char* d : {"home", "xdg"}) {
+      ::mkdir((dir_ / d).c_str(), 0700);
+      ASSERT_EQ(::chown((dir_ / d).c_str(), uid_, uid_), 0);
+    }
+    ready_ = true;
+  }
+
+  void TearDown() override {
+    if (ready_) {
+      AsUser({"rm", "-a", "-f"});
+      // podman keeps a pause process holding its user namespace: ours to end.
+      std::ifstream pid_file(dir_ / "xdg/libpod/tmp/pause.pid");
+      pid_t pause = 0;
+      if (pid_file >> pause && pause > 1) ::kill(pause, SIGKILL);
+      std::ifstream in("/proc/self/mountinfo");
+      std::string line;
+      std::vector<std::string> left;
+      while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string id, parent, devno, root, point;
+        fields >> id >> parent >> devno >> root >> point;
+        if (point.rfind(dir_.path(), 0) == 0) left.push_back(point);
+      }
+      for (auto it = left.rbegin(); it != left.rend(); ++it) Unmount(*it);
+      EXPECT_TRUE(left.empty()) << "podman left " << left.size() << " mounts";
+    }
+    if (fuse_mode_) ::chmod("/dev/fuse", fuse_mode_);
+    if (created_user_) RunCommand({"/usr/sbin/userdel", kUser});
+  }
+
+  // podman as the user, with its store in our temp dir and stratafs as mount_program.
+  CommandResult AsUser(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/sbin/runuser",
+                                     "-u",
+                                     kUser,
+                                     "--",
+                                     "/usr/bin/env",
+                                     "HOME=" + (dir_ / "home"),
+                                     "XDG_RUNTIME_DIR=" + (dir_ / "xdg"),
+                                     "/usr/bin/podman",
+                                     "--root",
+                                     dir_ / "home/storage",
+                                     "--runroot",
+                                     dir_ / "xdg/run",
+                                     "--storage-driver",
+                                     "overlay",
+                                     "--storage-opt",
+                                     "overlay.mount_program=" + (dir_ / "stratafs"),
+                                     "--runtime",
+                                     "runc",
+                                     "--cgroup-manager",
+                                     "cgroupfs",
+                                     "--events-backend",
+                                     "file"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, 120000);
+  }
+  CommandResult Run(const std::string& image, const std::string& script,
+                    std::vector<std::string> extra) {
+    std::vector<std::string> args = {
+        "run", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), {image, "sh", "-c", script});
+    return AsUser(args);
+  }
+
+  TempDir dir_{"/tmp"};
+  uid_t uid_ = 0;
+  mode_t fuse_mode_ = 0;
+  bool created_user_ = false;
+  bool ready_ = false;
+};
+
+TEST_F(RootlessPodmanTest, ContainersRunAndCommitOnStratafsInAUserNamespace) {
+  CommandResult imported = AsUser({"import", "-q", dir_ / "rootfs.tar", "localhost/rl:1"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  CommandResult r = Run("localhost/rl:1",
+                        "grep ' / / ' /proc/self/mountinfo | sed 's/.* - //; s/ .*//'; id -u; "
+                        "echo changed > /etc/greeting; rm /etc/remove-me; ls -ln /etc/greeting",
+                        {"--name", "rl1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "fuse.stratafs") << r.out;
+  // Inside the namespace the files are root's, as the image says.
+  EXPECT_NE(r.out.find("\n0\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" 0        0 "), std::string::npos) << r.out;
+  CommandResult c = AsUser({"commit", "-q", "rl1", "localhost/rl:2"});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  r = Run("localhost/rl:2", "cat /etc/greeting; ls /etc/remove-me 2>&1; true", {"--rm"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("changed\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("No such file"), std::string::npos) << r.out;
 }
 
