@@ -230,6 +230,7 @@ class RootlessPodmanTest : public ::testing::Test {
                                      "/usr/bin/env",
                                      "HOME=" + (dir_ / "home"),
                                      "XDG_RUNTIME_DIR=" + (dir_ / "xdg"),
+                                     "TMPDIR=" + (dir_ / "xdg"),
                                      "/usr/bin/podman",
                                      "--root",
                                      dir_ / "home/storage",
