@@ -113,6 +113,9 @@ int main(int argc, char** argv) {
   config.fsync = opts.fsync && !opts.is_volatile;
   config.userxattr = opts.userxattr;
   config.static_nlink = opts.static_nlink;
+  if (opts.xattr_permissions == 1)
+    config.override_xattr = strata::core::kFuseOverlayfsOverrideXattr;
+  if (opts.xattr_permissions == 2) config.override_xattr = strata::core::kContainersOverrideXattr;
   for (const strata::IdMapping& m : opts.uid_mappings) {
     config.ids.uids.push_back({m.stored_id, m.shown_id, m.count});
   }

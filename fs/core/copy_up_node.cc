@@ -34,6 +34,14 @@ bool IsUpperWhiteout(int dirfd, const std::string& name, const struct stat& st) 
 
 }  // namespace
 
+Status UnionFs::KeepOwnerInOverride(const std::string& source_path, Follow follow,
+                                    const struct stat& st, const std::string& tmp) {
+  if (!Overrides() || S_ISLNK(st.st_mode)) return Ok();
+  if (ReadOverrideStat(source_path, follow, config_.override_xattr)) return Ok();  // copied
+  return WriteOverrideStat(ProcFdPath(upper_->work_fd(), tmp), Follow::kNo, config_.override_xattr,
+                           OverrideOf(st));
+}
+
 CopyOptions UnionFs::copy_options() const { return CopyOptions{upper_->fsync(), ::geteuid() != 0}; }
 
 Status UnionFs::SetMarker(const std::string& path, std::string_view suffix,
@@ -65,6 +73,10 @@ Result<std::shared_ptr<const RealDirs>> UnionFs::EnsureUpperDir(const std::share
     if (::fstatat(lower_fd, "", &st, AT_EMPTY_PATH) != 0) return FailErrno("copy-up stat");
     const std::string tmp = upper_->TempName();
     STRATA_RETURN_IF_ERROR(CopyObject(lower_fd, ".", st, upper_->work_fd(), tmp, copy_options()));
+    if (Status kept = KeepOwnerInOverride(ProcFdPath(lower_fd), Follow::kYes, st, tmp); !kept) {
+      (void)upper_->Discard(tmp);
+      return Unexpected{kept.error()};
+    }
     const int upfd = (*parent_reals)[0].fd.Get();
     Status done =
         SetMarker(ProcFdPath(upper_->work_fd(), tmp), kInoSuffix, std::to_string(dir->st_ino));
@@ -113,6 +125,11 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
   } else {
     STRATA_RETURN_IF_ERROR(
         CopyObject(place->parent_fd, place->name, st, work, tmp, copy_options()));
+    if (Status kept =
+            KeepOwnerInOverride(ProcFdPath(place->parent_fd, place->name), Follow::kNo, st, tmp);
+        !kept) {
+      return fail(kept.error());
+    }
     // Symlinks cannot carry user.* xattrs: without trusted.* their st_ino changes on copy-up.
     Status marked = SetMarker(work_path, kInoSuffix, key);
     if (!marked && !S_ISLNK(st.st_mode)) return fail(marked.error());

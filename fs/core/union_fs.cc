@@ -168,7 +168,7 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
 
   // What the lookup found is what users see, unless the node lives elsewhere (another name of
   // a hard link, an indexed copy) or its link count needs the index's correction.
-  bool restat = place->anchor || (in_upper && !is_dir && st.st_nlink > 1);
+  bool restat = place->anchor || (in_upper && !is_dir && st.st_nlink > 1) || Overrides();
   std::shared_ptr<Inode> node = table_.FindAndRef(ino);
   if (node) {
     if (!node->IsDir()) {
@@ -333,19 +333,23 @@ Result<struct stat> UnionFs::Stat(const Inode& node) {
     if (::fstatat((*reals)[0].fd.Get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
       return FailErrno("stat");
     }
-    st.st_ino = node.st_ino;
-    return st;
-  }
-  auto place = node.Place();
-  if (::fstatat(place->AtFd(), place->AtPath(), &st, place->AtFlags()) != 0) {
-    return FailErrno("stat");
+  } else {
+    auto place = node.Place();
+    if (::fstatat(place->AtFd(), place->AtPath(), &st, place->AtFlags()) != 0) {
+      return FailErrno("stat");
+    }
+    if (place->layer == 0 && upper_ && (st.st_nlink > 1 || place->anchor)) {
+      // An indexed copy: one link is the index's; its lower names not yet linked still count.
+      auto lower = ReadStoredNumber(place->AtFd(), place->anchor ? "" : place->name,
+                                    upper_->xattr_prefix(), kLowerLinksSuffix);
+      if (lower) st.st_nlink = st.st_nlink - 1 + *lower;
+    }
   }
   st.st_ino = node.st_ino;
-  if (place->layer == 0 && upper_ && (st.st_nlink > 1 || place->anchor)) {
-    // An indexed copy: one link is the index's; its lower names not yet linked still count.
-    auto lower = ReadStoredNumber(place->AtFd(), place->anchor ? "" : place->name,
-                                  upper_->xattr_prefix(), kLowerLinksSuffix);
-    if (lower) st.st_nlink = st.st_nlink - 1 + *lower;
+  if (Overrides()) {
+    Follow follow;
+    const std::string path = XattrPath(node, &follow);
+    if (auto o = ReadOverrideStat(path, follow, config_.override_xattr)) ApplyOverride(*o, &st);
   }
   return st;
 }
@@ -447,7 +451,7 @@ std::string UnionFs::XattrPath(const Inode& node, Follow* follow) const {
 
 Result<std::string> UnionFs::GetXattr(InodeId id, const std::string& name) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
-  if (IsPrivateXattr(name)) return Fail(ENODATA);
+  if (Hidden(name)) return Fail(ENODATA);
   Follow follow;
   const std::string path = XattrPath(*node, &follow);
   return ReadXattr(path, name.c_str(), follow);
@@ -463,7 +467,7 @@ Result<std::string> UnionFs::ListXattr(InodeId id) {
   while (pos < names.size()) {
     std::string_view item(names.data() + pos);
     pos += item.size() + 1;
-    if (IsPrivateXattr(item)) continue;
+    if (Hidden(item)) continue;
     visible.append(item);
     visible.push_back('\0');
   }

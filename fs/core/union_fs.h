@@ -38,7 +38,9 @@
 #include "fs/core/copy_up.h"
 #include "fs/core/id_map.h"
 #include "fs/core/inode_table.h"
+#include "fs/core/layer_format.h"
 #include "fs/core/layer_stack.h"
+#include "fs/core/override_stat.h"
 #include "fs/core/upper_layer.h"
 
 namespace strata::core {
@@ -51,6 +53,9 @@ struct UnionConfig {
   bool userxattr = false;              // markers in user.overlay.* even when privileged
   bool static_nlink = false;           // report st_nlink 1 for every directory
   IdMap ids;                           // owners as shown and as stored
+  // xattr_permissions=1|2: the override_stat xattr (override_stat.h) that keeps owners and
+  // modes instead of chown/chmod; empty: off.
+  std::string override_xattr;
 };
 
 struct Entry {
@@ -212,6 +217,16 @@ class UnionFs {
   // 1 for merged directories).
   void Present(Inode& node, struct stat* st);
   uint32_t MergedNlink(Inode& node);
+  // Names users can neither see nor set: the overlay-private ones and the override xattr.
+  bool Hidden(std::string_view name) const {
+    return IsPrivateXattr(name) ||
+           (!config_.override_xattr.empty() && name == config_.override_xattr);
+  }
+  bool Overrides() const { return !config_.override_xattr.empty(); }
+  // Records the owner and mode of lower object ST on the copy at work/TMP when the source
+  // carries no override (an unprivileged copy-up could not chown). Symlinks are skipped.
+  Status KeepOwnerInOverride(const std::string& source_path, Follow follow, const struct stat& st,
+                             const std::string& tmp);
   // Path usable with l*xattr(2) for the node's real object, and how to follow it.
   std::string XattrPath(const Inode& node, Follow* follow) const;
 

@@ -84,8 +84,15 @@ Result<Created> UnionFs::MakeEntry(InodeId parent_id, std::string_view name_view
   const uid_t uid = config_.ids.StoreUid(caller.uid);
   const gid_t gid =
       (parent_st.st_mode & S_ISGID) ? parent_st.st_gid : config_.ids.StoreGid(caller.gid);
-  if (::fchownat(work, tmp.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0 &&
-      !(copy_options().unprivileged && errno == EPERM)) {
+  if (Overrides()) {
+    // Owner and mode live in the override; the real object stays usable by the daemon.
+    const mode_t sgid = S_ISDIR(type) && (parent_st.st_mode & S_ISGID) ? S_ISGID : 0;
+    const Status kept =
+        WriteOverrideStat(ProcFdPath(work, tmp), Follow::kNo, config_.override_xattr,
+                          OverrideStat{uid, gid, mode | sgid});
+    if (!kept && !S_ISLNK(type)) return fail(kept.error());
+  } else if (::fchownat(work, tmp.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0 &&
+             !(copy_options().unprivileged && errno == EPERM)) {
     return fail(Error{errno, "chown new entry"});
   }
   if (!S_ISLNK(type)) {
@@ -93,6 +100,7 @@ Result<Created> UnionFs::MakeEntry(InodeId parent_id, std::string_view name_view
     // set after chown, which clears setuid/setgid.
     mode_t bits = mode & 07777;
     if (S_ISDIR(type) && (parent_st.st_mode & S_ISGID)) bits |= S_ISGID;
+    if (Overrides()) bits |= S_ISDIR(type) ? 0700 : 0600;  // the override holds the real bits
     if (::fchmodat(work, tmp.c_str(), bits, 0) != 0) return fail(Error{errno, "chmod new entry"});
   }
   // Over a whiteout, a new directory must not merge with what the whiteout hid.
@@ -432,7 +440,21 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
     real.dirfd = place->anchor ? place->anchor->Get() : place->parent_fd;
     if (!place->anchor) real.name = place->name;
   }
-  if (change.uid || change.gid) {
+  if (Overrides() && (change.uid || change.gid || change.mode)) {
+    // Owner and mode are kept in the override, not applied for real.
+    struct stat real_st;
+    if (::fstatat(real.dirfd, real.name.c_str(), &real_st,
+                  AT_SYMLINK_NOFOLLOW | (real.name.empty() ? AT_EMPTY_PATH : 0)) != 0) {
+      return FailErrno("stat");
+    }
+    const Follow follow = real.name.empty() ? Follow::kYes : Follow::kNo;
+    OverrideStat o =
+        ReadOverrideStat(real.Proc(), follow, config_.override_xattr).value_or(OverrideOf(real_st));
+    if (change.uid) o.uid = config_.ids.StoreUid(*change.uid);
+    if (change.gid) o.gid = config_.ids.StoreGid(*change.gid);
+    if (change.mode) o.mode = (o.mode & S_IFMT) | (*change.mode & 07777);
+    STRATA_RETURN_IF_ERROR(WriteOverrideStat(real.Proc(), follow, config_.override_xattr, o));
+  } else if (change.uid || change.gid) {
     const uid_t uid = change.uid ? config_.ids.StoreUid(*change.uid) : static_cast<uid_t>(-1);
     const gid_t gid = change.gid ? config_.ids.StoreGid(*change.gid) : static_cast<gid_t>(-1);
     if (::fchownat(real.dirfd, real.name.c_str(), uid, gid,
@@ -440,7 +462,7 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
       return FailErrno("chown");
     }
   }
-  if (change.mode) {
+  if (change.mode && !Overrides()) {
     const int rc = real.name.empty()
                        ? ::chmod(real.Proc().c_str(), *change.mode & 07777)
                        : ::fchmodat(real.dirfd, real.name.c_str(), *change.mode & 07777, 0);
@@ -471,7 +493,7 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
 Status UnionFs::SetXattr(InodeId id, const std::string& name, const std::string& value, int flags) {
   STRATA_RETURN_IF_ERROR(CheckWritable());
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
-  if (IsPrivateXattr(name)) return Fail(EPERM);
+  if (Hidden(name)) return Fail(EPERM);
   STRATA_RETURN_IF_ERROR(EnsureUpper(node));
   Follow follow;
   const std::string path = XattrPath(*node, &follow);
@@ -485,7 +507,7 @@ Status UnionFs::SetXattr(InodeId id, const std::string& name, const std::string&
 Status UnionFs::RemoveXattr(InodeId id, const std::string& name) {
   STRATA_RETURN_IF_ERROR(CheckWritable());
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
-  if (IsPrivateXattr(name)) return Fail(EPERM);
+  if (Hidden(name)) return Fail(EPERM);
   // Removing what is not there changes nothing: no copy-up.
   if (auto value = GetXattr(id, name); !value) return Unexpected{value.error()};
   STRATA_RETURN_IF_ERROR(EnsureUpper(node));

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -187,6 +188,63 @@ TEST_F(UnionWriteTest, SquashShowsOneOwner) {
   EXPECT_EQ(h1.attr.st_uid, 42u);
   EXPECT_EQ(h1.attr.st_gid, 0u);
   EXPECT_EQ((*fs)->GetAttr(kRootId)->st_uid, 42u);
+}
+
+TEST(OverrideStatTest, ParsesAndFormatsContainersStorageValues) {
+  EXPECT_EQ(ParseOverrideStat("0:0:0755"), (OverrideStat{0, 0, 0755}));
+  EXPECT_EQ(ParseOverrideStat("1000:2000:041750"), (OverrideStat{1000, 2000, 041750}));
+  EXPECT_EQ(ParseOverrideStat("1:2:0644:char-1-3"), (OverrideStat{1, 2, 0644}));
+  for (const char* bad : {"", "0:0", "a:0:0755", "0:0:0789", "0:0:", "-1:0:0755"}) {
+    EXPECT_FALSE(ParseOverrideStat(bad)) << bad;
+  }
+  EXPECT_EQ(FormatOverrideStat(OverrideStat{5, 6, 0100644}), "5:6:0100644");
+}
+
+TEST_F(UnionWriteTest, XattrPermissionsKeepOwnersInTheOverride) {
+  const std::string xattr(kContainersOverrideXattr);
+  LayerBuilder(dir_ / "l0").File("kept", "k", 0600).Xattr("kept", xattr, "7:8:0751");
+  UnionConfig config;
+  config.lowerdirs = {dir_ / "l0"};
+  config.upperdir = dir_ / "u";
+  config.workdir = dir_ / "w";
+  config.override_xattr = xattr;  // -o xattr_permissions=2
+  auto opened = UnionFs::Open(config);
+  ASSERT_TRUE(opened) << opened.error().Message();
+  UnionFs& fs = **opened;
+  // A layer's override is what users see, and the xattr itself is hidden.
+  const Entry kept = Look(fs, kRootId, "kept");
+  EXPECT_EQ(kept.attr.st_uid, 7u);
+  EXPECT_EQ(kept.attr.st_gid, 8u);
+  EXPECT_EQ(kept.attr.st_mode, S_IFREG | 0751u);
+  EXPECT_EQ(fs.GetXattr(kept.id, xattr).error().code, ENODATA);
+  EXPECT_EQ(fs.SetXattr(kept.id, xattr, "0:0:0777", 0).error().code, EPERM);
+  // A new file is owned by its creator in the override; the real file stays the daemon's.
+  auto made = fs.MakeNode(kRootId, "new", S_IFREG | 0640, 0, Caller{1000, 1001});
+  ASSERT_TRUE(made) << made.error().Message();
+  EXPECT_EQ(made->attr.st_uid, 1000u);
+  EXPECT_EQ(made->attr.st_mode, S_IFREG | 0640u);
+  struct stat st;
+  ASSERT_EQ(::lstat((dir_ / "u/new").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, ::geteuid());
+  // chown and chmod change the override only.
+  AttrChange change;
+  change.uid = 0;
+  change.mode = 0604;
+  auto after = fs.SetAttr(made->id, change);
+  ASSERT_TRUE(after) << after.error().Message();
+  EXPECT_EQ(after->st_uid, 0u);
+  EXPECT_EQ(after->st_mode, S_IFREG | 0604u);
+  char value[64] = {};
+  ASSERT_GT(::lgetxattr((dir_ / "u/new").c_str(), xattr.c_str(), value, sizeof value - 1), 0);
+  EXPECT_STREQ(value, "0:1001:0100604");
+  // Copy-up keeps a layer's override; a lower file without one gets its real owner recorded.
+  AttrChange touch;
+  touch.mtime = timespec{5, 0};
+  ASSERT_TRUE(fs.SetAttr(kept.id, touch));
+  EXPECT_EQ(fs.GetAttr(kept.id)->st_uid, 7u);
+  const Entry h1 = Look(fs, kRootId, "h1");
+  ASSERT_TRUE(fs.SetAttr(h1.id, touch));
+  ASSERT_GT(::lgetxattr((dir_ / "u/h1").c_str(), xattr.c_str(), value, sizeof value - 1), 0);
 }
 
 TEST_F(UnionWriteTest, ReadOnlyUnionRefusesWrites) {
