@@ -4,13 +4,19 @@
 // (return value or errno, data read, directory listed) must match, and so must the final
 // trees, before and after unmount + remount of both.
 //
+// A third of the operations run as unprivileged users (uid/gid 1000 or 1001), so permission
+// checks (owner, group, other bits, sticky directories, setgid inheritance, chown/chmod
+// rights) are compared with the kernel's too.
+//
 // STRATA_WDIFF_SEEDS=N runs seeds 1..N (default 60); STRATA_WDIFF_SEED=S runs only seed S;
 // STRATA_WDIFF_TRACE=1 prints every operation and both results.
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -55,6 +61,7 @@ struct Mutation {
   unsigned flags = 0;
   mode_t mode = 0;
   int64_t number = 0;
+  uid_t uid = 0;  // who does it (0: root)
 };
 
 const char* KindName(Mutation::Kind k) {
@@ -87,6 +94,11 @@ std::vector<Mutation> PlanMutations(uint64_t seed, int count) {
     const mode_t modes[] = {0644, 0600, 0755, 04755, 0444, 01777};
     m.mode = modes[rng() % 6];
     m.number = static_cast<int64_t>(rng() % 100000);
+    const uid_t users[] = {0, 0, 0, 0, 1000, 1001};
+    m.uid = users[rng() % 6];
+    // Users mostly work on names of their own in the sticky root ("u0".."u3").
+    if (m.uid != 0 && rng() % 2) m.path = "u" + std::to_string(rng() % 4);
+    if (m.uid != 0 && rng() % 2) m.path2 = "u" + std::to_string(rng() % 4);
     out.push_back(std::move(m));
   }
   return out;
@@ -182,6 +194,34 @@ std::string Apply(const std::string& root, const Mutation& m) {
   return "?";
 }
 
+// Apply as M's user: in a child process with that uid and gid (and no supplementary groups).
+std::string ApplyAs(const std::string& root, const Mutation& m) {
+  if (m.uid == 0) return Apply(root, m);
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return "pipe failed";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(m.uid, m.uid, m.uid) != 0 ||
+        ::setresuid(m.uid, m.uid, m.uid) != 0) {
+      ::_exit(1);
+    }
+    const std::string result = Apply(root, m);
+    (void)!::write(fds[1], result.data(), result.size());
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string result;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) result.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "child failed";
+  return result;
+}
+
 // Times set by the operations themselves differ between the two mounts: only times that
 // existed before the test (from the layers, or set by kUtimes) are compared.
 Tree WithoutRecentTimes(Tree tree, time_t since) {
@@ -205,6 +245,7 @@ TEST_F(WriteDifferentialTest, RandomMutationsMatchKernelOverlayfs) {
   if (const char* s = std::getenv("STRATA_WDIFF_SEED")) first = last = std::atoi(s);
   const bool trace = std::getenv("STRATA_WDIFF_TRACE") != nullptr;
   TempDir dir;
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);  // the unprivileged users reach the mounts
   int compared = 0;
   for (int seed = first; seed <= last; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed) +
@@ -215,6 +256,9 @@ TEST_F(WriteDifferentialTest, RandomMutationsMatchKernelOverlayfs) {
     const std::string t = tmp.path();
     const auto lowers = Write(Plan(static_cast<uint64_t>(seed)), Encoding::kKernel, t + "/lower");
     for (const char* d : {"/ku", "/kw", "/km", "/su", "/sw", "/sm"}) ::mkdir((t + d).c_str(), 0755);
+    // The merged root shows the upper root: a sticky, world-writable one (as /tmp) lets the
+    // unprivileged users create, and meet the sticky rules.
+    for (const char* d : {"/ku", "/su"}) ::chmod((t + d).c_str(), 01777);
     const std::string kernel_data = LowerdirOption(lowers) + ",upperdir=" + t + "/ku,workdir=" + t +
                                     "/kw,redirect_dir=on,index=on";
     const std::vector<std::string> strata_args = {
@@ -232,9 +276,10 @@ TEST_F(WriteDifferentialTest, RandomMutationsMatchKernelOverlayfs) {
       const auto mutations = PlanMutations(static_cast<uint64_t>(seed), 120);
       for (size_t i = 0; i < mutations.size(); ++i) {
         const Mutation& m = mutations[i];
-        const std::string want = Apply(t + "/km", m);
-        const std::string got = Apply(t + "/sm", m);
-        const std::string what = "#" + std::to_string(i) + " " + KindName(m.kind) + " " + m.path +
+        const std::string want = ApplyAs(t + "/km", m);
+        const std::string got = ApplyAs(t + "/sm", m);
+        const std::string what = "#" + std::to_string(i) + " uid " + std::to_string(m.uid) + " " +
+                                 KindName(m.kind) + " " + m.path +
                                  (m.kind == Mutation::kRename || m.kind == Mutation::kLink
                                       ? " -> " + m.path2 + " flags " + std::to_string(m.flags)
                                       : "");
