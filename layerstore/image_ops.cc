@@ -29,11 +29,13 @@ Result<Removal> RemoveReference(Store& store, const std::string& ref) {
 Result<std::vector<Digest>> RemoveUnnamedImages(Store& store) {
   STRATA_ASSIGN_OR_RETURN(auto images, store.ListImages());
   STRATA_ASSIGN_OR_RETURN(auto names, store.ListNames());
+  STRATA_ASSIGN_OR_RETURN(auto containers, store.ListContainers());
   std::vector<Digest> removed;
   for (const auto& image : images) {
-    bool named = false;
-    for (const auto& [name, id] : names) named |= id == image.id;
-    if (named) continue;
+    bool needed = false;
+    for (const auto& [name, id] : names) needed |= id == image.id;
+    for (const auto& c : containers) needed |= c.image == image.id;
+    if (needed) continue;
     STRATA_RETURN_IF_ERROR(store.RemoveImage(image.id));
     removed.push_back(image.id);
   }

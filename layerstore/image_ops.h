@@ -25,7 +25,7 @@ struct Removal {
 // image and all its names. Unused layers and blobs are left for CollectGarbage.
 Result<Removal> RemoveReference(Store& store, const std::string& ref);
 
-// Removes every image no name points at; returns their ids.
+// Removes every image no name points at and no container was made from; returns their ids.
 Result<std::vector<Digest>> RemoveUnnamedImages(Store& store);
 
 }  // namespace strata::store

@@ -98,7 +98,7 @@ Status RemoveAll(const std::string& path) {
 }
 
 Result<Store> Store::Open(const std::string& root, Lock lock) {
-  for (const char* sub : {"blobs/sha256", "layers", "images", "tmp"}) {
+  for (const char* sub : {"blobs/sha256", "layers", "images", "containers", "tmp"}) {
     STRATA_RETURN_IF_ERROR(MkdirP(root + "/" + sub));
   }
   UniqueFd fd(::open((root + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
@@ -290,6 +290,13 @@ Status Store::RemoveName(const std::string& name) {
 }
 
 Status Store::RemoveImage(const Digest& id) {
+  STRATA_ASSIGN_OR_RETURN(auto containers, ListContainers());
+  for (const ContainerRecord& c : containers) {
+    if (c.image == id) {
+      return Fail(EBUSY, "image " + id.String() + " is used by container '" + c.name +
+                             "' (strata container rm " + c.name + ")");
+    }
+  }
   NamesLock guard(root_);
   STRATA_ASSIGN_OR_RETURN(auto names, ListNames());
   Json j = Json::object();
@@ -304,6 +311,8 @@ Status Store::RemoveImage(const Digest& id) {
 
 Result<std::vector<std::string>> Store::CollectGarbage() {
   std::vector<std::string> removed;
+  // Containers keep their images (RemoveImage refuses to remove those), so the images'
+  // layers are all that must stay.
   STRATA_ASSIGN_OR_RETURN(auto images, ListImages());
   std::set<std::string> live_layers, live_blobs;
   for (const ImageRecord& image : images) {
@@ -326,6 +335,80 @@ Result<std::vector<std::string>> Store::CollectGarbage() {
     removed.push_back("work directory " + name);
   }
   return removed;
+}
+
+namespace {
+
+bool ValidContainerName(const std::string& name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-'))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<ContainerRecord> Store::EnsureContainer(const std::string& name, const Digest& image) {
+  if (!ValidContainerName(name)) {
+    return Fail(EINVAL, "container name '" + name + "': use letters, digits, '_', '.', '-'");
+  }
+  const std::string dir = root_ + "/containers/" + name;
+  ContainerRecord record{name, image, dir + "/diff", dir + "/work"};
+  const std::string json = dir + "/container.json";
+  if (::access(json.c_str(), F_OK) == 0) {
+    STRATA_ASSIGN_OR_RETURN(Json j, ParseRecord(json));
+    STRATA_ASSIGN_OR_RETURN(Digest made_from, DigestField(j, "image"));
+    if (!(made_from == image)) {
+      return Fail(EEXIST, "container '" + name + "' was made from image " + made_from.String());
+    }
+    return record;
+  }
+  // Built under tmp/ and renamed into place: a container is whole or absent.
+  STRATA_ASSIGN_OR_RETURN(std::string work, MakeWorkDir());
+  ::rmdir((work + "/diff").c_str());
+  for (const char* sub : {"/diff", "/work"}) {
+    if (::mkdir((work + sub).c_str(), 0755) != 0) return FailErrno("mkdir " + work + sub);
+  }
+  Json j = {{"name", name}, {"image", image.String()}};
+  STRATA_RETURN_IF_ERROR(WriteFileAtomic(work + "/container.json", j.dump(2) + "\n"));
+  if (::rename(work.c_str(), dir.c_str()) != 0) {
+    const int err = errno;
+    (void)RemoveAll(work);
+    if (err == EEXIST || err == ENOTEMPTY) return EnsureContainer(name, image);  // a race
+    return Fail(err, "create container " + dir);
+  }
+  return record;
+}
+
+Result<std::vector<ContainerRecord>> Store::ListContainers() const {
+  std::vector<ContainerRecord> out;
+  for (const std::string& name : ListDir(root_ + "/containers")) {
+    const std::string dir = root_ + "/containers/" + name;
+    STRATA_ASSIGN_OR_RETURN(Json j, ParseRecord(dir + "/container.json"));
+    STRATA_ASSIGN_OR_RETURN(Digest image, DigestField(j, "image"));
+    out.push_back(ContainerRecord{name, image, dir + "/diff", dir + "/work"});
+  }
+  return out;
+}
+
+Status Store::RemoveContainer(const std::string& name) {
+  if (!ValidContainerName(name)) return Fail(EINVAL, "container name '" + name + "'");
+  const std::string dir = root_ + "/containers/" + name;
+  if (::access(dir.c_str(), F_OK) != 0) return Fail(ENOENT, "no container '" + name + "'");
+  // A mounted container's stratafs holds an flock on its workdir.
+  UniqueFd work(::open((dir + "/work").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (work && ::flock(work.Get(), LOCK_EX | LOCK_NB) != 0) {
+    return Fail(EBUSY, "container '" + name + "' is mounted");
+  }
+  // Out of the namespace first (atomic), then deleted.
+  STRATA_ASSIGN_OR_RETURN(std::string trash, MakeWorkDir());
+  if (::rename(dir.c_str(), (trash + "/container").c_str()) != 0) {
+    return FailErrno("remove container " + dir);
+  }
+  return RemoveAll(trash);
 }
 
 }  // namespace strata::store

@@ -6,6 +6,8 @@
 //   ROOT/layers/HEX/layer.json     its blob digest, compression, sizes
 //   ROOT/images/HEX.json           one image, HEX = its config digest (the image ID)
 //   ROOT/names.json                name[:tag] -> image ID (a tag is an alias, never a copy)
+//   ROOT/containers/NAME/          a writable container layer: container.json (its image),
+//                                  diff/ (the upper layer) and work/ (stratafs' workdir)
 //   ROOT/tmp/                      work directories; nothing here is ever read as content
 //
 // Everything is published atomically: written under tmp/ (or as NAME.tmp-PID), fsynced,
@@ -31,6 +33,13 @@ struct LayerRecord {
   std::string compression;
   uint64_t blob_size = 0;
   uint64_t tar_size = 0;
+};
+
+struct ContainerRecord {
+  std::string name;
+  Digest image;       // the image it was made from (kept alive by gc while it exists)
+  std::string upper;  // ROOT/containers/NAME/diff
+  std::string work;   // ROOT/containers/NAME/work
 };
 
 struct ImageRecord {
@@ -74,10 +83,19 @@ class Store {
   Status SetName(const std::string& name, const Digest& id);
   Status RemoveName(const std::string& name);
 
-  // Deletes what no image names (images without names, layers no image uses, blobs no image
-  // references) and stale work directories. Needs the exclusive lock.
+  // Deletes what no image or container needs (layers no image uses, blobs no image references)
+  // and stale work directories. Needs the exclusive lock.
   Result<std::vector<std::string>> CollectGarbage();
+  // Removes the image record and its names. EBUSY if a container was made from it.
   Status RemoveImage(const Digest& id);
+
+  // Containers. NAME: [A-Za-z0-9][A-Za-z0-9_.-]{0,127}, else EINVAL. EnsureContainer creates
+  // the container of IMAGE named NAME, or returns it if it exists for IMAGE (EEXIST if it was
+  // made from another image). RemoveContainer deletes it with its changes: ENOENT if there is
+  // none, EBUSY while it is mounted (stratafs holds its workdir).
+  Result<ContainerRecord> EnsureContainer(const std::string& name, const Digest& image);
+  Result<std::vector<ContainerRecord>> ListContainers() const;
+  Status RemoveContainer(const std::string& name);
 
  private:
   Store(std::string root, UniqueFd lock) : root_(std::move(root)), lock_(std::move(lock)) {}

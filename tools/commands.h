@@ -33,7 +33,17 @@ int Prune(const Globals& g);
 int DiskUsage(const Globals& g, const std::string& format);
 int Verify(const Globals& g);
 int Lowerdirs(const Globals& g, const std::string& ref);
-int Mount(const Globals& g, const std::string& ref, const std::string& mountpoint, bool read_only);
+// How `strata mount` gets its writable layer: none (read_only), DIR/diff + DIR/work (upper),
+// or a container kept in the store (name; default: derived from the mountpoint's path).
+struct MountLayer {
+  bool read_only = false;
+  std::string upper;
+  std::string name;
+};
+int Mount(const Globals& g, const std::string& ref, const std::string& mountpoint,
+          const MountLayer& layer);
+int Containers(const Globals& g, const std::string& format);
+int RemoveContainers(const Globals& g, const std::vector<std::string>& names);
 int Umount(const std::string& mountpoint);
 int DigestFiles(const std::vector<std::string>& files);
 int ChainIdOf(const std::vector<std::string>& diff_ids);

@@ -41,11 +41,26 @@ int main(int argc, char** argv) {
   auto* lowerdirs = app.add_subcommand("lowerdirs", "Print the lowerdir= option for an image");
   lowerdirs->add_option("REF", ref, "image")->required();
 
-  bool read_only = false;
-  auto* mount = app.add_subcommand("mount", "Mount an image with stratafs");
+  MountLayer layer;
+  auto* mount = app.add_subcommand(
+      "mount", "Mount an image with stratafs, writable (changes go to a container layer)");
   mount->add_option("REF", ref, "image")->required();
   mount->add_option("MOUNTPOINT", mountpoint, "directory")->required();
-  mount->add_flag("--read-only", read_only, "no writable layer");
+  auto* ro = mount->add_flag("--read-only", layer.read_only, "no writable layer");
+  auto* upper = mount->add_option("--upper", layer.upper,
+                                  "keep changes in DIR/diff (workdir DIR/work), not in the store");
+  auto* name = mount->add_option(
+      "--name", layer.name, "container layer kept in the store (default: named after MOUNTPOINT)");
+  ro->excludes(upper, name);
+  upper->excludes(name);
+
+  auto* container = app.add_subcommand("container", "Container layers kept in the store");
+  container->require_subcommand(1);
+  auto* container_ls = container->add_subcommand("ls", "List containers");
+  container_ls->add_option("--format", format, "json")->check(CLI::IsMember({"json"}));
+  std::vector<std::string> container_names;
+  auto* container_rm = container->add_subcommand("rm", "Remove containers and their changes");
+  container_rm->add_option("NAME", container_names, "containers")->required();
 
   auto* umount = app.add_subcommand("umount", "Unmount a mounted image");
   umount->add_option("MOUNTPOINT", mountpoint, "directory")->required();
@@ -84,7 +99,9 @@ int main(int argc, char** argv) {
   if (*images) return Images(g, format, ids_only);
   if (*inspect) return Inspect(g, ref, config, raw);
   if (*lowerdirs) return Lowerdirs(g, ref);
-  if (*mount) return Mount(g, ref, mountpoint, read_only);
+  if (*mount) return Mount(g, ref, mountpoint, layer);
+  if (*container_ls) return Containers(g, format);
+  if (*container_rm) return RemoveContainers(g, container_names);
   if (*umount) return Umount(mountpoint);
   if (*rm) return Remove(g, refs);
   if (*prune) return Prune(g);

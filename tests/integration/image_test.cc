@@ -244,6 +244,67 @@ TEST_F(ImageTest, ReimportIsANoOpAndTheMountCommandWorks) {
   EXPECT_EQ(layers.out, "0\n") << "unused layers are collected";
 }
 
+TEST_F(ImageTest, WritableMountsKeepChangesInTheirContainer) {
+  BuildImage();
+  ASSERT_EQ(Strata({"import", dir_ / "img", "--name", "demo:v1"}).exit_code, 0);
+  const std::string mnt = dir_ / "mnt";
+  ::mkdir(mnt.c_str(), 0755);
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    return line;
+  };
+  // A named container: changes survive an unmount, the image does not change.
+  CommandResult mounted = Strata({"mount", "--name", "web", "demo:v1", mnt});
+  ASSERT_EQ(mounted.exit_code, 0) << mounted.err;
+  {
+    std::ofstream out(mnt + "/opt/app/README");
+    out << "edited\n";
+  }
+  ASSERT_EQ(::unlink((mnt + "/opt/app/README").c_str()) == 0 ? 0 : errno, 0);
+  {
+    std::ofstream out(mnt + "/opt/app/README");
+    out << "rewritten\n";
+  }
+  ASSERT_EQ(Strata({"umount", mnt}).exit_code, 0);
+  ASSERT_TRUE(WaitForMount(mnt, false, 10000));
+  EXPECT_EQ(read(dir_ / "store/containers/web/diff/opt/app/README"), "rewritten");
+  ASSERT_EQ(Strata({"mount", "--name", "web", "demo:v1", mnt}).exit_code, 0);
+  EXPECT_EQ(read(mnt + "/opt/app/README"), "rewritten") << "the container's changes are back";
+  // Mounted: the container cannot be removed; its image cannot either.
+  EXPECT_NE(Strata({"container", "rm", "web"}).exit_code, 0);
+  CommandResult rm_image = Strata({"rm", "demo:v1"});
+  EXPECT_NE(rm_image.exit_code, 0);
+  EXPECT_NE(rm_image.err.find("used by container 'web'"), std::string::npos) << rm_image.err;
+  ASSERT_EQ(Strata({"umount", mnt}).exit_code, 0);
+  ASSERT_TRUE(WaitForMount(mnt, false, 10000));
+  CommandResult list = Strata({"container", "ls", "--format", "json"});
+  EXPECT_NE(list.out.find("\"name\": \"web\""), std::string::npos) << list.out;
+  // The image, read-only, is as imported.
+  ASSERT_EQ(Strata({"mount", "--read-only", "demo:v1", mnt}).exit_code, 0);
+  EXPECT_EQ(read(mnt + "/opt/app/README"), "fresh");
+  ASSERT_EQ(Strata({"umount", mnt}).exit_code, 0);
+  ASSERT_TRUE(WaitForMount(mnt, false, 10000));
+  // --upper keeps the changes outside the store.
+  ASSERT_EQ(Strata({"mount", "--upper", dir_ / "mine", "demo:v1", mnt}).exit_code, 0);
+  {
+    std::ofstream out(mnt + "/new-file");
+    out << "outside\n";
+  }
+  ASSERT_EQ(Strata({"umount", mnt}).exit_code, 0);
+  ASSERT_TRUE(WaitForMount(mnt, false, 10000));
+  EXPECT_EQ(read(dir_ / "mine/diff/new-file"), "outside");
+  CommandResult bad = Strata({"mount", "--name", "bad/name", "demo:v1", mnt});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("container name 'bad/name'"), std::string::npos) << bad.err;
+  // Removing the container frees the image.
+  CommandResult rm = Strata({"container", "rm", "web"});
+  EXPECT_EQ(rm.exit_code, 0) << rm.err;
+  EXPECT_EQ(Strata({"rm", "demo:v1"}).exit_code, 0);
+  EXPECT_NE(Strata({"container", "rm", "web"}).exit_code, 0) << "already gone";
+}
+
 TEST_F(ImageTest, ImportKilledAtAnyPointIsFinishedByTheNext) {
   BuildImage();
   // A bigger layer so that the kill lands mid-extraction at least sometimes.

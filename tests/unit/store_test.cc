@@ -419,3 +419,42 @@ TEST(StoreTest, BlobsAreVerifiedAndPublishedAtomically) {
 
 }  // namespace
 }  // namespace strata::store
+
+namespace strata::store {
+namespace {
+
+TEST(ContainerStoreTest, ContainersPinTheirImageAndAreRemovedWhole) {
+  testing::TempDir dir;
+  auto store = Store::Open(dir / "store", Store::Lock::kExclusive);
+  ASSERT_TRUE(store) << store.error().Message();
+  ImageRecord image;
+  image.id = Sha256Of("config");
+  image.manifest_digest = Sha256Of("manifest");
+  ASSERT_TRUE(store->PutImage(image));
+  auto made = store->EnsureContainer("web", image.id);
+  ASSERT_TRUE(made) << made.error().Message();
+  struct stat st;
+  EXPECT_EQ(::stat(made->upper.c_str(), &st), 0);
+  EXPECT_EQ(::stat(made->work.c_str(), &st), 0);
+  // The same name again is the same container; for another image it is refused.
+  auto again = store->EnsureContainer("web", image.id);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->upper, made->upper);
+  EXPECT_EQ(store->EnsureContainer("web", Sha256Of("other")).error().code, EEXIST);
+  for (const char* bad : {"", "-x", "a/b", "..", ".hidden", "a b"}) {
+    EXPECT_EQ(store->EnsureContainer(bad, image.id).error().code, EINVAL) << bad;
+  }
+  // The container keeps its image: not removable, not pruned as unnamed.
+  EXPECT_EQ(store->RemoveImage(image.id).error().code, EBUSY);
+  auto pruned = RemoveUnnamedImages(*store);
+  ASSERT_TRUE(pruned);
+  EXPECT_TRUE(pruned->empty());
+  ASSERT_EQ(store->ListContainers()->size(), 1u);
+  ASSERT_TRUE(store->RemoveContainer("web"));
+  EXPECT_EQ(store->ListContainers()->size(), 0u);
+  EXPECT_EQ(store->RemoveContainer("web").error().code, ENOENT);
+  EXPECT_TRUE(store->RemoveImage(image.id));
+}
+
+}  // namespace
+}  // namespace strata::store
