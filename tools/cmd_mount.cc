@@ -73,6 +73,9 @@ int Mount(const Globals& g, const std::string& ref, const std::string& mountpoin
     auto o = LowerdirOption(*store, ref);
     if (!o) return Report(o.error());
     option = *o;
+    // Layers imported without root keep foreign owners and devices in
+    // user.containers.override_stat: let stratafs show them.
+    if (::geteuid() != 0) option += ",xattr_permissions=2";
     if (!layer.upper.empty()) {
       for (const char* sub : {"", "/diff", "/work"}) {
         const std::string dir = layer.upper + sub;

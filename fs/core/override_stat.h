@@ -2,9 +2,11 @@
 // user.fuseoverlayfs.override_stat, 2: user.containers.override_stat), which rootless
 // container storage uses to keep owners and modes it cannot set for real.
 //
-// Value: "UID:GID:MODE", MODE in octal, optionally with file-type bits (as containers/storage
-// writes it, e.g. "0:0:0755" or "0:0:040755"). When set on a real object, users see that
-// owner and those permission bits (and type, when given) instead of the real ones.
+// Value: "UID:GID:MODE[:DEV]", MODE in octal, optionally with file-type bits (as
+// containers/storage writes it, e.g. "0:0:0755" or "0:0:040755"); DEV "char-MAJ-MIN" or
+// "block-MAJ-MIN" for a device node kept as a plain file (strata's unprivileged import writes
+// it). When set on a real object, users see that owner, those permission bits, and the type
+// and device number when given, instead of the real ones.
 // Stateless, thread-safe.
 #pragma once
 
@@ -27,6 +29,7 @@ struct OverrideStat {
   uid_t uid = 0;
   gid_t gid = 0;
   mode_t mode = 0;  // permission bits, plus type bits when the value had them
+  dev_t rdev = 0;   // devices: from the DEV field
 
   friend bool operator==(const OverrideStat&, const OverrideStat&) = default;
 };
@@ -48,11 +51,12 @@ inline void ApplyOverride(const OverrideStat& o, struct stat* st) {
   st->st_gid = o.gid;
   const mode_t type = (o.mode & S_IFMT) ? (o.mode & S_IFMT) : (st->st_mode & S_IFMT);
   st->st_mode = type | (o.mode & 07777);
+  if (S_ISCHR(type) || S_ISBLK(type)) st->st_rdev = o.rdev;
 }
 
 // The override recording ST's real owner and mode.
 inline OverrideStat OverrideOf(const struct stat& st) {
-  return OverrideStat{st.st_uid, st.st_gid, st.st_mode};
+  return OverrideStat{st.st_uid, st.st_gid, st.st_mode, st.st_rdev};
 }
 
 }  // namespace strata::core

@@ -277,11 +277,31 @@ Status Extractor::SetXattrs(struct archive_entry* e, const std::string& proc_pat
 }
 
 Status Extractor::SetOwner(int parent, const std::string& name, struct archive_entry* e) {
-  if (!options_.privileged) return Ok();
   const uid_t uid = static_cast<uid_t>(archive_entry_uid(e));
   const gid_t gid = static_cast<gid_t>(archive_entry_gid(e));
-  if (::fchownat(parent, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
-    return FailErrno("chown " + shown_);
+  if (options_.privileged) {
+    if (::fchownat(parent, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+      return FailErrno("chown " + shown_);
+    }
+    return Ok();
+  }
+  // Unprivileged: a foreign owner, or a device node (extracted as an empty file), is kept in
+  // user.containers.override_stat (the format of fs/core/override_stat.h), which stratafs
+  // shows with -o xattr_permissions=2. Symlinks cannot carry user.* xattrs.
+  const mode_t type = archive_entry_filetype(e);
+  const bool device = type == AE_IFCHR || type == AE_IFBLK;
+  if (type == AE_IFLNK || (!device && uid == ::geteuid() && gid == ::getegid())) return Ok();
+  char value[96];
+  int n = std::snprintf(value, sizeof value, "%u:%u:0%o", uid, gid,
+                        static_cast<unsigned>(type | archive_entry_perm(e)));
+  if (device) {
+    const dev_t rdev = archive_entry_rdev(e);
+    n += std::snprintf(value + n, sizeof value - static_cast<size_t>(n), ":%s-%u-%u",
+                       type == AE_IFCHR ? "char" : "block", major(rdev), minor(rdev));
+  }
+  if (::lsetxattr(ProcPath(parent, name).c_str(), "user.containers.override_stat", value,
+                  static_cast<size_t>(n), 0) != 0) {
+    return FailErrno("entry '" + shown_ + "': record owner in user.containers.override_stat");
   }
   return Ok();
 }
@@ -349,17 +369,18 @@ Status Extractor::Create(struct archive* a, struct archive_entry* e, int parent,
     case AE_IFCHR:
     case AE_IFBLK:
     case AE_IFIFO: {
-      if (type != AE_IFIFO) {
-        if (!options_.privileged) {
-          return Fail(ENOTSUP, "entry '" + shown_ + "': device nodes need root");
-        }
-        if (type == AE_IFCHR && archive_entry_rdev(e) == 0) {
-          return Refuse("a char 0/0 device is an overlay whiteout, not layer content");
-        }
+      if (type != AE_IFIFO && type == AE_IFCHR && archive_entry_rdev(e) == 0) {
+        return Refuse("a char 0/0 device is an overlay whiteout, not layer content");
       }
       const dev_t rdev = type == AE_IFIFO ? 0 : archive_entry_rdev(e);
-      if (::mknodat(parent, name.c_str(), type | 0600, rdev) != 0)
+      if (type != AE_IFIFO && !options_.privileged) {
+        // An empty file standing for the device; SetOwner records what it is.
+        UniqueFd fd(::openat(parent, name.c_str(),
+                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (!fd) return FailErrno("create " + path);
+      } else if (::mknodat(parent, name.c_str(), type | 0600, rdev) != 0) {
         return FailErrno("mknod " + path);
+      }
       made_[path] = Made::kOther;
       STRATA_RETURN_IF_ERROR(SetOwner(parent, name, e));
       if (::fchmodat(parent, name.c_str(), perm, 0) != 0) return FailErrno("chmod " + path);

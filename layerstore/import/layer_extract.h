@@ -28,7 +28,9 @@ namespace strata::store {
 
 struct ExtractOptions {
   // Root: device nodes, foreign owners, char 0/0 whiteouts and trusted.* xattrs. Without it,
-  // entries needing those are refused (ENOTSUP) for now.
+  // whiteouts are ".wh." files, opaque markers user.overlay.opaque, trusted.* xattrs are
+  // refused, and foreign owners and device nodes (as empty files) are recorded in
+  // user.containers.override_stat ("UID:GID:0MODE[:char-MAJ-MIN|:block-MAJ-MIN]").
   bool privileged = true;
 };
 

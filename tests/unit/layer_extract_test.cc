@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "fs/base/unique_fd.h"
+#include "fs/core/union_fs.h"
 #include "layerstore/import/tar_path.h"
 #include "tests/support/tar_writer.h"
 #include "tests/support/temp_dir.h"
@@ -32,10 +33,10 @@ class LayerExtractTest : public ::testing::Test {
     ::mkdir((dir_ / "outside").c_str(), 0755);
     ::close(::open((dir_ / "outside/sentinel").c_str(), O_CREAT | O_WRONLY, 0644));
   }
-  Result<ExtractResult> Extract(const std::string& tar) {
+  Result<ExtractResult> Extract(const std::string& tar, ExtractOptions options = {}) {
     UniqueFd blob(testing::MemFile(tar));
     UniqueFd dest(::open((dir_ / "layer").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    return ExtractLayer(blob.Get(), dest.Get(), ExtractOptions{});
+    return ExtractLayer(blob.Get(), dest.Get(), options);
   }
   struct stat Lstat(const std::string& rel) {
     struct stat st {};
@@ -108,6 +109,44 @@ TEST_F(LayerExtractTest, KeepsEveryAttribute) {
   char buf[6];
   ASSERT_EQ(::pread(fd.Get(), buf, 6, 4 << 20), 6);
   EXPECT_EQ(std::string(buf, 6), "island");
+}
+
+TEST_F(LayerExtractTest, UnprivilegedKeepsOwnersAndDevicesInOverrideStat) {
+  TarWriter tar;
+  tar.File("etc/passwd", "root:x:0:0\n", EntryMeta().Owner(::geteuid(), ::getegid()))
+      .File("bin/tool", "#!/bin/sh\n", EntryMeta().Mode(04755).Owner(4000000000, 1234))
+      .Symlink("bin/sh", "/bin/busybox")
+      .Device("dev/null", false, 1, 3)
+      .Device("dev/sda", true, 8, 0);
+  ExtractOptions unprivileged;
+  unprivileged.privileged = false;
+  auto r = Extract(tar.Finish(), unprivileged);
+  ASSERT_TRUE(r) << r.error().Message();
+  const std::string key = "user.containers.override_stat";
+  EXPECT_EQ(Xattr("etc/passwd", key), "<none>") << "our own owner needs no override";
+  EXPECT_EQ(Xattr("bin/tool", key), "4000000000:1234:0104755");
+  const struct stat null_dev = Lstat("dev/null");
+  EXPECT_TRUE(S_ISREG(null_dev.st_mode) && null_dev.st_size == 0) << "a placeholder file";
+  EXPECT_EQ(Xattr("dev/null", key).rfind(":char-1-3"), Xattr("dev/null", key).size() - 9);
+  EXPECT_NE(Xattr("dev/sda", key).find(":block-8-0"), std::string::npos);
+  EXPECT_EQ(Xattr("bin/sh", key), "<none>") << "symlinks carry no user.* xattrs";
+  // stratafs with xattr_permissions=2 shows them as they were in the image.
+  core::UnionConfig config;
+  config.lowerdirs = {dir_ / "layer"};
+  config.override_xattr = key;
+  auto fs = core::UnionFs::Open(config);
+  ASSERT_TRUE(fs) << fs.error().Message();
+  auto dev = (*fs)->Lookup(core::kRootId, "dev");
+  ASSERT_TRUE(dev);
+  auto null_entry = (*fs)->Lookup(dev->id, "null");
+  ASSERT_TRUE(null_entry);
+  EXPECT_TRUE(S_ISCHR(null_entry->attr.st_mode));
+  EXPECT_EQ(null_entry->attr.st_rdev, makedev(1, 3));
+  auto bin = (*fs)->Lookup(core::kRootId, "bin");
+  auto tool = (*fs)->Lookup(bin->id, "tool");
+  ASSERT_TRUE(tool);
+  EXPECT_EQ(tool->attr.st_uid, 4000000000u);
+  EXPECT_EQ(tool->attr.st_mode, S_IFREG | 04755u);
 }
 
 TEST_F(LayerExtractTest, DigestsAreTheSameForEveryCompression) {

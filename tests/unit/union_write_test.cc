@@ -193,8 +193,11 @@ TEST_F(UnionWriteTest, SquashShowsOneOwner) {
 TEST(OverrideStatTest, ParsesAndFormatsContainersStorageValues) {
   EXPECT_EQ(ParseOverrideStat("0:0:0755"), (OverrideStat{0, 0, 0755}));
   EXPECT_EQ(ParseOverrideStat("1000:2000:041750"), (OverrideStat{1000, 2000, 041750}));
-  EXPECT_EQ(ParseOverrideStat("1:2:0644:char-1-3"), (OverrideStat{1, 2, 0644}));
-  for (const char* bad : {"", "0:0", "a:0:0755", "0:0:0789", "0:0:", "-1:0:0755"}) {
+  EXPECT_EQ(ParseOverrideStat("1:2:020644:char-1-3"), (OverrideStat{1, 2, 020644, makedev(1, 3)}));
+  EXPECT_EQ(ParseOverrideStat("1:2:0600:block-8-1"), (OverrideStat{1, 2, 060600, makedev(8, 1)}));
+  EXPECT_EQ(FormatOverrideStat(OverrideStat{0, 0, 020666, makedev(1, 3)}), "0:0:020666:char-1-3");
+  for (const char* bad : {"", "0:0", "a:0:0755", "0:0:0789", "0:0:", "-1:0:0755",
+                          "0:0:0644:pipe-1-2", "0:0:0644:char-1"}) {
     EXPECT_FALSE(ParseOverrideStat(bad)) << bad;
   }
   EXPECT_EQ(FormatOverrideStat(OverrideStat{5, 6, 0100644}), "5:6:0100644");
