@@ -91,7 +91,8 @@ class PodmanTest : public ::testing::Test {
     std::vector<std::string> args = {
         "run", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"};
     args.insert(args.end(), extra.begin(), extra.end());
-    args.insert(args.end(), {image, "sh", "-c", script});
+    if (!image.empty()) args.push_back(image);  // empty: --rootfs in EXTRA gives the root
+    args.insert(args.end(), {"sh", "-c", script});
     return Podman(args);
   }
 
@@ -127,6 +128,34 @@ TEST_F(PodmanTest, ContainersRunWriteAndCommitOnStratafs) {
   r = Run("localhost/strata-bb:1", "cat /etc/greeting /etc/remove-me /data/keep");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "hello\nx\nk\n");
+}
+
+TEST_F(PodmanTest, RunsAStrataStoreImageMountedWritable) {
+  // podman saves the image, strata imports it into its own store and mounts it writable, and
+  // podman runs a container on that mount (--rootfs): its changes land in strata's container.
+  CommandResult saved =
+      Podman({"save", "--format", "oci-archive", "-o", dir_ / "bb.tar", "localhost/strata-bb:1"});
+  ASSERT_EQ(saved.exit_code, 0) << saved.err;
+  const std::string store = dir_ / "strata-store";
+  auto strata = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {STRATA_PATH, "--root", store, "-q"});
+    return RunCommand(args, 120000);
+  };
+  CommandResult imported = strata({"import", dir_ / "bb.tar", "--name", "bb:1"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  const std::string mnt = dir_ / "mnt";
+  ::mkdir(mnt.c_str(), 0755);
+  ASSERT_EQ(strata({"mount", "--name", "c1", "bb:1", mnt}).exit_code, 0);
+  CommandResult r = Run("", "cat /etc/greeting; echo from-podman > /etc/podman-was-here",
+                        {"--rm", "--rootfs", mnt});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "hello\n");
+  EXPECT_EQ(strata({"umount", mnt}).exit_code, 0);
+  ASSERT_TRUE(WaitForMount(mnt, false, 10000));
+  std::ifstream kept(store + "/containers/c1/diff/etc/podman-was-here");
+  std::string line;
+  std::getline(kept, line);
+  EXPECT_EQ(line, "from-podman");
 }
 
 TEST_F(PodmanTest, BuildahRunsAndCommitsOnStratafs) {
