@@ -281,6 +281,19 @@ class Importer {
           md.ref_name.find('/') != std::string::npos || md.ref_name.find(':') != std::string::npos;
       docs.names.push_back(full ? md.ref_name : default_repo_ + ":" + md.ref_name);
     }
+    // With --all-platforms only the wanted platform (the host's by default) takes the name;
+    // each other platform gets it with "-os-arch[-variant]" added to the tag.
+    if (options_.all_platforms && !md.platform.empty() &&
+        !PlatformMatches(md.platform, want_platform_)) {
+      for (std::string& name : docs.names) {
+        std::string suffix = md.platform;
+        for (char& c : suffix) c = c == '/' ? '-' : c;
+        const size_t slash = name.rfind('/');
+        const bool tagged =
+            name.find(':', slash == std::string::npos ? 0 : slash) != std::string::npos;
+        name += (tagged ? "-" : ":") + suffix;
+      }
+    }
     STRATA_ASSIGN_OR_RETURN(ImportedImage committed, CommitImage(store_, docs));
     result.id = committed.id;
     result.names = committed.names;

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -264,9 +265,17 @@ TEST_F(ImportTest, MultiPlatformIndexes) {
   EXPECT_EQ((*r)[0].names, (std::vector<std::string>{"localhost/multi:1"}));
   ImportOptions all;
   all.all_platforms = true;
+  all.platform = "linux/amd64";
   auto both = ImportImage(*store_, b.dir(), all);
   ASSERT_TRUE(both) << both.error().Message();
-  EXPECT_EQ(both->size(), 2u);
+  ASSERT_EQ(both->size(), 2u);
+  // The wanted platform keeps the name; the other gets its own.
+  auto names = store_->ListNames();
+  ASSERT_TRUE(names);
+  std::map<std::string, std::string> arch_of;
+  for (const auto& [name, id] : *names) arch_of[name] = store_->GetImage(id)->architecture;
+  EXPECT_EQ(arch_of["localhost/multi:1"], "amd64");
+  EXPECT_EQ(arch_of["localhost/multi:1-linux-arm64"], "arm64");
   ImportOptions none;
   none.platform = "linux/s390x";
   auto missing = ImportImage(*store_, b.dir(), none);
