@@ -74,7 +74,8 @@ bool PlatformMatches(const std::string& have, const std::string& want) {
 }
 
 // An OCI image layout directory, or (flat) a containers/image "dir:" directory, which keeps
-// blobs as DIR/<hex> and the manifest as manifest.json.
+// blobs as DIR/<hex>, the manifest (or index) as manifest.json and, under an index, each
+// instance's manifest as DIR/<hex>.manifest.json.
 class Layout {
  public:
   static Result<Layout> OpenDirTransport(const std::string& dir) {
@@ -123,6 +124,10 @@ class Layout {
       if (!dir) return FailErrno(dir_ + "/blobs/" + d.digest.algorithm);
     }
     UniqueFd fd(::openat(dir.Get(), d.digest.encoded.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd && errno == ENOENT && flat_) {
+      const std::string manifest = d.digest.encoded + ".manifest.json";
+      fd.Reset(::openat(dir.Get(), manifest.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    }
     if (!fd) return FailErrno("blob " + d.digest.String());
     struct stat st;
     if (::fstat(fd.Get(), &st) != 0) return FailErrno(path);
@@ -179,10 +184,14 @@ class Importer {
     md.ref_name = "latest";
     if (manifest.contains("mediaType") && manifest["mediaType"].is_string())
       md.media_type = manifest["mediaType"];
-    if (IsIndexType(md.media_type))
-      return Fail(ENOTSUP, "dir: images holding an index are not supported yet");
-    STRATA_ASSIGN_OR_RETURN(ImportedImage image, ImportManifestText(layout, md, text));
-    return std::vector<ImportedImage>{image};
+    if (!IsIndexType(md.media_type)) {
+      STRATA_ASSIGN_OR_RETURN(ImportedImage image, ImportManifestText(layout, md, text));
+      return std::vector<ImportedImage>{image};
+    }
+    // A multi-platform image (skopeo copy --all): walked like an OCI index.
+    std::vector<Descriptor> manifests;
+    STRATA_RETURN_IF_ERROR(Collect(layout, manifest, "manifest.json", "", "latest", 0, &manifests));
+    return ImportAll(layout, manifests, "");
   }
 
   Result<std::vector<ImportedImage>> Run(const Layout& layout, const std::string& ref) {
@@ -193,6 +202,13 @@ class Importer {
     }
     std::vector<Descriptor> manifests;
     STRATA_RETURN_IF_ERROR(Collect(layout, index, "index.json", ref, "", 0, &manifests));
+    return ImportAll(layout, manifests, ref);
+  }
+
+ private:
+  Result<std::vector<ImportedImage>> ImportAll(const Layout& layout,
+                                               const std::vector<Descriptor>& manifests,
+                                               const std::string& ref) {
     if (manifests.empty()) {
       return Fail(ENOENT, layout.dir() + ": no image" +
                               (ref.empty() ? "" : " named '" + ref + "'") + " for platform " +
@@ -206,7 +222,6 @@ class Importer {
     return out;
   }
 
- private:
   // Walks an index (nested indexes too) and collects the manifests to import.
   Status Collect(const Layout& layout, const Json& index, const std::string& where,
                  const std::string& ref, const std::string& inherited_name, int depth,

@@ -283,6 +283,63 @@ TEST_F(ImportTest, MultiPlatformIndexes) {
   EXPECT_NE(missing.error().Message().find("linux/s390x"), std::string::npos);
 }
 
+// A multi-platform image in containers/image's dir: format, as `skopeo copy --all` writes it:
+// blobs as <hex>, the index as manifest.json, each instance manifest as <hex>.manifest.json.
+TEST_F(ImportTest, DirTransportHoldingAnIndex) {
+  const std::string dir = dir_ / "dirimage";
+  ::mkdir(dir.c_str(), 0755);
+  auto write = [&](const std::string& name, const std::string& data) {
+    std::ofstream(dir + "/" + name, std::ios::binary) << data;
+  };
+  write("version", "Directory Transport Version: 1.1\n");
+  Json manifests = Json::array();
+  for (const char* arch : {"amd64", "arm64"}) {
+    const std::string tar = SimpleTar(std::string("arch-") + arch, arch);
+    write(Sha256Of(tar).encoded, tar);
+    const std::string config =
+        Json{{"architecture", arch},
+             {"os", "linux"},
+             {"rootfs", {{"type", "layers"}, {"diff_ids", {Sha256Of(tar).String()}}}}}
+            .dump();
+    write(Sha256Of(config).encoded, config);
+    const std::string manifest = Json{
+        {"schemaVersion", 2},
+        {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+        {"config",
+         {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+          {"digest", Sha256Of(config).String()},
+          {"size", config.size()}}},
+        {"layers",
+         {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
+           {"digest", Sha256Of(tar).String()},
+           {"size", tar.size()}}}}}.dump();
+    write(Sha256Of(manifest).encoded + ".manifest.json", manifest);
+    manifests.push_back({{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                         {"digest", Sha256Of(manifest).String()},
+                         {"size", manifest.size()},
+                         {"platform", {{"os", "linux"}, {"architecture", arch}}}});
+  }
+  write("manifest.json", Json{{"schemaVersion", 2},
+                              {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                              {"manifests", manifests}}
+                             .dump());
+  ImportOptions arm;
+  arm.platform = "linux/arm64";
+  auto r = ImportImage(*store_, "dir:" + dir, arm);
+  ASSERT_TRUE(r) << r.error().Message();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ(store_->GetImage((*r)[0].id)->architecture, "arm64");
+  EXPECT_EQ((*r)[0].names, (std::vector<std::string>{"localhost/dirimage:latest"}));
+  // A tampered instance manifest is refused.
+  const std::string victim = manifests[0]["digest"].get<std::string>().substr(7);
+  write(victim + ".manifest.json", "{}");
+  ImportOptions amd;
+  amd.platform = "linux/amd64";
+  auto bad = ImportImage(*store_, "dir:" + dir, amd);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().Message().find(victim), std::string::npos) << bad.error().Message();
+}
+
 TEST_F(ImportTest, NotAnImage) {
   ::mkdir((dir_ / "empty").c_str(), 0755);
   ExpectRefused(dir_ / "empty", "not an image");
