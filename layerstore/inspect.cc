@@ -9,6 +9,7 @@
 #include <set>
 
 #include "fs/base/unique_fd.h"
+#include "layerstore/tree_digest.h"
 
 namespace strata::store {
 
@@ -122,6 +123,16 @@ Result<VerifyReport> VerifyStore(const Store& store) {
         report.problems.push_back("layer " + d.String() + ": record missing or wrong");
       } else if (::stat(store.LayerDir(d).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
         report.problems.push_back("layer " + d.String() + ": tree missing");
+      } else if (!record->tree_digest) {
+        ++report.layers_unhashed;
+      } else {
+        UniqueFd dir(::open(store.LayerDir(d).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        auto tree = dir ? TreeDigest(dir.Get()) : Result<Digest>(FailErrno("open"));
+        if (!tree) {
+          report.problems.push_back("layer " + d.String() + ": " + tree.error().Message());
+        } else if (!(*tree == *record->tree_digest)) {
+          report.problems.push_back("layer " + d.String() + ": files changed since import");
+        }
       }
     }
   }

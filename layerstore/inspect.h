@@ -40,12 +40,13 @@ Result<std::vector<HistoryEntry>> ImageHistory(const Store& store, const Digest&
 
 struct VerifyReport {
   size_t blobs = 0, layers = 0, images = 0;
+  size_t layers_unhashed = 0;         // layers imported before tree digests were recorded
   std::vector<std::string> problems;  // empty when everything verified
 };
 
-// Re-hashes every blob against its name and checks that every image's documents and layers
-// are present and agree with its record. (Layer trees are not re-hashed: the store keeps no
-// digest of an extracted tree yet.)
+// Re-hashes every blob against its name, re-hashes every layer tree against the TreeDigest
+// recorded at import, and checks that every image's documents and layers are present and
+// agree with its record.
 Result<VerifyReport> VerifyStore(const Store& store);
 
 }  // namespace strata::store

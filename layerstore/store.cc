@@ -168,6 +168,7 @@ Status Store::PublishLayer(const std::string& work, const LayerRecord& r) {
             {"compression", r.compression},
             {"blob_size", r.blob_size},
             {"tar_size", r.tar_size}};
+  if (r.tree_digest) j["tree_digest"] = r.tree_digest->String();
   STRATA_RETURN_IF_ERROR(WriteFileAtomic(work + "/layer.json", j.dump(2) + "\n"));
   // The extracted files reach the disk before the directory becomes visible.
   {
@@ -191,6 +192,10 @@ Result<LayerRecord> Store::GetLayer(const Digest& diff_id) const {
   r.compression = j.value("compression", "");
   r.blob_size = j.value("blob_size", uint64_t{0});
   r.tar_size = j.value("tar_size", uint64_t{0});
+  if (j.contains("tree_digest")) {
+    STRATA_ASSIGN_OR_RETURN(Digest tree, DigestField(j, "tree_digest"));
+    r.tree_digest = tree;
+  }
   return r;
 }
 

@@ -33,6 +33,7 @@ struct LayerRecord {
   std::string compression;
   uint64_t blob_size = 0;
   uint64_t tar_size = 0;
+  std::optional<Digest> tree_digest;  // TreeDigest of diff/ at import (absent in older stores)
 };
 
 struct ContainerRecord {

@@ -200,6 +200,10 @@ int Verify(const Globals& g) {
   for (const std::string& p : report->problems) std::fprintf(stderr, "strata: %s\n", p.c_str());
   std::printf("%zu blobs, %zu layers, %zu images: %s\n", report->blobs, report->layers,
               report->images, report->problems.empty() ? "ok" : "CORRUPT");
+  if (report->layers_unhashed) {
+    std::printf("(%zu layers imported by an older strata have no tree digest: not re-hashed)\n",
+                report->layers_unhashed);
+  }
   return report->problems.empty() ? 0 : 1;
 }
 

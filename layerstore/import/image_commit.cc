@@ -9,12 +9,14 @@
 
 #include "layerstore/import/layer_extract.h"
 #include "layerstore/reference.h"
+#include "layerstore/tree_digest.h"
 
 namespace strata::store {
 
 Status ImportLayerBlob(Store& store, int blob_fd, const std::optional<Digest>& expected_blob,
                        const Digest& diff_id, const std::string& where) {
   STRATA_ASSIGN_OR_RETURN(std::string work, store.MakeWorkDir());
+  Digest tree;
   auto extracted = [&]() -> Result<ExtractResult> {
     UniqueFd dest(::open((work + "/diff").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dest) return FailErrno(work);
@@ -29,6 +31,7 @@ Status ImportLayerBlob(Store& store, int blob_fd, const std::optional<Digest>& e
       return Fail(EINVAL, "uncompressed sha256 is " + r.diff_id.String() +
                               ", but the config's diff_id is " + diff_id.String());
     }
+    STRATA_ASSIGN_OR_RETURN(tree, TreeDigest(dest.Get()));  // for `strata verify`
     return r;
   }();
   if (!extracted) {
@@ -37,8 +40,8 @@ Status ImportLayerBlob(Store& store, int blob_fd, const std::optional<Digest>& e
   }
   struct stat st;
   const uint64_t blob_size = ::fstat(blob_fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-  LayerRecord record{diff_id, extracted->blob_digest, extracted->compression, blob_size,
-                     extracted->tar_bytes};
+  LayerRecord record{diff_id,   extracted->blob_digest, extracted->compression,
+                     blob_size, extracted->tar_bytes,   tree};
   return store.PublishLayer(work, record);
 }
 

@@ -228,6 +228,15 @@ TEST_F(ImageTest, ReimportIsANoOpAndTheMountCommandWorks) {
   EXPECT_EQ(corrupt.exit_code, 1) << corrupt.out;
   EXPECT_NE(corrupt.err.find("does not match its digest"), std::string::npos) << corrupt.err;
   Sh("f=$(ls store/blobs/sha256 | head -1); cp saved store/blobs/sha256/$f");
+  // A file changed inside an extracted layer is found too.
+  Sh("f=$(find store/layers -path '*/diff/*' -type f | head -1); cp -p \"$f\" saved-file; "
+     "echo tampered >> \"$f\"");
+  CommandResult tampered = Strata({"verify"});
+  EXPECT_EQ(tampered.exit_code, 1) << tampered.out;
+  EXPECT_NE(tampered.err.find("files changed since import"), std::string::npos) << tampered.err;
+  Sh("f=$(find store/layers -path '*/diff/*' -type f | head -1); cp -p saved-file \"$f\"");
+  CommandResult restored = Strata({"verify"});
+  EXPECT_EQ(restored.exit_code, 0) << restored.err;
   ASSERT_EQ(Strata({"rm", "registry.example/team/demo:prod"}).exit_code, 0);
 
   CommandResult untag = Strata({"rm", "demo:v1"});

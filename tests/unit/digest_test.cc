@@ -1,8 +1,19 @@
 #include "layerstore/digest.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "fs/base/unique_fd.h"
+#include "layerstore/tree_digest.h"
+#include "tests/support/temp_dir.h"
 
 namespace strata::store {
 namespace {
@@ -69,6 +80,52 @@ TEST(DigestTest, ChainId) {
   EXPECT_EQ(*ChainId({a, b}), ab);
   EXPECT_EQ(*ChainId({a, b, c}), Sha256Of(ab.String() + " " + c.String()));
   EXPECT_FALSE(ChainId({}));
+}
+
+}  // namespace
+}  // namespace strata::store
+
+namespace strata::store {
+namespace {
+
+TEST(TreeDigestTest, ChangesWithAnyChangeOfTheTree) {
+  testing::TempDir dir;
+  const std::string root = dir / "tree";
+  ::mkdir(root.c_str(), 0755);
+  ::mkdir((root + "/d").c_str(), 0755);
+  auto write = [&](const std::string& rel, const std::string& data) {
+    std::ofstream(root + "/" + rel) << data;
+  };
+  write("d/f", "content");
+  write("g", "other");
+  ASSERT_EQ(::symlink("d/f", (root + "/link").c_str()), 0);
+  auto digest = [&]() {
+    UniqueFd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    auto d = TreeDigest(fd.Get());
+    EXPECT_TRUE(d) << d.error().Message();
+    return d ? d->String() : std::string();
+  };
+  const std::string original = digest();
+  EXPECT_EQ(digest(), original) << "deterministic";
+  std::vector<std::string> seen = {original};
+  auto changed = [&](const char* what) {
+    const std::string now = digest();
+    for (const std::string& before : seen) EXPECT_NE(now, before) << what;
+    seen.push_back(now);
+  };
+  write("d/f", "contenT");
+  changed("content");
+  ASSERT_EQ(::chmod((root + "/g").c_str(), 0600), 0);
+  changed("mode");
+  ASSERT_EQ(::lsetxattr((root + "/g").c_str(), "user.k", "v", 1, 0), 0);
+  changed("xattr");
+  write("new", "");
+  changed("added file");
+  ASSERT_EQ(::unlink((root + "/link").c_str()), 0);
+  ASSERT_EQ(::symlink("elsewhere", (root + "/link").c_str()), 0);
+  changed("symlink target");
+  ASSERT_EQ(::rename((root + "/g").c_str(), (root + "/h").c_str()), 0);
+  changed("renamed");
 }
 
 }  // namespace
