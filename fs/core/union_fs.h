@@ -166,6 +166,12 @@ class UnionFs {
   // fsync(2) of directory ID's upper directory, if it has one.
   Status SyncDir(InodeId id, bool datasync);
 
+  // The file-attribute ioctls (chattr/lsattr) on a regular file or directory: CMD is
+  // FS_IOC_GETFLAGS/SETFLAGS (DATA an int) or FS_IOC_FSGETXATTR/FSSETXATTR (DATA a struct
+  // fsxattr); the set variants copy up first. Errors: ENOTTY for other commands or types,
+  // EROFS (set, read-only union), or the errno of the real ioctl.
+  Status FileAttrIoctl(InodeId id, unsigned cmd, void* data);
+
   // The merged listing of directory ID, "." and ".." first, each name once, in a stable order.
   // Errors: ESTALE, ENOTDIR, or the errno reading a layer's directory.
   Result<std::vector<DirEntry>> ReadDir(InodeId id);
@@ -227,6 +233,8 @@ class UnionFs {
   // carries no override (an unprivileged copy-up could not chown). Symlinks are skipped.
   Status KeepOwnerInOverride(const std::string& source_path, Follow follow, const struct stat& st,
                              const std::string& tmp);
+  // An fd of the real object (regular file or directory) to ioctl on. Errors: ENOTTY, open's.
+  Result<UniqueFd> OpenForIoctl(const Inode& node);
   // Path usable with l*xattr(2) for the node's real object, and how to follow it.
   std::string XattrPath(const Inode& node, Follow* follow) const;
 

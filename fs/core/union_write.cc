@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -527,6 +528,31 @@ Status UnionFs::SyncDir(InodeId id, bool datasync) {
   UniqueFd fd(::openat((*reals)[0].fd.Get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return FailErrno("open directory");
   if ((datasync ? ::fdatasync(fd.Get()) : ::fsync(fd.Get())) != 0) return FailErrno("fsync");
+  return Ok();
+}
+
+Result<UniqueFd> UnionFs::OpenForIoctl(const Inode& node) {
+  // Only regular files and directories: an ioctl on a device node would reach its driver.
+  if (!S_ISREG(node.type) && !S_ISDIR(node.type)) return Fail(ENOTTY);
+  Follow follow;
+  const std::string path = XattrPath(node, &follow);
+  UniqueFd fd(::open(path.c_str(),
+                     O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow == Follow::kNo ? O_NOFOLLOW : 0)));
+  if (!fd) return FailErrno("open for ioctl");
+  return fd;
+}
+
+Status UnionFs::FileAttrIoctl(InodeId id, unsigned cmd, void* data) {
+  const bool set = cmd == FS_IOC_SETFLAGS || cmd == FS_IOC_FSSETXATTR;
+  if (!set && cmd != FS_IOC_GETFLAGS && cmd != FS_IOC_FSGETXATTR) return Fail(ENOTTY);
+  STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
+  if (!S_ISREG(node->type) && !S_ISDIR(node->type)) return Fail(ENOTTY);
+  if (set) {
+    STRATA_RETURN_IF_ERROR(CheckWritable());
+    STRATA_RETURN_IF_ERROR(EnsureUpper(node));
+  }
+  STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenForIoctl(*node));
+  if (::ioctl(fd.Get(), cmd, data) != 0) return FailErrno("file attribute ioctl");
   return Ok();
 }
 

@@ -29,6 +29,8 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name);
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags);
 void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
+void OpIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* arg, fuse_file_info* fi,
+             unsigned flags, const void* in_buf, size_t in_bufsz, size_t out_bufsz);
 
 // ops_dir.cc
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);

@@ -33,6 +33,7 @@ fuse_lowlevel_ops MakeOps() {
   ops.rmdir = OpRmdir;
   ops.rename = OpRename;
   ops.setattr = OpSetattr;
+  ops.ioctl = OpIoctl;
   ops.create = OpCreate;
   ops.write_buf = OpWriteBuf;
   ops.fsync = OpFsync;

@@ -1,5 +1,10 @@
 // Name and attribute changes of the writable layer: mknod, mkdir, symlink, link, unlink, rmdir,
 // rename, setattr. New entries are created as the calling user.
+#include <linux/fs.h>
+
+#include <algorithm>
+#include <cstring>
+
 #include "fs/fuse/context.h"
 #include "fs/fuse/ops.h"
 #include "fs/fuse/reply.h"
@@ -91,6 +96,31 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     auto st = Ctx(req).fs->SetAttr(Id(ino), change);
     if (!st) return (void)r.Err(st.error());
     r.Attr(*st, Ctx(req).attr_timeout);
+  });
+}
+
+// chattr/lsattr. The kernel sends these for fileattr_get/set (a 4-byte flags word or a struct
+// fsxattr), through a handle it opened itself (for a directory an opendir handle), so the
+// inode is what counts.
+void OpIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* /*arg*/,
+             fuse_file_info* /*fi*/, unsigned flags, const void* in_buf, size_t in_bufsz,
+             size_t out_bufsz) {
+  Serve(req, "ioctl", [&](Reply& r) {
+    if (flags & FUSE_IOCTL_COMPAT) return (void)r.Err(ENOSYS);
+    union {
+      int flags;
+      struct fsxattr fsx;
+    } data{};
+    const size_t size =
+        cmd == FS_IOC_FSGETXATTR || cmd == FS_IOC_FSSETXATTR ? sizeof data.fsx : sizeof data.flags;
+    const bool set = cmd == FS_IOC_SETFLAGS || cmd == FS_IOC_FSSETXATTR;
+    if (set) {
+      if (in_bufsz < size) return (void)r.Err(EINVAL);
+      std::memcpy(&data, in_buf, size);
+    }
+    auto status = Ctx(req).fs->FileAttrIoctl(Id(ino), cmd, &data);
+    if (!status) return (void)r.Err(status.error());
+    r.Ioctl(set ? nullptr : &data, set ? 0 : std::min(out_bufsz, size));
   });
 }
 

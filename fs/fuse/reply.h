@@ -38,6 +38,7 @@ class Reply {
   int Xattr(size_t size) { return Once(fuse_reply_xattr(req_, size)); }
   int Lseek(off_t off) { return Once(fuse_reply_lseek(req_, off)); }
   int Write(size_t count) { return Once(fuse_reply_write(req_, count)); }
+  int Ioctl(const void* data, size_t size) { return Once(fuse_reply_ioctl(req_, 0, data, size)); }
   int Create(const fuse_entry_param& e, const fuse_file_info& fi) {
     return Once(fuse_reply_create(req_, &e, &fi));
   }

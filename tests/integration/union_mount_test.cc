@@ -235,3 +235,41 @@ TEST_F(UnionMountTest, ConcurrentReadersSeeConsistentData) {
 
 }  // namespace
 }  // namespace strata::testing
+
+namespace strata::testing {
+namespace {
+
+// chattr/lsattr (the kernel's fileattr ioctls) through a writable mount: flags of lower files
+// show, setting one copies up, and the flag then acts (append-only refuses an overwrite).
+TEST(FileAttrTest, ChattrAndLsattrThroughTheMount) {
+  const std::string why = MountUnavailableReason();
+  if (!why.empty()) GTEST_SKIP() << why;
+  if (::access("/usr/bin/chattr", X_OK) != 0) GTEST_SKIP() << "needs chattr (e2fsprogs)";
+  TempDir dir;
+  LayerBuilder(dir / "l").File("f", "x\n");
+  for (const char* d : {"u", "w", "m"}) ::mkdir((dir / d).c_str(), 0755);
+  if (RunCommand({"/usr/bin/chattr", "+A", dir / "l/f"}).exit_code != 0) {
+    GTEST_SKIP() << "the test directory's filesystem has no inode flags";
+  }
+  StrataMount mount(
+      {"-o", "lowerdir=" + (dir / "l") + ",upperdir=" + (dir / "u") + ",workdir=" + (dir / "w")},
+      dir / "m");
+  ASSERT_TRUE(mount.ok()) << mount.error();
+  CommandResult ls = RunCommand({"/usr/bin/lsattr", dir / "m/f"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_EQ(ls.out.substr(0, ls.out.find(' ')).find('A'), 7u) << ls.out;
+  CommandResult set = RunCommand({"/usr/bin/chattr", "+a", dir / "m/f"});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_NE(RunCommand({"/usr/bin/lsattr", dir / "u/f"}).out.find("-a-A"), std::string::npos)
+      << "copied up with the flag";
+  EXPECT_EQ(RunCommand({"/bin/sh", "-c", "echo more >> " + (dir / "m/f")}).exit_code, 0);
+  EXPECT_NE(RunCommand({"/bin/sh", "-c", "echo new > " + (dir / "m/f")}).exit_code, 0)
+      << "append-only refuses an overwrite";
+  EXPECT_EQ(RunCommand({"/usr/bin/chattr", "-a", dir / "m/f"}).exit_code, 0);
+  EXPECT_EQ(RunCommand({"/usr/bin/lsattr", dir / "l/f"}).out.find("-a-"), std::string::npos)
+      << "the lower file keeps its flags";
+  EXPECT_EQ(mount.Stop(), 0) << mount.Stderr();
+}
+
+}  // namespace
+}  // namespace strata::testing
