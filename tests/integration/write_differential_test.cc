@@ -4,6 +4,9 @@
 // (return value or errno, data read, directory listed) must match, and so must the final
 // trees, before and after unmount + remount of both.
 //
+// Before a quarter of the operations, the mtimes of the path and its parent are pinned to a
+// past value on both mounts; which of them the operation updated must match.
+//
 // A third of the operations run as unprivileged users (uid/gid 1000 or 1001), so permission
 // checks (owner, group, other bits, sticky directories, setgid inheritance, chown/chmod
 // rights) are compared with the kernel's too.
@@ -61,7 +64,8 @@ struct Mutation {
   unsigned flags = 0;
   mode_t mode = 0;
   int64_t number = 0;
-  uid_t uid = 0;  // who does it (0: root)
+  uid_t uid = 0;       // who does it (0: root)
+  bool timed = false;  // compare which mtimes the operation updates
 };
 
 const char* KindName(Mutation::Kind k) {
@@ -99,6 +103,7 @@ std::vector<Mutation> PlanMutations(uint64_t seed, int count) {
     // Users mostly work on names of their own in the sticky root ("u0".."u3").
     if (m.uid != 0 && rng() % 2) m.path = "u" + std::to_string(rng() % 4);
     if (m.uid != 0 && rng() % 2) m.path2 = "u" + std::to_string(rng() % 4);
+    m.timed = rng() % 4 == 0;
     out.push_back(std::move(m));
   }
   return out;
@@ -194,8 +199,47 @@ std::string Apply(const std::string& root, const Mutation& m) {
   return "?";
 }
 
-// Apply as M's user: in a child process with that uid and gid (and no supplementary groups).
+constexpr time_t kPinned = 1000000000;
+
+std::string Parent(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash);
+}
+
+// Which of PATH's and its parent's mtimes are no longer the pinned value.
+std::string Times(const std::string& root, const std::string& path) {
+  std::string out = " times:";
+  for (const std::string& rel : {Parent(path), path}) {
+    struct stat st;
+    const std::string full = rel.empty() ? root : root + "/" + rel;
+    if (::lstat(full.c_str(), &st) != 0) {
+      out += " -";
+    } else {
+      out += st.st_mtim.tv_sec == kPinned ? " kept" : " updated";
+    }
+  }
+  return out;
+}
+
+std::string ApplyAsUser(const std::string& root, const Mutation& m);
+
+// Applies M as its user; for a timed M, the mtimes of its path and parent are pinned to a
+// past value first (as root) and the result says which the operation updated.
 std::string ApplyAs(const std::string& root, const Mutation& m) {
+  if (m.timed) {
+    const struct timespec ts[2] = {{0, UTIME_OMIT}, {kPinned, 0}};
+    for (const std::string& rel : {Parent(m.path), m.path}) {
+      const std::string full = rel.empty() ? root : root + "/" + rel;
+      ::utimensat(AT_FDCWD, full.c_str(), ts, AT_SYMLINK_NOFOLLOW);
+    }
+  }
+  std::string result = ApplyAsUser(root, m);
+  if (m.timed) result += Times(root, m.path);
+  return result;
+}
+
+// Apply as M's user: in a child process with that uid and gid (and no supplementary groups).
+std::string ApplyAsUser(const std::string& root, const Mutation& m) {
   if (m.uid == 0) return Apply(root, m);
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return "pipe failed";
