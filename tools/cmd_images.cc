@@ -1,4 +1,6 @@
 // Listing and managing images: images, inspect, history, tag, rm, prune, df, verify.
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -26,9 +28,9 @@ int Images(const Globals& g, const std::string& format, bool ids_only) {
   auto usage = store::ComputeUsage(*store);
   if (!usage) return Report(usage.error());
   Json rows = Json::array();
-  if (format.empty() && !ids_only) {
-    std::printf("%-40s %-12s %-14s %-22s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
-  }
+  // The table: columns as wide as their widest cell.
+  std::vector<std::array<std::string, 5>> table = {
+      {"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"}};
   for (const auto& image : *images) {
     std::vector<std::string> image_names;
     for (const auto& [name, id] : *names) {
@@ -53,12 +55,23 @@ int Images(const Globals& g, const std::string& format, bool ids_only) {
     if (image_names.empty()) image_names.push_back("<none>:<none>");
     for (const std::string& n : image_names) {
       const size_t colon = n.rfind(':');
-      std::printf("%-40s %-12s %-14s %-22s %s\n", n.substr(0, colon).c_str(),
-                  n.substr(colon + 1).c_str(), Short(image.id).c_str(),
-                  image.created.substr(0, 19).c_str(), HumanSize(size).c_str());
+      table.push_back({n.substr(0, colon), n.substr(colon + 1), Short(image.id),
+                       image.created.substr(0, 19), HumanSize(size)});
     }
   }
-  if (format == "json") std::printf("%s\n", rows.dump(2).c_str());
+  if (format == "json") {
+    std::printf("%s\n", rows.dump(2).c_str());
+  } else if (!ids_only) {
+    std::array<size_t, 5> width{};
+    for (const auto& row : table) {
+      for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+    }
+    for (const auto& row : table) {
+      std::printf("%-*s   %-*s   %-*s   %-*s   %s\n", static_cast<int>(width[0]), row[0].c_str(),
+                  static_cast<int>(width[1]), row[1].c_str(), static_cast<int>(width[2]),
+                  row[2].c_str(), static_cast<int>(width[3]), row[3].c_str(), row[4].c_str());
+    }
+  }
   return 0;
 }
 
