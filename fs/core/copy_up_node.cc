@@ -93,10 +93,47 @@ Result<std::shared_ptr<const RealDirs>> UnionFs::EnsureUpperDir(const std::share
   }
 }
 
+void UnionFs::Moved(Inode& node, std::shared_ptr<const Placement> place) {
+  node.SetPlace(std::move(place));
+  node.data_gen.fetch_add(1, std::memory_order_acq_rel);
+  if (kernel_cache_ != nullptr) kernel_cache_->InvalidateAttr(node.id);
+}
+
+Result<std::shared_ptr<const Placement>> UnionFs::CopyUpRemoved(const std::shared_ptr<Inode>& node,
+                                                                const Placement& place) {
+  // As a file opened with O_TMPFILE: built in the workdir, anchored, then its name dropped. Its
+  // lower original stays as it is (only hard links would share it, and those are indexed
+  // before a name of theirs is removed).
+  struct stat st;
+  if (::fstatat(place.parent_fd, place.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return FailErrno("copy-up stat");
+  }
+  const int work = upper_->work_fd();
+  const std::string tmp = upper_->TempName();
+  STRATA_RETURN_IF_ERROR(CopyObject(place.parent_fd, place.name, st, work, tmp, copy_options()));
+  if (Status kept =
+          KeepOwnerInOverride(ProcFdPath(place.parent_fd, place.name), Follow::kNo, st, tmp);
+      !kept) {
+    (void)upper_->Discard(tmp);
+    return Unexpected{kept.error()};
+  }
+  auto anchor =
+      std::make_shared<UniqueFd>(::openat(work, tmp.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  const int err = errno;
+  (void)upper_->Discard(tmp);
+  if (!*anchor) return Fail(err, "anchor copy-up");
+  auto fresh = std::make_shared<Placement>(place);
+  fresh->anchor = std::move(anchor);
+  fresh->layer = 0;
+  Moved(*node, fresh);
+  return std::shared_ptr<const Placement>(std::move(fresh));
+}
+
 Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
     const std::shared_ptr<Inode>& node) {
   auto place = node->Place();
   if (place->layer == 0) return place;
+  if (place->removed) return CopyUpRemoved(node, *place);
   STRATA_ASSIGN_OR_RETURN(auto parent_reals, EnsureUpperDir(place->parent));
   struct stat st;
   if (::fstatat(place->parent_fd, place->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -147,7 +184,7 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
     return fail(done.error());
   }
   auto fresh = UpperPlacement(place->parent, parent_reals, place->name);
-  node->SetPlace(fresh);
+  Moved(*node, fresh);
   return fresh;
 }
 

@@ -1,17 +1,27 @@
 // Inodes of the merged tree.
 //
 // Lifetimes: an Inode is created by UnionFs::Lookup (or a create-style call), published in the
-// InodeTable and shared (std::shared_ptr) with every operation that is using it, so a concurrent
-// forget never frees a node under a running op. A node's Placement keeps its parent directory
-// alive, and with it the parent's RealDirs snapshot whose fds the node borrows. A directory owns
-// one O_PATH fd per layer it is present in; only directories hold fds.
+// InodeTable and shared (std::shared_ptr) with every operation and open file that is using it,
+// so a concurrent forget never frees a node under a running op. A node's Placement keeps its
+// parent directory alive, and with it the parent's RealDirs snapshot whose fds the node
+// borrows. A directory owns one O_PATH fd per layer it is present in.
+//
+// Identity cannot alias: a node's real object stays alive while the node exists, so no other
+// object can take its inode number (the table's key) meanwhile. Layers below the upper never
+// change; a directory holds its real directories open; and an upper non-directory whose name
+// is removed while the node exists is anchored first (Placement::anchor, an O_PATH fd of the
+// object), which also keeps it usable through open files until the kernel forgets the node.
 //
 // Mutability: copy-up, rename and unlink change where a node lives. Those fields are immutable
 // snapshots (RealDirs, Placement) swapped as a whole under `mu`, which is held only to copy or
 // replace a shared_ptr, never across a syscall; readers take a snapshot and work on it without
 // locks. `op_mu` serialises the operations that move this node on disk (copy-up, unlink, rename,
-// setattr); it is held across syscalls. Lock order: op_mu before mu; a thread holds op_mu of at
-// most one node, except rename, which takes two in increasing id order. The kernel already
+// setattr, link); it is held across syscalls.
+//
+// Lock order: op_mu of a node before op_mu of its ancestors (a copy-up holds the node's while
+// EnsureUpperDir copies its parents up, each under its own op_mu, taken and released one at a
+// time); rename first copies up everything it moves, then takes the op_mu of its two objects
+// in increasing id order; `mu` is innermost (never held while taking another lock). The kernel
 // serialises name operations within a directory (the VFS holds the directory's lock).
 #pragma once
 
@@ -50,15 +60,20 @@ struct Inode;
 
 // Where a node's name lives: its parent, its name there, and (non-directories) the layer of
 // the real object and the parent's real directory fd in that layer.
-// A hard-linked upper file whose name was removed while the kernel still knows it through
-// another name is reached through `anchor`, an O_PATH fd of the object itself.
+// `anchor` (an O_PATH fd of the object itself) reaches an upper object that its name does not:
+// the indexed copy of a lower hard link, or an object whose name was removed (`removed`) while
+// the node is still in use (other hard links, open files).
 struct Placement {
   std::shared_ptr<Inode> parent;                 // null for the root
   std::shared_ptr<const RealDirs> parent_reals;  // keeps parent_fd open
   int parent_fd = -1;                            // borrowed from *parent_reals
   std::string name;
   int layer = 0;
-  std::shared_ptr<const UniqueFd> anchor;  // set only for such orphans
+  std::shared_ptr<const UniqueFd> anchor;
+  // The name was removed from the merged view (unlink, rename over it). An upper object is then
+  // anchored; a lower one stays readable at its name in its (unchanging) layer. A lookup of
+  // another hard link of the object re-places the node.
+  bool removed = false;
 
   // (dirfd, path, AT_* flags) naming the real object for *at(2) calls that accept
   // AT_EMPTY_PATH; symlinks are not followed.
@@ -79,11 +94,14 @@ struct Inode {
   mode_t type = 0;      // S_IFMT bits; never changes
   uint64_t st_ino = 0;  // the st_ino shown to users, stable across copy-up and remount; the key
 
-  // Merged directories: 2 + number of merged subdirectories, computed on demand; 0 = unknown.
-  std::atomic<uint32_t> merged_nlink{0};
-  // Non-directories whose name was removed (unlink, or rename over them): the next lookup of
-  // another hard link re-places the node.
-  std::atomic<bool> orphaned{false};
+  // Non-directories: bumped (after the new Placement is set) each time the node's data moves
+  // to another real file, i.e. at copy-up; open files compare it to reopen (FileHandle).
+  std::atomic<uint32_t> data_gen{0};
+  // Directories: bumped by every change of the merged listing; a value computed from a listing
+  // is cached tagged with the count it started at, so one filled during a change is never used.
+  std::atomic<uint32_t> dir_changes{0};
+  // (dir_changes when computed) << 32 | (2 + merged subdirectories); 0: none cached.
+  std::atomic<uint64_t> merged_nlink{0};
 
   std::mutex op_mu;  // see the header comment
 

@@ -6,6 +6,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "fs/base/log.h"
 #include "fs/core/dir_merge.h"
 #include "fs/core/layer_format.h"
 #include "fs/core/xattr_io.h"
@@ -170,11 +171,24 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
   // a hard link, an indexed copy) or its link count needs the index's correction.
   bool restat = place->anchor || (in_upper && !is_dir && st.st_nlink > 1) || Overrides();
   std::shared_ptr<Inode> node = table_.FindAndRef(ino);
+  if (node && node->type != (st.st_mode & S_IFMT)) {
+    // Every node keeps its real object alive (inode.h), so its number cannot name another
+    // object while it exists, unless a layer was changed behind the mount's back. Then this is
+    // a new object: it gets a new node, never the old one's identity.
+    STRATA_LOG(kWarn) << "inode " << ino << " changed type behind the mount ('" << name
+                      << "'): layers must not be modified while mounted";
+    table_.Forget(node->id, 1);
+    table_.Unkey(*node);
+    node = nullptr;
+  }
   if (node) {
     if (!node->IsDir()) {
-      // Another name of a hard-linked file whose old name was removed: live here now.
-      if (node->orphaned.exchange(false)) node->SetPlace(place);
       auto current = node->Place();
+      if (current->removed) {
+        // Another name of a hard-linked file whose old name was removed: live here now.
+        node->SetPlace(place);
+        current = place;
+      }
       restat = restat || current->anchor || current->layer != place->layer ||
                current->name != name || current->parent != parent;
     }
@@ -314,15 +328,20 @@ void UnionFs::Present(Inode& node, struct stat* st) {
 }
 
 uint32_t UnionFs::MergedNlink(Inode& node) {
-  uint32_t cached = node.merged_nlink.load(std::memory_order_relaxed);
-  if (cached != 0) return cached;
+  // The count is cached tagged with the change counter it was computed at: a listing taken
+  // while the directory changed is tagged with the older count and never matches again.
+  const uint32_t changes = node.dir_changes.load(std::memory_order_acquire);
+  const uint64_t cached = node.merged_nlink.load(std::memory_order_acquire);
+  if (cached != 0 && static_cast<uint32_t>(cached >> 32) == changes) {
+    return static_cast<uint32_t>(cached);
+  }
   auto reals = node.Reals();
   MergeInput input{reals.get(), node.st_ino, node.st_ino, {}};
   auto entries = MergeDirectory(input, layers_);
   if (!entries) return 1;  // "unknown", as kernel overlayfs reports for merged dirs
   uint32_t nlink = 0;      // "." and ".." are in the listing: 2 + subdirectories
   for (const DirEntry& e : *entries) nlink += e.d_type == DT_DIR ? 1 : 0;
-  node.merged_nlink.store(nlink, std::memory_order_relaxed);
+  node.merged_nlink.store(uint64_t{changes} << 32 | nlink, std::memory_order_release);
   return nlink;
 }
 
@@ -338,7 +357,9 @@ Result<struct stat> UnionFs::Stat(const Inode& node) {
     if (::fstatat(place->AtFd(), place->AtPath(), &st, place->AtFlags()) != 0) {
       return FailErrno("stat");
     }
-    if (place->layer == 0 && upper_ && (st.st_nlink > 1 || place->anchor)) {
+    if (place->removed && place->layer != 0) {
+      st.st_nlink = 0;  // a lower object whose only name is gone (ext4 and fstat(2) say 0)
+    } else if (place->layer == 0 && upper_ && (st.st_nlink > 1 || place->anchor)) {
       // An indexed copy: one link is the index's; its lower names not yet linked still count.
       auto lower = ReadStoredNumber(place->AtFd(), place->anchor ? "" : place->name,
                                     upper_->xattr_prefix(), kLowerLinksSuffix);
@@ -400,23 +421,58 @@ Status UnionFs::Access(InodeId id, int mask, const Caller& caller) {
   return Ok();
 }
 
-Result<UniqueFd> UnionFs::OpenFile(InodeId id, int flags) {
+Result<UniqueFd> UnionFs::OpenReal(const Placement& place, int flags) {
+  const int real_flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
+  UniqueFd fd(place.anchor
+                  ? ::open(ProcFdPath(place.anchor->Get()).c_str(), real_flags & ~O_NOFOLLOW)
+                  : ::openat(place.parent_fd, place.name.c_str(), real_flags | O_NOFOLLOW));
+  if (!fd) return FailErrno("open");
+  return fd;
+}
+
+Result<std::unique_ptr<FileHandle>> UnionFs::OpenFile(InodeId id, int flags) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (node->IsDir()) return Fail(EISDIR);
   std::shared_ptr<const Placement> place;
+  uint32_t gen;
+  std::unique_lock<std::mutex> lock;
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
     STRATA_RETURN_IF_ERROR(CheckWritable());
-    std::lock_guard lock(node->op_mu);
+    lock = std::unique_lock(node->op_mu);
     STRATA_ASSIGN_OR_RETURN(place, EnsureUpperFile(node));
+    gen = node->data_gen.load(std::memory_order_acquire);
   } else {
+    // The generation first: if a copy-up lands in between, the handle reopens at its first I/O.
+    gen = node->data_gen.load(std::memory_order_acquire);
     place = node->Place();
   }
-  const int real_flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
-  UniqueFd fd(place->anchor
-                  ? ::open(ProcFdPath(place->anchor->Get()).c_str(), real_flags & ~O_NOFOLLOW)
-                  : ::openat(place->parent_fd, place->name.c_str(), real_flags | O_NOFOLLOW));
-  if (!fd) return FailErrno("open");
-  return fd;
+  STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenReal(*place, flags));
+  return std::make_unique<FileHandle>(std::move(node), flags & ~O_TRUNC, std::move(fd), gen);
+}
+
+Result<int> UnionFs::HandleFd(FileHandle& handle) {
+  const Inode& node = *handle.node_;
+  uint32_t now = node.data_gen.load(std::memory_order_acquire);
+  if (handle.gen_.load(std::memory_order_acquire) == now) {
+    return handle.fd_.load(std::memory_order_relaxed);
+  }
+  std::lock_guard lock(handle.mu_);
+  now = node.data_gen.load(std::memory_order_acquire);
+  if (handle.gen_.load(std::memory_order_relaxed) == now) {
+    return handle.fd_.load(std::memory_order_relaxed);
+  }
+  // The Placement read after the generation is at least as new (Moved sets it first).
+  STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenReal(*node.Place(), handle.flags_));
+  handle.fd_.store(fd.Get(), std::memory_order_relaxed);
+  handle.fds_.push_back(std::move(fd));
+  handle.gen_.store(now, std::memory_order_release);
+  return handle.fd_.load(std::memory_order_relaxed);
+}
+
+Status UnionFs::OpenDir(InodeId id) {
+  STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
+  if (!node->IsDir()) return Fail(ENOTDIR);
+  return Ok();
 }
 
 Result<std::vector<DirEntry>> UnionFs::ReadDir(InodeId id) {

@@ -19,6 +19,12 @@
 // Which error wins in writes: the first failing step's errno is returned and nothing visible
 // has changed (each step is a rename of a finished object), except where noted per method.
 //
+// Open files (file_handle.h): every handle of a node follows the node to its upper file after a
+// copy-up; a file whose last name is removed (unlink, rename over it) stays fully usable
+// through its handles and its node (attributes with st_nlink 0, xattrs, truncate, I/O) until
+// the kernel forgets the node, which it does after the last close; then its space is freed.
+// Nothing is left in the upper or workdir for it.
+//
 // Thread-safety: all methods may be called concurrently from any number of threads. Name
 // operations (create, link, unlink, rename) rely on the kernel serialising them per directory,
 // as the VFS does for every filesystem; copy-up is serialised per node (Inode::op_mu).
@@ -36,8 +42,10 @@
 #include "fs/base/status.h"
 #include "fs/base/unique_fd.h"
 #include "fs/core/copy_up.h"
+#include "fs/core/file_handle.h"
 #include "fs/core/id_map.h"
 #include "fs/core/inode_table.h"
+#include "fs/core/kernel_cache.h"
 #include "fs/core/layer_format.h"
 #include "fs/core/layer_stack.h"
 #include "fs/core/override_stat.h"
@@ -88,10 +96,10 @@ struct AttrChange {
   int fd = -1;  // an open handle of the file, if the kernel gave one (truncate through it)
 };
 
-// An entry created by Create, with the real file open as asked.
+// An entry created by Create, with the real file open as asked (null for the other kinds).
 struct Created {
   Entry entry;
-  UniqueFd fd;
+  std::unique_ptr<FileHandle> handle;
 };
 
 class UnionFs {
@@ -101,6 +109,10 @@ class UnionFs {
   static Result<std::unique_ptr<UnionFs>> Open(const UnionConfig& config);
 
   bool writable() const { return upper_ != nullptr; }
+
+  // Where the core reports what the kernel may have cached and can no longer trust (null: no
+  // kernel, as in unit tests). Set before serving requests; CACHE must outlive its use.
+  void SetKernelCache(KernelCache* cache) { kernel_cache_ = cache; }
 
   // Looks NAME up in directory PARENT. On success the entry's lookup count was incremented:
   // the caller hands it to the kernel or undoes it with Forget(id, 1).
@@ -125,9 +137,14 @@ class UnionFs {
   // EROFS without an upper layer. Errors: ESTALE, EACCES, EROFS.
   Status Access(InodeId id, int mask, const Caller& caller);
 
-  // Opens the real file. Write access or O_TRUNC copies it up first. Errors: ESTALE, EISDIR,
-  // EROFS for writes without an upper layer, or the errno of copy-up or open.
-  Result<UniqueFd> OpenFile(InodeId id, int flags);
+  // Opens the real file as a handle that follows the node (file_handle.h). Write access or
+  // O_TRUNC copies it up first. Errors: ESTALE, EISDIR, EROFS for writes without an upper
+  // layer, or the errno of copy-up or open.
+  Result<std::unique_ptr<FileHandle>> OpenFile(InodeId id, int flags);
+  // The descriptor to do HANDLE's I/O on now: the node's current real file (reopened with the
+  // handle's flags if the node was copied up since). Borrowed: valid until HANDLE is destroyed.
+  // Errors: the errno of reopening.
+  Result<int> HandleFd(FileHandle& handle);
 
   // --- writes; each is EROFS without an upper layer, ESTALE for an unknown id ---
 
@@ -172,6 +189,8 @@ class UnionFs {
   // EROFS (set, read-only union), or the errno of the real ioctl.
   Status FileAttrIoctl(InodeId id, unsigned cmd, void* data);
 
+  // Checks that ID can be listed. Errors: ESTALE, ENOTDIR.
+  Status OpenDir(InodeId id);
   // The merged listing of directory ID, "." and ".." first, each name once, in a stable order.
   // Errors: ESTALE, ENOTDIR, or the errno reading a layer's directory.
   Result<std::vector<DirEntry>> ReadDir(InodeId id);
@@ -252,9 +271,9 @@ class UnionFs {
                                                            const std::shared_ptr<Inode>& parent,
                                                            const std::string& name);
   // Removing NAME, a name of non-directory NODE in PARENT (upper directory REALS[0]): a lower
-  // hard link is indexed first; if NAME is where NODE lives and other links remain, NODE is
-  // anchored to the object. The caller holds node->op_mu, removes NAME, then calls
-  // FinishRemoval (BELOW: a whiteout was needed).
+  // hard link is indexed first; if NAME is where NODE lives, an upper object is anchored (it
+  // stays usable, and its inode number taken, while the node exists). The caller holds
+  // node->op_mu, removes NAME, then calls FinishRemoval.
   struct Removal {
     Found now;  // NAME as it is before the removal
     std::shared_ptr<const Placement> place;
@@ -264,7 +283,15 @@ class UnionFs {
   Result<Removal> PrepareRemoval(const std::shared_ptr<Inode>& node,
                                  const std::shared_ptr<Inode>& parent, const RealDirs& reals,
                                  const std::string& name);
-  void FinishRemoval(Inode& node, const Removal& removal, bool below);
+  void FinishRemoval(Inode& node, const Removal& removal);
+  // Opens the real object PLACE names with open(2) FLAGS (never following a symlink).
+  static Result<UniqueFd> OpenReal(const Placement& place, int flags);
+  // Copies NODE, a lower file whose name was removed (placement.removed), to an upper object
+  // with no name, reached through an anchor. The caller holds op_mu.
+  Result<std::shared_ptr<const Placement>> CopyUpRemoved(const std::shared_ptr<Inode>& node,
+                                                         const Placement& place);
+  // NODE's data now lives in PLACE (a copy-up): handles reopen, the kernel rereads attributes.
+  void Moved(Inode& node, std::shared_ptr<const Placement> place);
   // Adds DELTA to the count of not-yet-linked lower names on the indexed copy at PATH (a
   // "/proc/self/fd/N/name" path); nothing if PATH is not an indexed copy.
   void AdjustLowerLinks(const std::string& path, int delta);
@@ -282,9 +309,13 @@ class UnionFs {
   Status WriteWhiteout(int upfd, const std::string& name);
   // The common part of MakeNode/MakeDir/MakeSymlink/Create: BUILD makes the object as TMP in
   // the workdir (returning an open fd for Create), owned by CALLER, then it is published.
+  struct Made {
+    Entry entry;
+    UniqueFd fd;  // what BUILD opened, if anything
+  };
   template <typename Build>
-  Result<Created> MakeEntry(InodeId parent_id, std::string_view name, mode_t type,
-                            const Caller& caller, Build&& build);
+  Result<Made> MakeEntry(InodeId parent_id, std::string_view name, mode_t type,
+                         const Caller& caller, Build&& build);
   Status SetMarker(const std::string& path, std::string_view suffix, const std::string& value);
   // Before upper directory DIR moves: it must not merge with lower directories at its new
   // name, so it gets overlay.redirect to its lower path if it has lower parts, else (when
@@ -300,13 +331,15 @@ class UnionFs {
   bool IsImpure(int upfd) const;
   Result<std::shared_ptr<Inode>> Child(const std::shared_ptr<Inode>& parent,
                                        const std::string& name, Found* found);
-  void Invalidate(Inode& dir) { dir.merged_nlink.store(0, std::memory_order_relaxed); }
+  // DIR's merged listing changed: what was computed from it is stale.
+  void Invalidate(Inode& dir) { dir.dir_changes.fetch_add(1, std::memory_order_acq_rel); }
   CopyOptions copy_options() const;
 
   UnionConfig config_;
   LayerStack layers_;
   std::unique_ptr<UpperLayer> upper_;  // null: read-only
   InodeTable table_;
+  KernelCache* kernel_cache_ = nullptr;
 };
 
 }  // namespace strata::core

@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "fs/base/log.h"
 #include "fs/core/layer_format.h"
 #include "fs/core/union_fs.h"
 
@@ -63,8 +64,8 @@ Status UnionFs::CheckNewEntry(const Inode& parent, const std::string& name) {
 }
 
 template <typename Build>
-Result<Created> UnionFs::MakeEntry(InodeId parent_id, std::string_view name_view, mode_t mode,
-                                   const Caller& caller, Build&& build) {
+Result<UnionFs::Made> UnionFs::MakeEntry(InodeId parent_id, std::string_view name_view, mode_t mode,
+                                         const Caller& caller, Build&& build) {
   const mode_t type = mode & S_IFMT;
   STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(parent_id));
   const std::string name(name_view);
@@ -77,7 +78,7 @@ Result<Created> UnionFs::MakeEntry(InodeId parent_id, std::string_view name_view
 
   const std::string tmp = upper_->TempName();
   STRATA_ASSIGN_OR_RETURN(UniqueFd fd, build(work, tmp));
-  auto fail = [&](Error e) -> Result<Created> {
+  auto fail = [&](Error e) -> Result<Made> {
     (void)upper_->Discard(tmp);
     return Unexpected{std::move(e)};
   };
@@ -126,7 +127,7 @@ Result<Created> UnionFs::MakeEntry(InodeId parent_id, std::string_view name_view
     return FailErrno("stat new entry");
   }
   STRATA_ASSIGN_OR_RETURN(Entry entry, NodeFor(parent, reals, name, found));
-  return Created{entry, std::move(fd)};
+  return Made{entry, std::move(fd)};
 }
 
 Result<Entry> UnionFs::MakeNode(InodeId parent, std::string_view name, mode_t mode, dev_t rdev,
@@ -138,19 +139,19 @@ Result<Entry> UnionFs::MakeNode(InodeId parent, std::string_view name, mode_t mo
   }
   const mode_t real_type = type == 0 ? S_IFREG : type;
   STRATA_ASSIGN_OR_RETURN(
-      Created made, MakeEntry(parent, name, real_type | (mode & 07777), caller,
-                              [&](int work, const std::string& tmp) -> Result<UniqueFd> {
-                                if (::mknodat(work, tmp.c_str(), real_type | 0600, rdev) != 0) {
-                                  return FailErrno("mknod");
-                                }
-                                return UniqueFd();
-                              }));
+      Made made, MakeEntry(parent, name, real_type | (mode & 07777), caller,
+                           [&](int work, const std::string& tmp) -> Result<UniqueFd> {
+                             if (::mknodat(work, tmp.c_str(), real_type | 0600, rdev) != 0) {
+                               return FailErrno("mknod");
+                             }
+                             return UniqueFd();
+                           }));
   return made.entry;
 }
 
 Result<Entry> UnionFs::MakeDir(InodeId parent, std::string_view name, mode_t mode,
                                const Caller& caller) {
-  STRATA_ASSIGN_OR_RETURN(Created made,
+  STRATA_ASSIGN_OR_RETURN(Made made,
                           MakeEntry(parent, name, S_IFDIR | (mode & 07777), caller,
                                     [&](int work, const std::string& tmp) -> Result<UniqueFd> {
                                       if (::mkdirat(work, tmp.c_str(), 0700) != 0) {
@@ -163,7 +164,7 @@ Result<Entry> UnionFs::MakeDir(InodeId parent, std::string_view name, mode_t mod
 
 Result<Entry> UnionFs::MakeSymlink(InodeId parent, std::string_view name, const std::string& target,
                                    const Caller& caller) {
-  STRATA_ASSIGN_OR_RETURN(Created made,
+  STRATA_ASSIGN_OR_RETURN(Made made,
                           MakeEntry(parent, name, S_IFLNK | 0777, caller,
                                     [&](int work, const std::string& tmp) -> Result<UniqueFd> {
                                       if (::symlinkat(target.c_str(), work, tmp.c_str()) != 0) {
@@ -176,14 +177,20 @@ Result<Entry> UnionFs::MakeSymlink(InodeId parent, std::string_view name, const 
 
 Result<Created> UnionFs::Create(InodeId parent, std::string_view name, mode_t mode, int flags,
                                 const Caller& caller) {
-  return MakeEntry(parent, name, S_IFREG | (mode & 07777), caller,
-                   [&](int work, const std::string& tmp) -> Result<UniqueFd> {
-                     const int real_flags = (flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) |
-                                            O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-                     UniqueFd fd(::openat(work, tmp.c_str(), real_flags, 0600));
-                     if (!fd) return FailErrno("create");
-                     return fd;
-                   });
+  const int open_flags = flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
+  STRATA_ASSIGN_OR_RETURN(
+      Made made, MakeEntry(parent, name, S_IFREG | (mode & 07777), caller,
+                           [&](int work, const std::string& tmp) -> Result<UniqueFd> {
+                             UniqueFd fd(::openat(
+                                 work, tmp.c_str(),
+                                 open_flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+                             if (!fd) return FailErrno("create");
+                             return fd;
+                           }));
+  auto node = table_.Get(made.entry.id);  // NodeFor's count is held: it cannot be forgotten
+  const uint32_t gen = node->data_gen.load(std::memory_order_acquire);
+  return Created{made.entry, std::make_unique<FileHandle>(std::move(node), open_flags,
+                                                          std::move(made.fd), gen)};
 }
 
 Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view name_view) {
@@ -229,25 +236,32 @@ Result<UnionFs::Removal> UnionFs::PrepareRemoval(const std::shared_ptr<Inode>& n
     STRATA_ASSIGN_OR_RETURN(r.now, FindReal(reals, name, 0));
   }
   r.place = node->Place();
-  r.was_placement = r.place->parent == parent && r.place->name == name && !r.place->anchor;
-  // A hard-linked upper file stays reachable through the kernel's other names.
-  if (r.now.index == 0 && r.now.st.st_nlink > 1 && r.was_placement) {
+  r.was_placement =
+      r.place->parent == parent && r.place->name == name && !r.place->anchor && !r.place->removed;
+  if (r.was_placement && r.now.index == 0) {
+    // The node's upper object loses the name it is reached by. Anchored, it stays usable
+    // (other hard links, open files) and keeps its inode number from being reused by a new
+    // object while the node exists, so no lookup can ever alias the two.
     r.anchor = std::make_shared<UniqueFd>(
         ::openat(reals[0].fd.Get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-    if (!*r.anchor) return FailErrno("anchor");
+    if (!*r.anchor) {
+      if (errno != EMFILE && errno != ENFILE) return FailErrno("anchor");
+      // Out of descriptors: the removal goes on, the node is no longer found by its number
+      // (a new object may take it), and it can no longer reach the object.
+      STRATA_LOG(kWarn) << "no descriptor left to keep removed '" << name << "' open";
+      r.anchor.reset();
+      table_.Unkey(*node);
+    }
   }
   return r;
 }
 
-void UnionFs::FinishRemoval(Inode& node, const Removal& r, bool below) {
-  if (r.anchor) {
-    auto moved = std::make_shared<Placement>(*r.place);
-    moved->anchor = r.anchor;
-    node.SetPlace(std::move(moved));
-  }
-  if (r.was_placement) node.orphaned.store(true);
-  // Its real object is gone: a new one may get its inode number.
-  if (r.now.index == 0 && !below && r.now.st.st_nlink <= 1) table_.Unkey(node);
+void UnionFs::FinishRemoval(Inode& node, const Removal& r) {
+  if (!r.was_placement) return;
+  auto moved = std::make_shared<Placement>(*r.place);
+  moved->anchor = r.anchor;
+  moved->removed = true;
+  node.SetPlace(std::move(moved));
 }
 
 Status UnionFs::Unlink(InodeId parent_id, std::string_view name_view) {
@@ -266,7 +280,7 @@ Status UnionFs::Unlink(InodeId parent_id, std::string_view name_view) {
   } else {
     STRATA_RETURN_IF_ERROR(WriteWhiteout(upfd, name));
   }
-  FinishRemoval(*node, removal, below);
+  FinishRemoval(*node, removal);
   return Ok();
 }
 
@@ -415,7 +429,7 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
     if (!old_dir.empty()) (void)upper_->Discard(old_dir);
     src->SetPlace(UpperPlacement(new_parent, new_reals, new_name));
     if (replaced) {
-      FinishRemoval(*dst, *replaced, dst_below);
+      FinishRemoval(*dst, *replaced);
     } else if (dst) {
       table_.Unkey(*dst);  // a directory
     }

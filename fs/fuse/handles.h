@@ -1,4 +1,5 @@
-// Open file and directory handles, and the registry that owns them.
+// Open file and directory handles, and the registry that owns them. File handles are
+// core::FileHandle (they follow their node across copy-up); directory handles live here.
 //
 // fi->fh carries the handle's address, so the hot path (read, readdir) needs no lookup. The
 // registry owns every handle until release/releasedir removes it; whatever the kernel never
@@ -19,14 +20,13 @@
 
 namespace strata::fuse {
 
-struct FileHandle {
-  UniqueFd fd;
-};
-
+// A directory stream: the merged listing as of its last read at offset 0 (taken then, not at
+// opendir, so what the kernel caches from it is never older than the kernel's own view of the
+// directory when it started filling its cache; see ops_dir.cc).
 struct DirHandle {
   std::mutex mu;  // the kernel serialises readdir per open file; this guards against misuse
   std::vector<core::DirEntry> entries;  // guarded by mu
-  bool used = false;                    // guarded by mu
+  bool listed = false;                  // guarded by mu
 };
 
 template <typename T>

@@ -1,6 +1,14 @@
-// Directory streams: opendir takes a snapshot of the merged listing; readdir and readdirplus
-// serve it by index, so offsets are stable (offset of entry i is i + 1) and telldir/seekdir work;
-// a read at offset 0 after the stream was used (rewinddir) takes a fresh snapshot.
+// Directory streams: every read at offset 0 (the first one, rewinddir) takes a snapshot of the
+// merged listing; readdir and readdirplus serve it by index, so offsets are stable (offset of
+// entry i is i + 1) and telldir/seekdir work.
+//
+// Why not at opendir: the kernel caches listings (cache_readdir) and drops its cache when a
+// name in the directory changes, by comparing a version it samples when it starts filling the
+// cache, just before its read at offset 0. A snapshot taken at opendir could predate a change
+// that the kernel's sample already includes, and the stale listing would then be cached as
+// current. The kernel holds the directory's lock shared for the read and exclusively for every
+// change of a name in it, so a snapshot taken while serving the read is exactly as new as the
+// sample.
 #include <dirent.h>
 
 #include <memory>
@@ -23,10 +31,10 @@ Result<size_t> FillDirBuffer(fuse_req_t req, fuse_ino_t ino, off_t off, bool plu
                              std::vector<char>& buf) {
   Context& ctx = Ctx(req);
   std::lock_guard lock(dh->mu);
-  if (off == 0 && dh->used) {
+  if (off == 0 || !dh->listed) {
     STRATA_ASSIGN_OR_RETURN(dh->entries, ctx.fs->ReadDir(core::InodeId{ino}));
+    dh->listed = true;
   }
-  dh->used = true;
   const size_t size = buf.size();
   size_t pos = 0;
   for (size_t i = static_cast<size_t>(off); i < dh->entries.size(); ++i) {
@@ -84,11 +92,8 @@ void ServeReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_f
 
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Serve(req, "opendir", [&](Reply& r) {
-    auto entries = Ctx(req).fs->ReadDir(core::InodeId{ino});
-    if (!entries) return (void)r.Err(entries.error());
-    auto dh = std::make_unique<DirHandle>();
-    dh->entries = std::move(*entries);
-    fi->fh = Ctx(req).dirs.Add(std::move(dh));
+    if (Status s = Ctx(req).fs->OpenDir(core::InodeId{ino}); !s) return (void)r.Err(s.error());
+    fi->fh = Ctx(req).dirs.Add(std::make_unique<DirHandle>());
     // Every change goes through this mount, which tells the kernel (it drops a directory's
     // cached listing when it creates or removes a name in it): cached listings stay valid.
     fi->cache_readdir = 1;

@@ -1,9 +1,9 @@
-// File data: open and create hand back a handle owning the real file's fd; reads are spliced
-// from it and writes spliced into it.
+// File data: open and create hand back a core::FileHandle; every operation on it asks the core
+// for the descriptor to use now (the node's current real file, reopened after a copy-up), then
+// reads are spliced from it and writes spliced into it.
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "fs/base/unique_fd.h"
 #include "fs/fuse/context.h"
 #include "fs/fuse/ops.h"
 #include "fs/fuse/reply.h"
@@ -11,7 +11,14 @@
 namespace strata::fuse {
 namespace {
 
-FileHandle* Handle(const fuse_file_info* fi) { return HandleRegistry<FileHandle>::Get(fi->fh); }
+core::FileHandle& Handle(const fuse_file_info* fi) {
+  return *HandleRegistry<core::FileHandle>::Get(fi->fh);
+}
+
+// The descriptor for FI's I/O, or the errno of reopening it.
+Result<int> Fd(fuse_req_t req, const fuse_file_info* fi) {
+  return Ctx(req).fs->HandleFd(Handle(fi));
+}
 
 // With the writeback cache the kernel reads through write-only handles (to fill pages) and
 // appends by itself: open the real file readable and without O_APPEND.
@@ -21,16 +28,21 @@ int RealFlags(const Context& ctx, int flags) {
   return flags & ~O_APPEND;
 }
 
+// Files change only through this mount (the kernel updates its cache as it writes), and a
+// copy-up keeps the data: cached pages stay valid. Close has nothing to flush.
+void SetOpenFlags(fuse_file_info* fi) {
+  fi->keep_cache = 1;
+  fi->noflush = 1;
+}
+
 }  // namespace
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Serve(req, "open", [&](Reply& r) {
-    auto fd = Ctx(req).fs->OpenFile(core::InodeId{ino}, RealFlags(Ctx(req), fi->flags));
-    if (!fd) return (void)r.Err(fd.error());
-    fi->fh = Ctx(req).files.Add(std::make_unique<FileHandle>(FileHandle{std::move(*fd)}));
-    // Files change only through this mount (the kernel updates its cache as it writes).
-    fi->keep_cache = 1;
-    fi->noflush = 1;  // close has nothing to flush: writes reached the real file already
+    auto handle = Ctx(req).fs->OpenFile(core::InodeId{ino}, RealFlags(Ctx(req), fi->flags));
+    if (!handle) return (void)r.Err(handle.error());
+    fi->fh = Ctx(req).files.Add(std::move(*handle));
+    SetOpenFlags(fi);
     if (r.Open(*fi) != 0) Ctx(req).files.Remove(fi->fh);
   });
 }
@@ -48,9 +60,8 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     e.attr = made->entry.attr;
     e.attr_timeout = ctx.attr_timeout;
     e.entry_timeout = ctx.entry_timeout;
-    fi->fh = ctx.files.Add(std::make_unique<FileHandle>(FileHandle{std::move(made->fd)}));
-    fi->keep_cache = 1;
-    fi->noflush = 1;
+    fi->fh = ctx.files.Add(std::move(made->handle));
+    SetOpenFlags(fi);
     if (r.Create(e, *fi) != 0) {
       ctx.files.Remove(fi->fh);
       ctx.fs->Forget(made->entry.id, 1);
@@ -61,9 +72,11 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 void OpWriteBuf(fuse_req_t req, fuse_ino_t /*ino*/, fuse_bufvec* in_buf, off_t off,
                 fuse_file_info* fi) {
   Serve(req, "write", [&](Reply& r) {
+    auto fd = Fd(req, fi);
+    if (!fd) return (void)r.Err(fd.error());
     fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
     out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    out.buf[0].fd = Handle(fi)->fd.Get();
+    out.buf[0].fd = *fd;
     out.buf[0].pos = off;
     const ssize_t n = fuse_buf_copy(&out, in_buf, static_cast<fuse_buf_copy_flags>(0));
     if (n < 0) return (void)r.Err(static_cast<int>(-n));
@@ -73,15 +86,18 @@ void OpWriteBuf(fuse_req_t req, fuse_ino_t /*ino*/, fuse_bufvec* in_buf, off_t o
 
 void OpFsync(fuse_req_t req, fuse_ino_t /*ino*/, int datasync, fuse_file_info* fi) {
   Serve(req, "fsync", [&](Reply& r) {
-    const int fd = Handle(fi)->fd.Get();
-    r.Err((datasync ? ::fdatasync(fd) : ::fsync(fd)) == 0 ? 0 : errno);
+    auto fd = Fd(req, fi);
+    if (!fd) return (void)r.Err(fd.error());
+    r.Err((datasync ? ::fdatasync(*fd) : ::fsync(*fd)) == 0 ? 0 : errno);
   });
 }
 
 void OpFallocate(fuse_req_t req, fuse_ino_t /*ino*/, int mode, off_t offset, off_t length,
                  fuse_file_info* fi) {
   Serve(req, "fallocate", [&](Reply& r) {
-    r.Err(::fallocate(Handle(fi)->fd.Get(), mode, offset, length) == 0 ? 0 : errno);
+    auto fd = Fd(req, fi);
+    if (!fd) return (void)r.Err(fd.error());
+    r.Err(::fallocate(*fd, mode, offset, length) == 0 ? 0 : errno);
   });
 }
 
@@ -89,9 +105,13 @@ void OpCopyFileRange(fuse_req_t req, fuse_ino_t /*ino_in*/, off_t off_in, fuse_f
                      fuse_ino_t /*ino_out*/, off_t off_out, fuse_file_info* fi_out, size_t len,
                      int flags) {
   Serve(req, "copy_file_range", [&](Reply& r) {
+    auto in_fd = Fd(req, fi_in);
+    if (!in_fd) return (void)r.Err(in_fd.error());
+    auto out_fd = Fd(req, fi_out);
+    if (!out_fd) return (void)r.Err(out_fd.error());
     loff_t in = off_in, out = off_out;
-    const ssize_t n = ::copy_file_range(Handle(fi_in)->fd.Get(), &in, Handle(fi_out)->fd.Get(),
-                                        &out, len, static_cast<unsigned>(flags));
+    const ssize_t n =
+        ::copy_file_range(*in_fd, &in, *out_fd, &out, len, static_cast<unsigned>(flags));
     if (n < 0) return (void)r.Err(errno);
     r.Write(static_cast<size_t>(n));
   });
@@ -99,9 +119,11 @@ void OpCopyFileRange(fuse_req_t req, fuse_ino_t /*ino_in*/, off_t off_in, fuse_f
 
 void OpRead(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, fuse_file_info* fi) {
   Serve(req, "read", [&](Reply& r) {
+    auto fd = Fd(req, fi);
+    if (!fd) return (void)r.Err(fd.error());
     fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    buf.buf[0].fd = Handle(fi)->fd.Get();
+    buf.buf[0].fd = *fd;
     buf.buf[0].pos = off;
     r.Data(&buf);
   });
@@ -120,7 +142,10 @@ void OpRelease(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
 
 void OpLseek(fuse_req_t req, fuse_ino_t /*ino*/, off_t off, int whence, fuse_file_info* fi) {
   Serve(req, "lseek", [&](Reply& r) {
-    off_t res = ::lseek(Handle(fi)->fd.Get(), off, whence);
+    auto fd = Fd(req, fi);
+    if (!fd) return (void)r.Err(fd.error());
+    // Only SEEK_DATA/SEEK_HOLE reach the daemon; a shared descriptor's position is unused.
+    off_t res = ::lseek(*fd, off, whence);
     if (res < 0) return (void)r.Err(errno);
     r.Lseek(res);
   });

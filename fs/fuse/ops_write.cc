@@ -91,7 +91,9 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     }
     // The kernel passes a handle for ftruncate(2) and open(O_TRUNC), only on regular files.
     if (fi != nullptr && (to_set & FUSE_SET_ATTR_SIZE)) {
-      change.fd = HandleRegistry<FileHandle>::Get(fi->fh)->fd.Get();
+      auto fd = Ctx(req).fs->HandleFd(*HandleRegistry<core::FileHandle>::Get(fi->fh));
+      if (!fd) return (void)r.Err(fd.error());
+      change.fd = *fd;
     }
     auto st = Ctx(req).fs->SetAttr(Id(ino), change);
     if (!st) return (void)r.Err(st.error());

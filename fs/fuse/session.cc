@@ -25,6 +25,21 @@ struct SessionDeleter {
   void operator()(fuse_session* se) const { fuse_session_destroy(se); }
 };
 
+// The core's notices, as libfuse notify calls. Attribute-only invalidation (offset -1) touches
+// no page, so it never waits for a request this daemon has yet to answer (safe from a handler,
+// also in the single-threaded loop).
+class NotifyingCache : public core::KernelCache {
+ public:
+  explicit NotifyingCache(fuse_session* se) : se_(se) {}
+  void InvalidateAttr(core::InodeId id) override {
+    // -ENOENT: the kernel holds no inode for it, so nothing is cached.
+    (void)fuse_lowlevel_notify_inval_inode(se_, id.value, -1, 0);
+  }
+
+ private:
+  fuse_session* se_;
+};
+
 }  // namespace
 
 int RunSession(core::UnionFs& fs, const SessionConfig& config) {
@@ -53,6 +68,12 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
     STRATA_LOG(kError) << "cannot start a FUSE session with options '" << opts << "'";
     return 1;
   }
+  NotifyingCache cache(se.get());
+  fs.SetKernelCache(&cache);
+  struct Unset {
+    core::UnionFs& fs;
+    ~Unset() { fs.SetKernelCache(nullptr); }
+  } unset{fs};
   if (fuse_set_signal_handlers(se.get()) != 0) {
     STRATA_LOG(kError) << "cannot install signal handlers";
     return 1;

@@ -47,10 +47,12 @@ class UnionFsTest : public ::testing::Test {
     return names;
   }
   static std::string ReadFile(UnionFs& fs, InodeId id) {
-    auto fd = fs.OpenFile(id, O_RDONLY);
+    auto handle = fs.OpenFile(id, O_RDONLY);
+    EXPECT_TRUE(handle) << handle.error().Message();
+    auto fd = fs.HandleFd(**handle);
     EXPECT_TRUE(fd) << fd.error().Message();
     char buf[256];
-    ssize_t n = ::pread(fd->Get(), buf, sizeof buf, 0);
+    ssize_t n = ::pread(*fd, buf, sizeof buf, 0);
     return std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
   }
   static InodeId MustLookup(UnionFs& fs, InodeId parent, const std::string& name) {

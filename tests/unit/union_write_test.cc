@@ -61,9 +61,9 @@ TEST_F(UnionWriteTest, CopyUpKeepsInodeAndLeavesLowerAlone) {
   auto fs = Mount();
   const Entry d = Look(*fs, kRootId, "d");
   const Entry f = Look(*fs, d.id, "f");
-  auto fd = fs->OpenFile(f.id, O_WRONLY | O_APPEND);
-  ASSERT_TRUE(fd) << fd.error().Message();
-  ASSERT_EQ(::write(fd->Get(), "more\n", 5), 5);
+  auto handle = fs->OpenFile(f.id, O_WRONLY | O_APPEND);
+  ASSERT_TRUE(handle) << handle.error().Message();
+  ASSERT_EQ(::write(*fs->HandleFd(**handle), "more\n", 5), 5);
   EXPECT_EQ(Slurp(dir_ / "u/d/f"), "lower\nmore\n");
   EXPECT_EQ(Slurp(dir_ / "l0/d/f"), "lower\n");
   EXPECT_EQ(fs->GetAttr(f.id)->st_ino, f.attr.st_ino);
@@ -132,9 +132,9 @@ TEST_F(UnionWriteTest, HardLinksShareTheCopyAfterRemount) {
   {
     auto fs = Mount();
     const Entry h1 = Look(*fs, kRootId, "h1");
-    auto fd = fs->OpenFile(h1.id, O_WRONLY | O_TRUNC);
-    ASSERT_TRUE(fd) << fd.error().Message();
-    ASSERT_EQ(::write(fd->Get(), "new\n", 4), 4);
+    auto handle = fs->OpenFile(h1.id, O_WRONLY | O_TRUNC);
+    ASSERT_TRUE(handle) << handle.error().Message();
+    ASSERT_EQ(::write(*fs->HandleFd(**handle), "new\n", 4), 4);
   }
   auto fs = Mount();
   const Entry h2 = Look(*fs, kRootId, "h2");  // looked up first: still a lower name
