@@ -10,9 +10,8 @@ namespace strata::core {
 namespace {
 
 std::shared_ptr<Inode> NewNode(uint64_t ino) {
-  auto n = std::make_shared<Inode>();
+  auto n = std::make_shared<Inode>(S_IFREG);
   n->st_ino = ino;
-  n->type = S_IFREG;
   return n;
 }
 

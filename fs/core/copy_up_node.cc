@@ -96,7 +96,7 @@ Result<std::shared_ptr<const RealDirs>> UnionFs::EnsureUpperDir(const std::share
 void UnionFs::Moved(Inode& node, std::shared_ptr<const Placement> place) {
   node.SetPlace(std::move(place));
   node.data_gen.fetch_add(1, std::memory_order_acq_rel);
-  if (kernel_cache_ != nullptr) kernel_cache_->InvalidateAttr(node.id);
+  NotifyAttr(node);
 }
 
 Result<std::shared_ptr<const Placement>> UnionFs::CopyUpRemoved(const std::shared_ptr<Inode>& node,
@@ -221,6 +221,18 @@ void UnionFs::AdjustLowerLinks(const std::string& path, int delta) {
   value = std::max<int64_t>(0, value + delta);
   const std::string text = std::to_string(value);
   ::lsetxattr(path.c_str(), attr.c_str(), text.data(), text.size(), 0);  // best effort
+}
+
+Result<std::unique_lock<std::mutex>> UnionFs::LockUpper(const std::shared_ptr<Inode>& node) {
+  if (node->IsDir()) {
+    auto reals = EnsureUpperDir(node);
+    if (!reals) return Unexpected{reals.error()};
+    return std::unique_lock<std::mutex>();
+  }
+  std::unique_lock lock(node->op_mu);
+  auto place = EnsureUpperFile(node);
+  if (!place) return Unexpected{place.error()};
+  return lock;
 }
 
 Status UnionFs::EnsureUpper(const std::shared_ptr<Inode>& node) {

@@ -18,7 +18,22 @@
 // locks. `op_mu` serialises the operations that move this node on disk (copy-up, unlink, rename,
 // setattr, link); it is held across syscalls.
 //
-// Lock order: op_mu of a node before op_mu of its ancestors (a copy-up holds the node's while
+// Placement by name: a non-directory reaches its real object through its parent's directory
+// fd and its name, so a name change of that object (rename, unlink, rename over it) must not
+// overlap a use of the old placement. Writers hold op_mu and bracket the change with a
+// NameChange (odd `name_seq` while it lasts); readers that act on the object through a
+// placement run in StablePlaced, which repeats them if a change overlapped, so a stat, open or
+// xattr read never reports another object (or a whiteout) as the node. Writes through the
+// placement hold op_mu instead.
+//
+// Names: a directory's `names_mu` is held shared by lookups and listings in it and exclusively
+// by every operation that adds, removes or replaces a name in it, so what a lookup found is
+// still there when its node is published. (The kernel serialises changes of a directory with
+// its own lookups, but not its revalidating lookups of cached names, which run unlocked.)
+//
+// Lock order: names_mu before op_mu; names_mu of two directories only in rename, in increasing
+// id order (the kernel's own locks keep two such renames from crossing). op_mu of a node before
+// op_mu of its ancestors (a copy-up holds the node's while
 // EnsureUpperDir copies its parents up, each under its own op_mu, taken and released one at a
 // time); rename first copies up everything it moves, then takes the op_mu of its two objects
 // in increasing id order; `mu` is innermost (never held while taking another lock). The kernel
@@ -32,7 +47,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fs/base/unique_fd.h"
@@ -90,10 +107,19 @@ std::shared_ptr<const Placement> UpperPlacement(std::shared_ptr<Inode> parent,
 int LinkInto(const Placement& place, int dirfd, const std::string& name);
 
 struct Inode {
+  explicit Inode(mode_t file_type)
+      : type(file_type),
+        names_mu(S_ISDIR(file_type) ? std::make_unique<std::shared_mutex>() : nullptr) {}
+
   InodeId id;           // set by InodeTable when published
-  mode_t type = 0;      // S_IFMT bits; never changes
+  const mode_t type;    // S_IFMT bits
   uint64_t st_ino = 0;  // the st_ino shown to users, stable across copy-up and remount; the key
 
+  // Non-directories: set once the node is seen with several links; from then on the kernel is
+  // not let cache its attributes on a writable mount (UnionFs::KernelMayCacheAttr).
+  std::atomic<bool> several_links{false};
+  // Non-directories: odd while a name the Placement uses is being changed (see above).
+  std::atomic<uint32_t> name_seq{0};
   // Non-directories: bumped (after the new Placement is set) each time the node's data moves
   // to another real file, i.e. at copy-up; open files compare it to reopen (FileHandle).
   std::atomic<uint32_t> data_gen{0};
@@ -103,7 +129,8 @@ struct Inode {
   // (dir_changes when computed) << 32 | (2 + merged subdirectories); 0: none cached.
   std::atomic<uint64_t> merged_nlink{0};
 
-  std::mutex op_mu;  // see the header comment
+  std::mutex op_mu;                                   // see the header comment
+  const std::unique_ptr<std::shared_mutex> names_mu;  // directories only; see the header
 
   bool IsDir() const { return S_ISDIR(type); }
 
@@ -140,5 +167,36 @@ struct Inode {
   std::shared_ptr<const Placement> place_;  // guarded by mu_
   std::string lower_path_;                  // directories only; guarded by mu_
 };
+
+// Marks a change of the name NODE's placement uses, for its lifetime (the caller holds
+// node.op_mu, so changes of one node never nest).
+class NameChange {
+ public:
+  explicit NameChange(Inode& node) : node_(node) {
+    node_.name_seq.fetch_add(1, std::memory_order_acq_rel);
+  }
+  ~NameChange() { node_.name_seq.fetch_add(1, std::memory_order_release); }
+  NameChange(const NameChange&) = delete;
+  NameChange& operator=(const NameChange&) = delete;
+
+ private:
+  Inode& node_;
+};
+
+// Runs FN, which reads NODE's Placement and acts on the real object through it, until no name
+// change of NODE overlapped the run; returns its result. Directories never change names this
+// way (they are reached through their own fds): FN runs once.
+template <typename Fn>
+auto StablePlaced(const Inode& node, Fn&& fn) -> decltype(fn()) {
+  for (;;) {
+    const uint32_t seq = node.name_seq.load(std::memory_order_acquire);
+    if (seq & 1) {
+      std::this_thread::yield();
+      continue;
+    }
+    auto result = fn();
+    if (node.name_seq.load(std::memory_order_acquire) == seq) return result;
+  }
+}
 
 }  // namespace strata::core

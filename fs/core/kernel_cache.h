@@ -4,14 +4,20 @@
 //
 // Every other change goes through the mount, and the kernel updates or drops what it cached
 // itself (names, attributes and listings of the directories and nodes a request names, pages it
-// wrote). What it cannot see is the core moving a node's data to another real file: a copy-up
-// started by another node's request (a hard link's other name, an open for write while readers
-// hold descriptors), which changes the real object's attributes (ctime, blocks, link count of an
-// indexed copy). The data itself is unchanged by a copy-up, so cached pages stay valid and are
-// kept; open handles re-resolve on their own (file_handle.h).
+// wrote). What it cannot see:
+// - a copy-up, which changes the real object's attributes (ctime, blocks, the link count of an
+//   indexed copy) but not its data, so cached pages stay valid and are kept (open handles
+//   re-resolve on their own, file_handle.h);
+// - the link count of a file after link(2): the kernel takes it from the reply, but skips that
+//   reply's attributes if a concurrent reply about the file (readdirplus or lookup of another
+//   name, getattr) was applied meanwhile, which may predate the link. (After unlink or rename
+//   over a name the kernel counts down a cached value that such a reply may already have
+//   counted down; so the kernel is never let cache the attributes of a file that has had
+//   several links on a writable mount: UnionFs::KernelMayCacheAttr.)
 //
-// Implementations must not block on a request the daemon has yet to answer: the core calls
-// them from inside request handlers, with a node's op_mu held.
+// The core calls these from inside request handlers, with a node's op_mu held, and only for
+// nodes the request holds, so the kernel's inode is live: implementations must not block on a
+// request the daemon has yet to answer.
 #pragma once
 
 #include "fs/core/inode.h"

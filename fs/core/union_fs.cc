@@ -56,8 +56,7 @@ Result<std::unique_ptr<UnionFs>> UnionFs::Open(const UnionConfig& config) {
     paths.insert(paths.begin(), config.upperdir);
   }
   STRATA_ASSIGN_OR_RETURN(LayerStack layers, LayerStack::Open(paths));
-  auto root = std::make_shared<Inode>();
-  root->type = S_IFDIR;
+  auto root = std::make_shared<Inode>(S_IFDIR);
   // The root merges every layer: like kernel overlayfs, opacity is not applied to the root.
   auto reals = std::make_shared<RealDirs>();
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -122,6 +121,7 @@ Result<UnionFs::Found> UnionFs::FindReal(const RealDirs& reals, const std::strin
 
 Result<Entry> UnionFs::LookupFrom(const std::shared_ptr<Inode>& parent, const std::string& name,
                                   size_t start) {
+  std::shared_lock names(*parent->names_mu);
   auto reals = parent->Reals();
   STRATA_ASSIGN_OR_RETURN(Found found, FindReal(*reals, name, start));
   return NodeFor(parent, reals, name, found);
@@ -185,16 +185,18 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
     if (!node->IsDir()) {
       auto current = node->Place();
       if (current->removed) {
-        // Another name of a hard-linked file whose old name was removed: live here now.
-        node->SetPlace(place);
-        current = place;
+        // Another name of a hard-linked file whose old name was removed: live here now. The
+        // caller holds PARENT's names, so NAME stays; op_mu orders this with removals of the
+        // node's other names.
+        std::lock_guard lock(node->op_mu);
+        if (node->Place()->removed) node->SetPlace(place);
+        current = node->Place();
       }
       restat = restat || current->anchor || current->layer != place->layer ||
                current->name != name || current->parent != parent;
     }
   } else {
-    auto fresh = std::make_shared<Inode>();
-    fresh->type = st.st_mode & S_IFMT;
+    auto fresh = std::make_shared<Inode>(st.st_mode & S_IFMT);
     fresh->st_ino = ino;
     if (is_dir) {
       auto dir_reals = std::make_shared<RealDirs>();
@@ -319,7 +321,12 @@ Status UnionFs::CompleteRedirected(int below_layer, const std::string& path, Rea
 
 void UnionFs::Present(Inode& node, struct stat* st) {
   config_.ids.Show(st);
-  if (!node.IsDir()) return;
+  if (!node.IsDir()) {
+    if (st->st_nlink > 1 && !node.several_links.load(std::memory_order_relaxed)) {
+      node.several_links.store(true, std::memory_order_relaxed);
+    }
+    return;
+  }
   if (config_.static_nlink) {
     st->st_nlink = 1;
   } else if (node.Reals()->size() > 1) {
@@ -346,33 +353,42 @@ uint32_t UnionFs::MergedNlink(Inode& node) {
 }
 
 Result<struct stat> UnionFs::Stat(const Inode& node) {
-  struct stat st;
-  if (node.IsDir()) {
-    auto reals = node.Reals();
-    if (::fstatat((*reals)[0].fd.Get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
-      return FailErrno("stat");
-    }
-  } else {
-    auto place = node.Place();
-    if (::fstatat(place->AtFd(), place->AtPath(), &st, place->AtFlags()) != 0) {
-      return FailErrno("stat");
-    }
-    if (place->removed && place->layer != 0) {
-      st.st_nlink = 0;  // a lower object whose only name is gone (ext4 and fstat(2) say 0)
-    } else if (place->layer == 0 && upper_ && (st.st_nlink > 1 || place->anchor)) {
-      // An indexed copy: one link is the index's; its lower names not yet linked still count.
-      auto lower = ReadStoredNumber(place->AtFd(), place->anchor ? "" : place->name,
-                                    upper_->xattr_prefix(), kLowerLinksSuffix);
-      if (lower) st.st_nlink = st.st_nlink - 1 + *lower;
-    }
-  }
-  st.st_ino = node.st_ino;
-  if (Overrides()) {
-    Follow follow;
-    const std::string path = XattrPath(node, &follow);
-    if (auto o = ReadOverrideStat(path, follow, config_.override_xattr)) ApplyOverride(*o, &st);
-  }
-  return st;
+  return StablePlaced(
+      node, [&]() -> Result<struct stat> {
+        struct stat st;
+        if (node.IsDir()) {
+          auto reals = node.Reals();
+          if (::fstatat((*reals)[0].fd.Get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
+            return FailErrno("stat");
+          }
+        } else {
+          auto place = node.Place();
+          if (::fstatat(place->AtFd(), place->AtPath(), &st, place->AtFlags()) != 0) {
+            return FailErrno("stat");
+          }
+          if (place->removed && place->layer != 0) {
+            st.st_nlink = 0;  // a lower object whose only name is gone (ext4 and fstat(2) say 0)
+          } else if (place->layer == 0 && upper_ && (st.st_nlink > 1 || place->anchor)) {
+            // An indexed copy: one link is the index's; its lower names not yet linked count.
+            auto lower = ReadStoredNumber(place->AtFd(), place->anchor ? "" : place->name,
+                                          upper_->xattr_prefix(), kLowerLinksSuffix);
+            if (lower) st.st_nlink = st.st_nlink - 1 + *lower;
+          }
+        }
+        st.st_ino = node.st_ino;
+        if (Overrides()) {
+          const RealRef ref = RefOf(node);
+          auto o = ReadOverrideStat(ref.path, ref.follow, config_.override_xattr);
+          if (o) ApplyOverride(*o, &st);
+        }
+        return st;
+      });
+}
+
+bool UnionFs::KernelMayCacheAttr(InodeId id) const {
+  if (!upper_) return true;  // nothing changes
+  auto node = table_.Get(id);
+  return node == nullptr || node->IsDir() || !node->several_links.load(std::memory_order_relaxed);
 }
 
 Result<struct stat> UnionFs::GetAttr(InodeId id) {
@@ -385,12 +401,14 @@ Result<struct stat> UnionFs::GetAttr(InodeId id) {
 Result<std::string> UnionFs::ReadLink(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (!S_ISLNK(node->type)) return Fail(EINVAL);
-  auto place = node->Place();
-  std::string target(PATH_MAX, '\0');
-  ssize_t n = ::readlinkat(place->AtFd(), place->AtPath(), target.data(), target.size());
-  if (n < 0) return FailErrno("readlink");
-  target.resize(static_cast<size_t>(n));
-  return target;
+  return StablePlaced(*node, [&]() -> Result<std::string> {
+    auto place = node->Place();
+    std::string target(PATH_MAX, '\0');
+    ssize_t n = ::readlinkat(place->AtFd(), place->AtPath(), target.data(), target.size());
+    if (n < 0) return FailErrno("readlink");
+    target.resize(static_cast<size_t>(n));
+    return target;
+  });
 }
 
 Result<struct statvfs> UnionFs::StatFs() {
@@ -444,10 +462,11 @@ Result<std::unique_ptr<FileHandle>> UnionFs::OpenFile(InodeId id, int flags) {
   } else {
     // The generation first: if a copy-up lands in between, the handle reopens at its first I/O.
     gen = node->data_gen.load(std::memory_order_acquire);
-    place = node->Place();
   }
-  STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenReal(*place, flags));
-  return std::make_unique<FileHandle>(std::move(node), flags & ~O_TRUNC, std::move(fd), gen);
+  auto fd = lock ? OpenReal(*place, flags)
+                 : StablePlaced(*node, [&] { return OpenReal(*node->Place(), flags); });
+  if (!fd) return Unexpected{fd.error()};
+  return std::make_unique<FileHandle>(std::move(node), flags & ~O_TRUNC, std::move(*fd), gen);
 }
 
 Result<int> UnionFs::HandleFd(FileHandle& handle) {
@@ -462,7 +481,8 @@ Result<int> UnionFs::HandleFd(FileHandle& handle) {
     return handle.fd_.load(std::memory_order_relaxed);
   }
   // The Placement read after the generation is at least as new (Moved sets it first).
-  STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenReal(*node.Place(), handle.flags_));
+  STRATA_ASSIGN_OR_RETURN(
+      UniqueFd fd, StablePlaced(node, [&] { return OpenReal(*node.Place(), handle.flags_); }));
   handle.fd_.store(fd.Get(), std::memory_order_relaxed);
   handle.fds_.push_back(std::move(fd));
   handle.gen_.store(now, std::memory_order_release);
@@ -478,6 +498,7 @@ Status UnionFs::OpenDir(InodeId id) {
 Result<std::vector<DirEntry>> UnionFs::ReadDir(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (!node->IsDir()) return Fail(ENOTDIR);
+  std::shared_lock names(*node->names_mu);
   return ListDir(*node);
 }
 
@@ -491,33 +512,36 @@ Result<std::vector<DirEntry>> UnionFs::ListDir(const Inode& dir) {
   return MergeDirectory(input, layers_);
 }
 
-std::string UnionFs::XattrPath(const Inode& node, Follow* follow) const {
+UnionFs::RealRef UnionFs::RefOf(const Inode& node) const {
   if (node.IsDir()) {
-    *follow = Follow::kYes;
-    return ProcFdPath((*node.Reals())[0].fd.Get());
+    auto reals = node.Reals();
+    std::string path = ProcFdPath((*reals)[0].fd.Get());
+    return RealRef{std::move(path), Follow::kYes, std::move(reals)};
   }
   auto place = node.Place();
   if (place->anchor) {
-    *follow = Follow::kYes;
-    return ProcFdPath(place->anchor->Get());
+    std::string path = ProcFdPath(place->anchor->Get());
+    return RealRef{std::move(path), Follow::kYes, std::move(place)};
   }
-  *follow = Follow::kNo;
-  return ProcFdPath(place->parent_fd, place->name);
+  std::string path = ProcFdPath(place->parent_fd, place->name);
+  return RealRef{std::move(path), Follow::kNo, std::move(place)};
 }
 
 Result<std::string> UnionFs::GetXattr(InodeId id, const std::string& name) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (Hidden(name)) return Fail(ENODATA);
-  Follow follow;
-  const std::string path = XattrPath(*node, &follow);
-  return ReadXattr(path, name.c_str(), follow);
+  return StablePlaced(*node, [&] {
+    const RealRef ref = RefOf(*node);
+    return ReadXattr(ref.path, name.c_str(), ref.follow);
+  });
 }
 
 Result<std::string> UnionFs::ListXattr(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
-  Follow follow;
-  const std::string path = XattrPath(*node, &follow);
-  STRATA_ASSIGN_OR_RETURN(std::string names, ListXattrs(path, follow));
+  STRATA_ASSIGN_OR_RETURN(std::string names, StablePlaced(*node, [&] {
+                            const RealRef ref = RefOf(*node);
+                            return ListXattrs(ref.path, ref.follow);
+                          }));
   std::string visible;
   size_t pos = 0;
   while (pos < names.size()) {

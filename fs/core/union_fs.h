@@ -25,9 +25,11 @@
 // the kernel forgets the node, which it does after the last close; then its space is freed.
 // Nothing is left in the upper or workdir for it.
 //
-// Thread-safety: all methods may be called concurrently from any number of threads. Name
-// operations (create, link, unlink, rename) rely on the kernel serialising them per directory,
-// as the VFS does for every filesystem; copy-up is serialised per node (Inode::op_mu).
+// Thread-safety: all methods may be called concurrently from any number of threads. Each
+// directory's names are locked (Inode::names_mu): lookups and listings share it, operations
+// that change a name in it (create, link, unlink, rmdir, rename) take it exclusively, so a
+// lookup never publishes what a concurrent removal took away. Copy-up and the operations that
+// move a node are serialised per node (Inode::op_mu). Lock order in inode.h.
 #pragma once
 
 #include <sys/stat.h>
@@ -130,6 +132,12 @@ class UnionFs {
 
   // Errors: ESTALE, or the errno of the real object's stat.
   Result<struct stat> GetAttr(InodeId id);
+  // False for a file on a writable mount that has had several links while the kernel used it:
+  // its st_nlink must come from the daemon every time. After unlink or rename over one of its
+  // names the kernel counts its cached st_nlink down, and a concurrent reply about another of
+  // its names may already have counted that change (the kernel's attribute versions cannot
+  // order the two); a reply computed then must not be cached either, hence "has had".
+  bool KernelMayCacheAttr(InodeId id) const;
   // Errors: ESTALE, EINVAL if not a symlink.
   Result<std::string> ReadLink(InodeId id);
   Result<struct statvfs> StatFs();
@@ -254,8 +262,15 @@ class UnionFs {
                              const std::string& tmp);
   // An fd of the real object (regular file or directory) to ioctl on. Errors: ENOTTY, open's.
   Result<UniqueFd> OpenForIoctl(const Inode& node);
-  // Path usable with l*xattr(2) for the node's real object, and how to follow it.
-  std::string XattrPath(const Inode& node, Follow* follow) const;
+  // The real object of NODE for path-based calls (xattrs, an open for an ioctl), holding the
+  // snapshot whose fd the path names, so the fd stays open while it is used. For a
+  // non-directory, use it inside StablePlaced or with NODE's op_mu held (inode.h).
+  struct RealRef {
+    std::string path;  // "/proc/self/fd/N" (Follow::kYes) or "/proc/self/fd/P/name" (kNo)
+    Follow follow = Follow::kNo;
+    std::shared_ptr<const void> keep;  // the RealDirs or Placement the fd belongs to
+  };
+  RealRef RefOf(const Inode& node) const;
 
   // --- the writable layer (union_write.cc, copy_up_node.cc) ---
   Status CheckWritable() const { return upper_ ? Ok() : Fail(EROFS); }
@@ -265,6 +280,9 @@ class UnionFs {
   // The caller holds node->op_mu.
   Result<std::shared_ptr<const Placement>> EnsureUpperFile(const std::shared_ptr<Inode>& node);
   Status EnsureUpper(const std::shared_ptr<Inode>& node);
+  // EnsureUpper, and for a non-directory its op_mu, held by the returned lock, so writes
+  // through its placement cannot overlap a change of its name.
+  Result<std::unique_lock<std::mutex>> LockUpper(const std::shared_ptr<Inode>& node);
   // Like EnsureUpperFile, and NAME in PARENT (one of the node's names) is an upper name of the
   // copy (a lower alias of a copied-up hard link is linked up). The caller holds op_mu.
   Result<std::shared_ptr<const Placement>> EnsureUpperName(const std::shared_ptr<Inode>& node,
@@ -292,6 +310,11 @@ class UnionFs {
                                                          const Placement& place);
   // NODE's data now lives in PLACE (a copy-up): handles reopen, the kernel rereads attributes.
   void Moved(Inode& node, std::shared_ptr<const Placement> place);
+  // Tells the kernel that NODE's attributes changed behind its back (kernel_cache.h). Only for
+  // nodes the current request holds (so the kernel's inode is not being evicted).
+  void NotifyAttr(const Inode& node) {
+    if (kernel_cache_ != nullptr) kernel_cache_->InvalidateAttr(node.id);
+  }
   // Adds DELTA to the count of not-yet-linked lower names on the indexed copy at PATH (a
   // "/proc/self/fd/N/name" path); nothing if PATH is not an indexed copy.
   void AdjustLowerLinks(const std::string& path, int delta);

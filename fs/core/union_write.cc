@@ -69,6 +69,7 @@ Result<UnionFs::Made> UnionFs::MakeEntry(InodeId parent_id, std::string_view nam
   const mode_t type = mode & S_IFMT;
   STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(parent_id));
   const std::string name(name_view);
+  std::unique_lock names(*parent->names_mu);
   STRATA_RETURN_IF_ERROR(CheckNewEntry(*parent, name));
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
   const int upfd = (*reals)[0].fd.Get();
@@ -198,6 +199,7 @@ Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view 
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (node->IsDir()) return Fail(EPERM);
   const std::string name(name_view);
+  std::unique_lock names(*parent->names_mu);
   STRATA_RETURN_IF_ERROR(CheckNewEntry(*parent, name));
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
   const int upfd = (*reals)[0].fd.Get();
@@ -216,6 +218,10 @@ Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view 
       return Unexpected{s.error()};
     }
   }
+  // The kernel may skip the reply's attributes (kernel_cache.h): it rereads them, and from
+  // now on always asks (KernelMayCacheAttr).
+  node->several_links.store(true, std::memory_order_relaxed);
+  NotifyAttr(*node);
   STRATA_ASSIGN_OR_RETURN(struct stat st, Stat(*node));
   Present(*node, &st);
   if (!table_.Ref(node->id)) return Fail(ESTALE);
@@ -267,6 +273,7 @@ void UnionFs::FinishRemoval(Inode& node, const Removal& r) {
 Status UnionFs::Unlink(InodeId parent_id, std::string_view name_view) {
   STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(parent_id));
   const std::string name(name_view);
+  std::unique_lock names(*parent->names_mu);
   Found found;
   STRATA_ASSIGN_OR_RETURN(auto node, Child(parent, name, &found));
   if (node->IsDir()) return Fail(EISDIR);
@@ -275,6 +282,8 @@ Status UnionFs::Unlink(InodeId parent_id, std::string_view name_view) {
   std::lock_guard lock(node->op_mu);
   STRATA_ASSIGN_OR_RETURN(Removal removal, PrepareRemoval(node, parent, *reals, name));
   STRATA_ASSIGN_OR_RETURN(bool below, ExistsBelow(*reals, name));
+  std::optional<NameChange> changing;  // the node's placement name goes away
+  if (removal.was_placement) changing.emplace(*node);
   if (removal.now.index == 0) {
     STRATA_RETURN_IF_ERROR(RemoveUpper(upfd, name, below));
   } else {
@@ -287,6 +296,7 @@ Status UnionFs::Unlink(InodeId parent_id, std::string_view name_view) {
 Status UnionFs::Rmdir(InodeId parent_id, std::string_view name_view) {
   STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(parent_id));
   const std::string name(name_view);
+  std::unique_lock names(*parent->names_mu);
   Found found;
   STRATA_ASSIGN_OR_RETURN(auto node, Child(parent, name, &found));
   if (!node->IsDir()) return Fail(ENOTDIR);
@@ -324,6 +334,14 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
   STRATA_ASSIGN_OR_RETURN(auto new_parent, ResolveDir(new_parent_id));
   STRATA_RETURN_IF_ERROR(CheckNewName(new_name_view));
   const std::string name(name_view), new_name(new_name_view);
+  std::unique_lock<std::shared_mutex> names_a, names_b;
+  {
+    Inode* first = parent.get();
+    Inode* second = new_parent.get();
+    if (second->id.value < first->id.value) std::swap(first, second);
+    names_a = std::unique_lock(*first->names_mu);
+    if (second != first) names_b = std::unique_lock(*second->names_mu);
+  }
 
   Found found, new_found;
   STRATA_ASSIGN_OR_RETURN(auto src, Child(parent, name, &found));
@@ -382,6 +400,10 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
 
   // Moved objects may carry a kept st_ino into their new directories.
   STRATA_RETURN_IF_ERROR(MarkImpure(new_upfd));
+  // From here the names the non-directories are placed at change (inode.h).
+  std::optional<NameChange> src_moving, dst_moving;
+  if (!src->IsDir()) src_moving.emplace(*src);
+  if (dst && !dst->IsDir()) dst_moving.emplace(*dst);
   if (exchange) {
     STRATA_RETURN_IF_ERROR(MarkImpure(upfd));
     if (src->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(src, dst_below));
@@ -509,12 +531,12 @@ Status UnionFs::SetXattr(InodeId id, const std::string& name, const std::string&
   STRATA_RETURN_IF_ERROR(CheckWritable());
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (Hidden(name)) return Fail(EPERM);
-  STRATA_RETURN_IF_ERROR(EnsureUpper(node));
-  Follow follow;
-  const std::string path = XattrPath(*node, &follow);
-  const int rc = follow == Follow::kYes
-                     ? ::setxattr(path.c_str(), name.c_str(), value.data(), value.size(), flags)
-                     : ::lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), flags);
+  STRATA_ASSIGN_OR_RETURN(auto lock, LockUpper(node));
+  const RealRef ref = RefOf(*node);
+  const char* path = ref.path.c_str();
+  const int rc = ref.follow == Follow::kYes
+                     ? ::setxattr(path, name.c_str(), value.data(), value.size(), flags)
+                     : ::lsetxattr(path, name.c_str(), value.data(), value.size(), flags);
   if (rc != 0) return FailErrno("setxattr");
   return Ok();
 }
@@ -525,11 +547,10 @@ Status UnionFs::RemoveXattr(InodeId id, const std::string& name) {
   if (Hidden(name)) return Fail(EPERM);
   // Removing what is not there changes nothing: no copy-up.
   if (auto value = GetXattr(id, name); !value) return Unexpected{value.error()};
-  STRATA_RETURN_IF_ERROR(EnsureUpper(node));
-  Follow follow;
-  const std::string path = XattrPath(*node, &follow);
-  const int rc = follow == Follow::kYes ? ::removexattr(path.c_str(), name.c_str())
-                                        : ::lremovexattr(path.c_str(), name.c_str());
+  STRATA_ASSIGN_OR_RETURN(auto lock, LockUpper(node));
+  const RealRef ref = RefOf(*node);
+  const int rc = ref.follow == Follow::kYes ? ::removexattr(ref.path.c_str(), name.c_str())
+                                            : ::lremovexattr(ref.path.c_str(), name.c_str());
   if (rc != 0) return FailErrno("removexattr");
   return Ok();
 }
@@ -548,10 +569,9 @@ Status UnionFs::SyncDir(InodeId id, bool datasync) {
 Result<UniqueFd> UnionFs::OpenForIoctl(const Inode& node) {
   // Only regular files and directories: an ioctl on a device node would reach its driver.
   if (!S_ISREG(node.type) && !S_ISDIR(node.type)) return Fail(ENOTTY);
-  Follow follow;
-  const std::string path = XattrPath(node, &follow);
-  UniqueFd fd(::open(path.c_str(),
-                     O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow == Follow::kNo ? O_NOFOLLOW : 0)));
+  const RealRef ref = RefOf(node);
+  UniqueFd fd(::open(ref.path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC |
+                                           (ref.follow == Follow::kNo ? O_NOFOLLOW : 0)));
   if (!fd) return FailErrno("open for ioctl");
   return fd;
 }
@@ -561,11 +581,15 @@ Status UnionFs::FileAttrIoctl(InodeId id, unsigned cmd, void* data) {
   if (!set && cmd != FS_IOC_GETFLAGS && cmd != FS_IOC_FSGETXATTR) return Fail(ENOTTY);
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (!S_ISREG(node->type) && !S_ISDIR(node->type)) return Fail(ENOTTY);
+  std::unique_lock<std::mutex> lock;
   if (set) {
     STRATA_RETURN_IF_ERROR(CheckWritable());
-    STRATA_RETURN_IF_ERROR(EnsureUpper(node));
+    STRATA_ASSIGN_OR_RETURN(lock, LockUpper(node));
   }
-  STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenForIoctl(*node));
+  // The descriptor pins the object: the ioctl itself needs no further protection.
+  STRATA_ASSIGN_OR_RETURN(UniqueFd fd, set ? OpenForIoctl(*node) : StablePlaced(*node, [&] {
+                            return OpenForIoctl(*node);
+                          }));
   if (::ioctl(fd.Get(), cmd, data) != 0) return FailErrno("file attribute ioctl");
   return Ok();
 }

@@ -20,4 +20,20 @@ struct Context {
 
 inline Context& Ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }
 
+// How long the kernel may cache the attributes of node ID: the configured time, or not at all
+// for the hard-linked files of a writable mount (core::UnionFs::KernelMayCacheAttr).
+inline double AttrTimeout(const Context& ctx, core::InodeId id) {
+  return ctx.fs->KernelMayCacheAttr(id) ? ctx.attr_timeout : 0;
+}
+
+// The reply for an entry handed to the kernel (lookup, create, mknod-style ops, readdirplus).
+inline fuse_entry_param EntryParam(const Context& ctx, const core::Entry& entry) {
+  fuse_entry_param e{};
+  e.ino = entry.id.value;
+  e.attr = entry.attr;
+  e.attr_timeout = AttrTimeout(ctx, entry.id);
+  e.entry_timeout = ctx.entry_timeout;
+  return e;
+}
+
 }  // namespace strata::fuse

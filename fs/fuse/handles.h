@@ -22,11 +22,11 @@ namespace strata::fuse {
 
 // A directory stream: the merged listing as of its last read at offset 0 (taken then, not at
 // opendir, so what the kernel caches from it is never older than the kernel's own view of the
-// directory when it started filling its cache; see ops_dir.cc).
+// directory when it started filling its cache), and that snapshot's id (ops_dir.cc).
 struct DirHandle {
   std::mutex mu;  // the kernel serialises readdir per open file; this guards against misuse
   std::vector<core::DirEntry> entries;  // guarded by mu
-  bool listed = false;                  // guarded by mu
+  uint64_t snapshot = 0;                // guarded by mu; 0: none taken yet
 };
 
 template <typename T>

@@ -1,6 +1,13 @@
 // Directory streams: every read at offset 0 (the first one, rewinddir) takes a snapshot of the
-// merged listing; readdir and readdirplus serve it by index, so offsets are stable (offset of
-// entry i is i + 1) and telldir/seekdir work.
+// merged listing; readdir and readdirplus serve it by index, so offsets are stable and
+// telldir/seekdir work. The offset after entry i is (snapshot id << 32) | (i + 1), the id
+// unique among the mount's recent snapshots.
+//
+// Why the id: the kernel's cached listing of a directory is filled by whichever stream reads
+// at the position the cache has reached, so it takes an offset to name the same entry in every
+// stream (as ext4's hash cookies do). With bare indexes a stream still reading an older
+// snapshot would append its entries to a fill started from a newer one, and the cache would
+// keep a name that is gone. With the id, a fill only ever takes entries of one snapshot.
 //
 // Why not at opendir: the kernel caches listings (cache_readdir) and drops its cache when a
 // name in the directory changes, by comparing a version it samples when it starts filling the
@@ -11,6 +18,8 @@
 // sample.
 #include <dirent.h>
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -26,20 +35,36 @@ DirHandle* Handle(const fuse_file_info* fi) { return HandleRegistry<DirHandle>::
 
 bool IsDot(const std::string& name) { return name == "." || name == ".."; }
 
+constexpr unsigned kIndexBits = 32;
+constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
+
+// A fresh snapshot id: 31 bits, never 0, so offsets stay positive and nonzero.
+uint64_t NextSnapshotId() {
+  static std::atomic<uint64_t> counter{0};
+  return counter.fetch_add(1, std::memory_order_relaxed) % ((uint64_t{1} << 31) - 1) + 1;
+}
+
+off_t OffsetAfter(const DirHandle& dh, size_t index) {
+  return static_cast<off_t>(dh.snapshot << kIndexBits | (index + 1));
+}
+
 // Fills BUF with entries of the handle from OFF on. Returns the bytes used or an error.
 Result<size_t> FillDirBuffer(fuse_req_t req, fuse_ino_t ino, off_t off, bool plus, DirHandle* dh,
                              std::vector<char>& buf) {
   Context& ctx = Ctx(req);
   std::lock_guard lock(dh->mu);
-  if (off == 0 || !dh->listed) {
+  if (off == 0 || dh->snapshot == 0) {
     STRATA_ASSIGN_OR_RETURN(dh->entries, ctx.fs->ReadDir(core::InodeId{ino}));
-    dh->listed = true;
+    dh->snapshot = NextSnapshotId();
   }
+  // An offset of another snapshot (seekdir across a rewind) resumes at its index in this one,
+  // as in a directory that changed meanwhile.
+  const size_t start = static_cast<size_t>(static_cast<uint64_t>(off) & kIndexMask);
   const size_t size = buf.size();
   size_t pos = 0;
-  for (size_t i = static_cast<size_t>(off); i < dh->entries.size(); ++i) {
+  for (size_t i = start; i < dh->entries.size(); ++i) {
     const core::DirEntry& de = dh->entries[i];
-    const off_t next = static_cast<off_t>(i + 1);
+    const off_t next = OffsetAfter(*dh, i);
     size_t need;
     if (!plus) {
       struct stat st {};
@@ -58,10 +83,7 @@ Result<size_t> FillDirBuffer(fuse_req_t req, fuse_ino_t ino, off_t off, bool plu
         auto entry = ctx.fs->LookupListed(core::InodeId{ino}, de);
         if (!entry) continue;  // gone since the snapshot: skip, as ext4 would
         looked_up = entry->id;
-        e.ino = entry->id.value;
-        e.attr = entry->attr;
-        e.attr_timeout = ctx.attr_timeout;
-        e.entry_timeout = ctx.entry_timeout;
+        e = EntryParam(ctx, *entry);
       }
       need = fuse_add_direntry_plus(req, buf.data() + pos, size - pos, de.name.c_str(), &e, next);
       if (need > size - pos) {

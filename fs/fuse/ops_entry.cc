@@ -41,10 +41,7 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
       r.Entry(e);
       return;
     }
-    e.ino = entry->id.value;
-    e.attr = entry->attr;
-    e.attr_timeout = ctx.attr_timeout;
-    e.entry_timeout = ctx.entry_timeout;
+    e = EntryParam(ctx, *entry);
     if (r.Entry(e) != 0) ctx.fs->Forget(entry->id, 1);  // the kernel never got it
   });
 }
@@ -63,7 +60,7 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
   Serve(req, "getattr", [&](Reply& r) {
     auto st = Ctx(req).fs->GetAttr(Id(ino));
     if (!st) return (void)r.Err(st.error());
-    r.Attr(*st, Ctx(req).attr_timeout);
+    r.Attr(*st, AttrTimeout(Ctx(req), Id(ino)));
   });
 }
 

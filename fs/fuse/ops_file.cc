@@ -55,11 +55,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     auto made = ctx.fs->Create(core::InodeId{parent}, name, mode, RealFlags(ctx, fi->flags),
                                core::Caller{caller->uid, caller->gid});
     if (!made) return (void)r.Err(made.error());
-    fuse_entry_param e{};
-    e.ino = made->entry.id.value;
-    e.attr = made->entry.attr;
-    e.attr_timeout = ctx.attr_timeout;
-    e.entry_timeout = ctx.entry_timeout;
+    const fuse_entry_param e = EntryParam(ctx, made->entry);
     fi->fh = ctx.files.Add(std::move(made->handle));
     SetOpenFlags(fi);
     if (r.Create(e, *fi) != 0) {

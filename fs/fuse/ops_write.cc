@@ -22,12 +22,8 @@ core::Caller CallerOf(fuse_req_t req) {
 void ReplyEntry(fuse_req_t req, Reply& r, const Result<core::Entry>& entry) {
   if (!entry) return (void)r.Err(entry.error());
   Context& ctx = Ctx(req);
-  fuse_entry_param e{};
-  e.ino = entry->id.value;
-  e.attr = entry->attr;
-  e.attr_timeout = ctx.attr_timeout;
-  e.entry_timeout = ctx.entry_timeout;
-  if (r.Entry(e) != 0) ctx.fs->Forget(entry->id, 1);  // the kernel never got it
+  if (r.Entry(EntryParam(ctx, *entry)) != 0)
+    ctx.fs->Forget(entry->id, 1);  // the kernel never got it
 }
 
 void ReplyStatus(Reply& r, const Status& status) { r.Err(status ? 0 : status.error().code); }
@@ -97,7 +93,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     }
     auto st = Ctx(req).fs->SetAttr(Id(ino), change);
     if (!st) return (void)r.Err(st.error());
-    r.Attr(*st, Ctx(req).attr_timeout);
+    r.Attr(*st, AttrTimeout(Ctx(req), Id(ino)));
   });
 }
 

@@ -180,10 +180,16 @@ std::vector<std::string> WrapperFromEnv() {
   return argv;
 }
 
+// STRATA_TEST_STRATAFS=PATH runs another build of the daemon (scripts/test: the TSan build).
+std::string DaemonFromEnv() {
+  const char* path = std::getenv("STRATA_TEST_STRATAFS");
+  return path != nullptr && *path != '\0' ? path : STRATAFS_PATH;
+}
+
 }  // namespace
 
 StrataMount::StrataMount(std::vector<std::string> args, std::string mountpoint)
-    : StrataMount(WrapperFromEnv(), STRATAFS_PATH, std::move(args), std::move(mountpoint)) {}
+    : StrataMount(WrapperFromEnv(), DaemonFromEnv(), std::move(args), std::move(mountpoint)) {}
 
 StrataMount::StrataMount(std::vector<std::string> prefix, const std::string& binary,
                          std::vector<std::string> args, std::string mountpoint)

@@ -9,9 +9,8 @@ namespace strata::core {
 namespace {
 
 std::shared_ptr<Inode> Node(uint64_t ino) {
-  auto n = std::make_shared<Inode>();
+  auto n = std::make_shared<Inode>(S_IFREG);
   n->st_ino = ino;
-  n->type = S_IFREG;
   return n;
 }
 
