@@ -138,6 +138,10 @@ void OpRelease(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
 
 void OpLseek(fuse_req_t req, fuse_ino_t /*ino*/, off_t off, int whence, fuse_file_info* fi) {
   Serve(req, "lseek", [&](Reply& r) {
+    // With the writeback cache the real file lacks the kernel's dirty pages, so its holes are
+    // not the file's: ENOSYS makes the kernel answer by itself (all data, the hole at the end),
+    // which is always right.
+    if (Ctx(req).writeback) return (void)r.Err(ENOSYS);
     auto fd = Fd(req, fi);
     if (!fd) return (void)r.Err(fd.error());
     // Only SEEK_DATA/SEEK_HOLE reach the daemon; a shared descriptor's position is unused.

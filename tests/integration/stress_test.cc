@@ -1,0 +1,87 @@
+// stress-ng (a tool nobody here wrote) against a writable, multi-threaded stratafs mount: the
+// namespace stressors (dentry, rename, link, dir) and the I/O stressors that keep using a
+// temporary file after unlinking it (seek, readahead, hdd, copy-file, iomix), two workers each
+// at once, must report no failure. Short runs here; scripts/stress runs them (and more) for as
+// long as asked.
+//
+// STRATA_STRESS_SECONDS sets each run's time (default 8).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sstream>
+
+#include "tests/support/layer_builder.h"
+#include "tests/support/mount_fixture.h"
+#include "tests/support/temp_dir.h"
+
+namespace strata::testing {
+namespace {
+
+constexpr const char* kStressNg = "/usr/bin/stress-ng";
+
+int Seconds() {
+  const char* s = std::getenv("STRATA_STRESS_SECONDS");
+  return s ? std::max(1, std::atoi(s)) : 8;
+}
+
+// The lines of OUT that report a failure ("fail:" or "error:").
+std::string Failures(const std::string& out) {
+  std::istringstream lines(out);
+  std::string failures;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(" fail: ") != std::string::npos || line.find(" error: ") != std::string::npos) {
+      failures += line + "\n";
+    }
+  }
+  return failures;
+}
+
+class StressTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    const std::string why = MountUnavailableReason();
+    if (!why.empty()) GTEST_SKIP() << why;
+    ASSERT_EQ(::access(kStressNg, X_OK), 0) << "stress-ng is missing (scripts/install-deps)";
+    LayerBuilder(dir_ / "lower").File("lower-file", std::string(100000, 'l')).Dir("lower-dir");
+    for (const char* d : {"upper", "work", "mnt"}) ASSERT_EQ(::mkdir((dir_ / d).c_str(), 0755), 0);
+  }
+
+  // Runs stress-ng with STRESSORS (and their options) in the mount for Seconds().
+  void Run(const std::vector<std::string>& stressors) {
+    std::string options = LowerdirOption({dir_ / "lower"}) + ",upperdir=" + (dir_ / "upper") +
+                          ",workdir=" + (dir_ / "work");
+    if (std::string(GetParam()) != "default") options += std::string(",") + GetParam();
+    StrataMount strata({"-o", options}, dir_ / "mnt");
+    ASSERT_TRUE(strata.ok()) << strata.error();
+    std::vector<std::string> argv = {
+        kStressNg,        "--temp-path", dir_ / "mnt", "--timeout", std::to_string(Seconds()) + "s",
+        "--metrics-brief"};
+    argv.insert(argv.end(), stressors.begin(), stressors.end());
+    const CommandResult r = RunCommand(argv, (Seconds() + 120) * 1000);
+    const std::string out = r.out + r.err;
+    EXPECT_EQ(Failures(out), "") << out;
+    EXPECT_EQ(r.exit_code, 0) << out;
+    EXPECT_EQ(strata.Stop(), 0) << strata.Stderr();
+  }
+
+  TempDir dir_;
+};
+
+TEST_P(StressTest, NamespaceStressorsRunClean) {
+  Run({"--dentry", "2", "--rename", "2", "--link", "2", "--dir", "2"});
+}
+
+TEST_P(StressTest, UnlinkedTempFileStressorsRunClean) {
+  Run({"--seek",  "2", "--seek-size",   "16m", "--readahead", "2", "--readahead-bytes", "16m",
+       "--hdd",   "2", "--hdd-bytes",   "16m", "--copy-file", "2", "--copy-file-bytes", "128m",
+       "--iomix", "2", "--iomix-bytes", "16m", "--verify"});
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, StressTest, ::testing::Values("default", "writeback=1"),
+                         [](const auto& info) {
+                           return std::string(info.param) == "default" ? "Default" : "Writeback";
+                         });
+
+}  // namespace
+}  // namespace strata::testing
