@@ -19,11 +19,11 @@ namespace {
 // the operations still using it).
 Result<std::shared_ptr<const RealDirs>> WithUpper(const RealDirs& reals, UniqueFd upper) {
   auto out = std::make_shared<RealDirs>();
-  out->push_back(DirReal{0, std::move(upper), false});
+  out->push_back(DirReal{0, std::move(upper), false, {}});
   for (const DirReal& real : reals) {
     UniqueFd dup(::fcntl(real.fd.Get(), F_DUPFD_CLOEXEC, 0));
     if (!dup) return FailErrno("dup layer directory");
-    out->push_back(DirReal{real.layer, std::move(dup), real.xattr_whiteouts});
+    out->push_back(DirReal{real.layer, std::move(dup), real.xattr_whiteouts, real.kept_ino_prefix});
   }
   return std::shared_ptr<const RealDirs>(std::move(out));
 }

@@ -33,7 +33,10 @@ Result<std::vector<DirEntry>> MergeDirectory(const MergeInput& dir, const LayerS
 
   for (size_t index = 0; index < reals.size(); ++index) {
     const DirReal& real = reals[index];
+    // Entries may keep their st_ino in an impure upper directory, or in a lower layer that
+    // was once an upper one (as NodeFor reads them, so d_ino stays st_ino).
     const bool upper = real.layer == 0 && !dir.ino_prefix.empty();
+    const std::string_view prefix = upper ? dir.ino_prefix : real.kept_ino_prefix;
     UniqueFd fd(::openat(real.fd.Get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return FailErrno("open layer directory");
     DirPtr stream(::fdopendir(fd.Get()));
@@ -70,7 +73,11 @@ Result<std::vector<DirEntry>> MergeDirectory(const MergeInput& dir, const LayerS
         }
         type = IFTODT(st.st_mode);
       }
-      uint64_t ino = upper ? ReadStoredIno(dfd, name, dir.ino_prefix) : 0;
+      uint64_t ino = 0;
+      if (!prefix.empty()) {
+        ino = upper || type == DT_DIR ? ReadStoredIno(dfd, name, prefix)
+                                      : ReadLowerKeptIno(dfd, name, prefix);
+      }
       if (ino == 0) ino = layers.MapIno(real.layer, de->d_ino);
       out.push_back(DirEntry{key, ino, type, static_cast<uint32_t>(index)});
       hidden.insert(std::move(key));

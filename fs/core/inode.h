@@ -68,6 +68,10 @@ struct DirReal {
   int layer = 0;                 // index in the LayerStack, 0 = topmost (the upper, if any)
   UniqueFd fd;                   // O_PATH | O_DIRECTORY
   bool xattr_whiteouts = false;  // children may be xattr whiteouts
+  // A lower layer that was once an upper layer: the xattr prefix under which this directory's
+  // entries may keep an st_ino (it is marked impure), else empty. The upper layer's own
+  // directories are checked when listed instead (they become impure while mounted).
+  std::string kept_ino_prefix;
 };
 
 // The real directories merged into one directory, topmost first, cut at the first opaque one.

@@ -18,6 +18,8 @@ constexpr std::array<const char*, 2> kRedirectXattrs = {"trusted.overlay.redirec
                                                         "user.overlay.redirect"};
 constexpr std::array<const char*, 2> kWhiteoutXattrs = {"trusted.overlay.whiteout",
                                                         "user.overlay.whiteout"};
+// The namespaces strata writes its markers in (upper_layer.h), trusted first.
+constexpr std::array<std::string_view, 2> kMarkerPrefixes = {"trusted.overlay.", "user.overlay."};
 
 bool ListContains(const std::string& list, std::string_view name) {
   size_t pos = 0;
@@ -56,7 +58,7 @@ std::string ProcFdPath(int dirfd, std::string_view name) {
   return path;
 }
 
-Result<DirMarks> ReadDirMarks(int dirfd, std::string_view ino_prefix) {
+Result<DirMarks> ReadDirMarks(int dirfd) {
   DirMarks marks;
   const std::string path = ProcFdPath(dirfd);
   // One listxattr answers "is any marker present" for the common unmarked directory.
@@ -76,12 +78,13 @@ Result<DirMarks> ReadDirMarks(int dirfd, std::string_view ino_prefix) {
     auto value = ReadXattr(path, xattr, Follow::kYes);
     if (value && !value->empty()) marks.redirect = *value;
   }
-  if (!ino_prefix.empty()) {
-    const std::string name = std::string(ino_prefix) + std::string(kInoSuffix);
-    if (ListContains(names, name)) {
-      auto value = ReadXattr(path, name.c_str(), Follow::kYes);
-      if (value) marks.ino = ParseIno(*value);
+  for (std::string_view prefix : kMarkerPrefixes) {
+    const std::string ino = std::string(prefix) + std::string(kInoSuffix);
+    if (marks.ino == 0 && ListContains(names, ino)) {
+      if (auto value = ReadXattr(path, ino.c_str(), Follow::kYes)) marks.ino = ParseIno(*value);
     }
+    const std::string impure = std::string(prefix) + std::string(kImpureSuffix);
+    if (marks.impure_prefix.empty() && ListContains(names, impure)) marks.impure_prefix = prefix;
   }
   if (!marks.opaque) {
     struct stat st;
@@ -92,6 +95,14 @@ Result<DirMarks> ReadDirMarks(int dirfd, std::string_view ino_prefix) {
     }
   }
   return marks;
+}
+
+Result<bool> HasOciWhiteout(int dirfd, std::string_view name) {
+  const std::string wh = std::string(kWhiteoutPrefix) + std::string(name);
+  struct stat st;
+  if (::fstatat(dirfd, wh.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return true;
+  if (errno == ENOENT || errno == ENAMETOOLONG) return false;
+  return FailErrno("stat whiteout");
 }
 
 bool IsXattrWhiteout(int dirfd, std::string_view name, const struct stat& st) {

@@ -57,17 +57,19 @@ inline constexpr std::string_view kImpureSuffix = "impure";
 // linked to the copy yet (they still count in the st_nlink users see).
 inline constexpr std::string_view kLowerLinksSuffix = "strata.lower";
 
+// The markers of a directory, read the same in every layer (an upper layer may later be stacked
+// as a lower one), each in the trusted. or the user. namespace.
 struct DirMarks {
   bool opaque = false;           // hides every lower directory of the same path
   bool xattr_whiteouts = false;  // children may be xattr whiteouts (overlay.opaque="x")
   std::string redirect;          // overlay.redirect: where its lower directories are
   uint64_t ino = 0;              // overlay.strata.ino, 0 if absent
+  std::string impure_prefix;     // "trusted.overlay." or "user.overlay." if marked impure
 };
 
-// Reads the markers of the directory open as `dirfd` (O_PATH is fine). INO_PREFIX, if not
-// empty, is the namespace prefix ("trusted.overlay.") whose strata.ino is read (upper layers).
+// Reads the markers of the directory open as `dirfd` (O_PATH is fine).
 // Errors: errno of listxattr/getxattr/fstatat other than "no such xattr/entry".
-Result<DirMarks> ReadDirMarks(int dirfd, std::string_view ino_prefix = {});
+Result<DirMarks> ReadDirMarks(int dirfd);
 
 // The decimal number in xattr PREFIX+SUFFIX of NAME in `dirfd` (NAME empty: `dirfd` itself);
 // nullopt if absent or unreadable.
@@ -76,6 +78,19 @@ std::optional<uint64_t> ReadStoredNumber(int dirfd, std::string_view name, std::
 inline uint64_t ReadStoredIno(int dirfd, std::string_view name, std::string_view prefix) {
   return ReadStoredNumber(dirfd, name, prefix, kInoSuffix).value_or(0);
 }
+// The st_ino a non-directory NAME of a lower layer that was once an upper one keeps, or 0. The
+// indexed copy of a hard link keeps none there: the index is in the old workdir, not in a
+// layer, so the lower original may still show under its other names, and two objects must
+// never share an identity.
+inline uint64_t ReadLowerKeptIno(int dirfd, std::string_view name, std::string_view prefix) {
+  const uint64_t ino = ReadStoredIno(dirfd, name, prefix);
+  if (ino == 0 || ReadStoredNumber(dirfd, name, prefix, kLowerLinksSuffix)) return 0;
+  return ino;
+}
+
+// True if directory `dirfd` holds the OCI whiteout ".wh.NAME" (a name too long for the prefix
+// has none). Errors: the errno of the stat other than ENOENT.
+Result<bool> HasOciWhiteout(int dirfd, std::string_view name);
 
 // True if NAME in directory `dirfd` (whose marks allow xattr whiteouts) is a zero-size regular
 // file with an overlay.whiteout xattr. `st` is NAME's lstat.

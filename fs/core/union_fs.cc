@@ -14,24 +14,8 @@
 namespace strata::core {
 namespace {
 
-// True if directory `dirfd` holds the OCI whiteout ".wh.NAME" (given as `wh_name`).
-Result<bool> HasOciWhiteout(int dirfd, const std::string& wh_name) {
-  struct stat st;
-  if (::fstatat(dirfd, wh_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return true;
-  if (errno == ENOENT || errno == ENAMETOOLONG) return false;
-  return FailErrno("stat whiteout");
-}
-
 bool IsWhiteout(const DirReal& real, const std::string& name, const struct stat& st) {
   return IsDeviceWhiteout(st) || (real.xattr_whiteouts && IsXattrWhiteout(real.fd.Get(), name, st));
-}
-
-// Opens NAME under `parent_fd` as one real directory of a merged directory.
-Result<DirReal> OpenDirReal(int layer, int parent_fd, const std::string& name, DirMarks* marks) {
-  UniqueFd fd(::openat(parent_fd, name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) return FailErrno("open layer directory");
-  STRATA_ASSIGN_OR_RETURN(*marks, ReadDirMarks(fd.Get()));
-  return DirReal{layer, std::move(fd), marks->xattr_whiteouts};
 }
 
 }  // namespace
@@ -60,9 +44,11 @@ Result<std::unique_ptr<UnionFs>> UnionFs::Open(const UnionConfig& config) {
   // The root merges every layer: like kernel overlayfs, opacity is not applied to the root.
   auto reals = std::make_shared<RealDirs>();
   for (size_t i = 0; i < layers.size(); ++i) {
-    DirMarks marks;
-    STRATA_ASSIGN_OR_RETURN(DirReal real,
-                            OpenDirReal(static_cast<int>(i), layers[i].root.Get(), ".", &marks));
+    UniqueFd fd(::openat(layers[i].root.Get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return FailErrno("open layer root");
+    STRATA_ASSIGN_OR_RETURN(DirMarks marks, ReadDirMarks(fd.Get()));
+    DirReal real{static_cast<int>(i), std::move(fd), marks.xattr_whiteouts, {}};
+    if (!upper || i != 0) real.kept_ino_prefix = marks.impure_prefix;
     reals->push_back(std::move(real));
   }
   struct stat st;
@@ -103,7 +89,6 @@ Result<Entry> UnionFs::LookupListed(InodeId parent_id, const DirEntry& listed) {
 
 Result<UnionFs::Found> UnionFs::FindReal(const RealDirs& reals, const std::string& name,
                                          size_t start) {
-  const std::string wh_name = std::string(kWhiteoutPrefix) + name;
   Found found;
   for (size_t i = start; i < reals.size(); ++i) {
     const DirReal& real = reals[i];
@@ -113,7 +98,7 @@ Result<UnionFs::Found> UnionFs::FindReal(const RealDirs& reals, const std::strin
       return found;
     }
     if (errno != ENOENT) return FailErrno("lookup");
-    STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(real.fd.Get(), wh_name));
+    STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(real.fd.Get(), name));
     if (whited) return Fail(ENOENT);
   }
   return Fail(ENOENT);
@@ -143,11 +128,12 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
     dir_fd = UniqueFd(
         ::openat(top.fd.Get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir_fd) return FailErrno("open layer directory");
-    STRATA_ASSIGN_OR_RETURN(marks,
-                            ReadDirMarks(dir_fd.Get(), in_upper ? upper_->xattr_prefix() : ""));
+    STRATA_ASSIGN_OR_RETURN(marks, ReadDirMarks(dir_fd.Get()));
     ino = marks.ino;
   } else if (in_upper) {
     ino = ReadStoredIno(top.fd.Get(), name, upper_->xattr_prefix());
+  } else if (!top.kept_ino_prefix.empty()) {
+    ino = ReadLowerKeptIno(top.fd.Get(), name, top.kept_ino_prefix);  // a former upper layer
   }
   if (ino == 0) ino = layers_.MapIno(top.layer, st.st_ino);
 
@@ -200,7 +186,7 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
     fresh->st_ino = ino;
     if (is_dir) {
       auto dir_reals = std::make_shared<RealDirs>();
-      dir_reals->push_back(DirReal{top.layer, std::move(dir_fd), marks.xattr_whiteouts});
+      dir_reals->push_back(MakeDirReal(top.layer, std::move(dir_fd), marks));
       // Where its lower directories are: its own path, unless redirected (absolute, or a name
       // in the parent's lower directory).
       const std::string parent_path = parent->LowerPath();
@@ -210,15 +196,8 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
       std::string lower_path = marks.redirect.empty()     ? join(name)
                                : marks.redirect[0] == '/' ? marks.redirect
                                                           : join(marks.redirect);
-      STRATA_ASSIGN_OR_RETURN(bool whited,
-                              HasOciWhiteout(top.fd.Get(), std::string(kWhiteoutPrefix) + name));
-      if (!marks.opaque && !whited) {
-        if (!marks.redirect.empty()) {
-          STRATA_RETURN_IF_ERROR(CompleteRedirected(top.layer, lower_path, dir_reals.get()));
-        } else {
-          STRATA_RETURN_IF_ERROR(CompleteDir(*reals, found.index + 1, name, dir_reals.get()));
-        }
-      }
+      STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(top.fd.Get(), name));
+      if (!whited) STRATA_RETURN_IF_ERROR(CompleteDir(*reals, name, marks, dir_reals.get()));
       fresh->SetReals(std::move(dir_reals));
       fresh->SetLowerPath(std::move(lower_path));
     }
@@ -236,87 +215,6 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
   st.st_ino = node->st_ino;
   Present(*node, &st);
   return Entry{node->id, st};
-}
-
-Status UnionFs::CompleteDir(const RealDirs& parent_reals, size_t next, const std::string& name,
-                            RealDirs* reals) {
-  const std::string wh_name = std::string(kWhiteoutPrefix) + name;
-  for (size_t i = next; i < parent_reals.size(); ++i) {
-    const DirReal& real = parent_reals[i];
-    struct stat st;
-    if (::fstatat(real.fd.Get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno != ENOENT) return FailErrno("lookup");
-    } else if (!S_ISDIR(st.st_mode)) {
-      return Ok();  // a whiteout or a non-directory hides everything below
-    } else {
-      DirMarks marks;
-      STRATA_ASSIGN_OR_RETURN(DirReal lower, OpenDirReal(real.layer, real.fd.Get(), name, &marks));
-      reals->push_back(std::move(lower));
-      if (marks.opaque) return Ok();
-    }
-    STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(real.fd.Get(), wh_name));
-    if (whited) return Ok();
-  }
-  return Ok();
-}
-
-Status UnionFs::CompleteRedirected(int below_layer, const std::string& path, RealDirs* reals) {
-  // Components of the absolute lower path; ".." or "." never appear in redirects we accept.
-  std::vector<std::string> parts;
-  for (size_t pos = 1; pos <= path.size();) {
-    size_t slash = path.find('/', pos);
-    if (slash == std::string::npos) slash = path.size();
-    std::string part = path.substr(pos, slash - pos);
-    if (part == "." || part == "..") return Ok();
-    if (!part.empty()) parts.push_back(std::move(part));
-    pos = slash + 1;
-  }
-  if (parts.empty()) return Ok();
-  const std::string& leaf = parts.back();
-  // Each lower layer is searched from its root, with the rules kernel overlayfs applies to a
-  // redirect: a whiteout or non-directory on the path ends the search, an opaque directory on
-  // the path ends it after that layer, a missing component skips the layer.
-  for (size_t layer = static_cast<size_t>(below_layer) + 1; layer < layers_.size(); ++layer) {
-    UniqueFd dir(::openat(layers_[layer].root.Get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!dir) return FailErrno("lookup redirect");
-    bool present = true, last_layer = false;
-    for (size_t i = 0; present && i + 1 < parts.size(); ++i) {
-      struct stat st;
-      if (::fstatat(dir.Get(), parts[i].c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        if (errno != ENOENT) return FailErrno("lookup redirect");
-        STRATA_ASSIGN_OR_RETURN(bool whited,
-                                HasOciWhiteout(dir.Get(), std::string(kWhiteoutPrefix) + parts[i]));
-        if (whited) return Ok();
-        present = false;
-        break;
-      }
-      if (!S_ISDIR(st.st_mode)) return Ok();
-      UniqueFd sub(
-          ::openat(dir.Get(), parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (!sub) return FailErrno("lookup redirect");
-      STRATA_ASSIGN_OR_RETURN(DirMarks marks, ReadDirMarks(sub.Get()));
-      if (marks.opaque) last_layer = true;
-      dir = std::move(sub);
-    }
-    if (!present) continue;
-    struct stat st;
-    if (::fstatat(dir.Get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      if (!S_ISDIR(st.st_mode)) return Ok();  // a whiteout or a non-directory ends the merge
-      DirMarks marks;
-      STRATA_ASSIGN_OR_RETURN(DirReal lower,
-                              OpenDirReal(static_cast<int>(layer), dir.Get(), leaf, &marks));
-      reals->push_back(std::move(lower));
-      if (marks.opaque) return Ok();
-    } else if (errno != ENOENT) {
-      return FailErrno("lookup redirect");
-    } else {
-      STRATA_ASSIGN_OR_RETURN(bool whited,
-                              HasOciWhiteout(dir.Get(), std::string(kWhiteoutPrefix) + leaf));
-      if (whited) return Ok();
-    }
-    if (last_layer) return Ok();
-  }
-  return Ok();
 }
 
 void UnionFs::Present(Inode& node, struct stat* st) {

@@ -233,13 +233,13 @@ class UnionFs {
   // by anything above it.
   Result<Entry> LookupFrom(const std::shared_ptr<Inode>& parent, const std::string& name,
                            size_t start);
-  // Appends the real directories below the topmost one (already in *REALS) of a merged
-  // directory, scanning PARENT_REALS after index `next` for NAME.
-  Status CompleteDir(const RealDirs& parent_reals, size_t next, const std::string& name,
-                     RealDirs* reals);
-  // The same for a directory redirected to absolute lower path PATH: every layer below
-  // `below_layer` is searched from its root.
-  Status CompleteRedirected(int below_layer, const std::string& path, RealDirs* reals);
+  // Appends to *REALS (holding the topmost real directory, whose markers are TOP_MARKS) the
+  // lower real directories merged under directory NAME of a parent whose real directories are
+  // PARENT_REALS, following redirects in every layer (merged_dir.cc).
+  Status CompleteDir(const RealDirs& parent_reals, const std::string& name,
+                     const DirMarks& top_marks, RealDirs* reals);
+  // FD (a real directory in LAYER, whose markers are MARKS) as one of a merged directory's.
+  DirReal MakeDirReal(int layer, UniqueFd fd, const DirMarks& marks) const;
   Result<std::shared_ptr<Inode>> Resolve(InodeId id);
   // The merged listing of directory DIR (ReadDir without the table lookup).
   Result<std::vector<DirEntry>> ListDir(const Inode& dir);
