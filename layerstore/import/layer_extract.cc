@@ -82,9 +82,13 @@ Status RemoveTreeAt(int dirfd, const std::string& name) {
 
 class Extractor {
  public:
-  Extractor(int root, const ExtractOptions& options) : root_(root), options_(options) {}
+  Extractor(int root, const ExtractOptions& options, const LayerStream* input)
+      : root_(root), options_(options), input_(input) {}
 
   Status Entry(struct archive* a, struct archive_entry* e);
+  // True after an entry whose data was complete ended the input without its padding (and so
+  // without the end-of-archive blocks): the archive ends there.
+  bool ended_early() const { return ended_early_; }
   // Directory modes and times, deepest first (creating children changed their mtimes).
   Status Finish();
 
@@ -114,6 +118,8 @@ class Extractor {
 
   int root_;
   ExtractOptions options_;
+  const LayerStream* input_;
+  bool ended_early_ = false;
   std::string shown_;  // the current entry's path as the archive spells it
   std::unordered_map<std::string, Made> made_;
   std::unordered_map<std::string, DirMeta> dirs_;
@@ -252,11 +258,23 @@ Status Extractor::WriteData(struct archive* a, struct archive_entry* e, int fd) 
   const void* block;
   size_t size;
   la_int64_t offset;
+  la_int64_t delivered = 0;
   for (;;) {
     int rc = archive_read_data_block(a, &block, &size, &offset);
     if (rc == ARCHIVE_EOF) break;
-    if (rc < ARCHIVE_WARN) return Fail(EIO, "entry '" + shown_ + "': " + archive_error_string(a));
+    if (rc < ARCHIVE_WARN) {
+      // The input ended after all of the entry's data, where its padding to a 512-byte block
+      // should follow (umoci 0.4's `insert` writes such tars, and umoci, podman and containerd
+      // take them): the archive ends here. Data shorter than the header says stays an error.
+      if (input_->at_end() && archive_entry_sparse_count(e) == 0 &&
+          delivered == archive_entry_size(e)) {
+        ended_early_ = true;
+        break;
+      }
+      return Fail(EIO, "entry '" + shown_ + "': " + archive_error_string(a));
+    }
     STRATA_RETURN_IF_ERROR(WriteAll(fd, static_cast<const char*>(block), size, offset));
+    delivered = std::max(delivered, offset + static_cast<la_int64_t>(size));
   }
   // Trailing holes of sparse files: the size comes from the header, not the data.
   if (::ftruncate(fd, archive_entry_size(e)) != 0) return FailErrno("truncate");
@@ -493,7 +511,7 @@ Result<ExtractResult> ExtractLayer(int blob_fd, int dest_dirfd, const ExtractOpt
     if (source.failed) return Unexpected{source.error};
     return Fail(EIO, std::string("layer tar: ") + archive_error_string(tar.get()));
   }
-  Extractor extractor(dest_dirfd, options);
+  Extractor extractor(dest_dirfd, options, stream.get());
   ExtractResult result;
   for (;;) {
     struct archive_entry* entry = nullptr;
@@ -505,6 +523,7 @@ Result<ExtractResult> ExtractLayer(int blob_fd, int dest_dirfd, const ExtractOpt
     }
     STRATA_RETURN_IF_ERROR(extractor.Entry(tar.get(), entry));
     ++result.entries;
+    if (extractor.ended_early()) break;
   }
   STRATA_RETURN_IF_ERROR(extractor.Finish());
   STRATA_RETURN_IF_ERROR(stream->Drain());

@@ -31,6 +31,8 @@ class LayerStream {
   // Reads to the end (trailing padding after the tar trailer belongs to the diffID too).
   Status Drain();
 
+  // True once the uncompressed stream has ended (Read returned 0).
+  bool at_end() const { return eof_; }
   // "gzip", "zstd" or "none".
   const std::string& compression() const { return compression_; }
   uint64_t uncompressed_bytes() const { return uncompressed_bytes_; }

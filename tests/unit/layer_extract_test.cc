@@ -224,6 +224,80 @@ TEST_F(LayerExtractTest, ToleratesAMissingTrailerAndNormalisesPaths) {
   EXPECT_TRUE(Exists("many/slashes/f"));
 }
 
+// Tars that end early, as umoci 0.4's `insert` writes them: after the last entry's data, with no
+// padding or end-of-archive blocks. Accepted when every entry's data is complete; an entry whose
+// data is shorter than its header says is still refused. The diffID is over the bytes given.
+class TruncatedTarTest : public LayerExtractTest {
+ protected:
+  // A tar whose last entry is a file of SIZE bytes; *DATA_END is where its data ends.
+  std::string Tar(size_t size, size_t* data_end) {
+    TarWriter tar;
+    tar.Dir("d").File("d/first", "first").File("last", Last(size));
+    const std::string bytes = tar.Finish();
+    const size_t start = bytes.find(Last(size));
+    EXPECT_NE(start, std::string::npos);
+    *data_end = start + size;
+    return bytes;
+  }
+  void Reset() {
+    testing::RemoveTree(dir_ / "layer");
+    ::mkdir((dir_ / "layer").c_str(), 0755);
+  }
+  static std::string Last(size_t size) {
+    std::string data;
+    for (size_t i = 0; data.size() < size; ++i) data += "last-" + std::to_string(i) + ";";
+    data.resize(size);
+    return data;
+  }
+  std::string Content(const std::string& rel) {
+    UniqueFd fd(::open((dir_ / ("layer/" + rel)).c_str(), O_RDONLY | O_CLOEXEC));
+    std::string out(1 << 16, '\0');
+    const ssize_t n = fd ? ::read(fd.Get(), out.data(), out.size()) : -1;
+    out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return out;
+  }
+};
+
+TEST_F(TruncatedTarTest, CutRightAfterTheLastEntrysData) {
+  for (size_t size : {size_t{700}, size_t{512}, size_t{5000}}) {
+    SCOPED_TRACE("last entry of " + std::to_string(size) + " bytes");
+    Reset();
+    size_t data_end = 0;
+    std::string bytes = Tar(size, &data_end);
+    bytes.resize(data_end);
+    auto r = Extract(bytes);
+    ASSERT_TRUE(r) << r.error().Message();
+    EXPECT_EQ(Content("last"), Last(size));
+    EXPECT_EQ(Content("d/first"), "first");
+    EXPECT_EQ(r->diff_id, Sha256Of(bytes)) << "the digest of the bytes as given";
+    EXPECT_EQ(r->tar_bytes, bytes.size());
+  }
+}
+
+TEST_F(TruncatedTarTest, CutAfterThePaddingWithoutEndBlocks) {
+  size_t data_end = 0;
+  std::string bytes = Tar(700, &data_end);
+  bytes.resize((data_end + 511) / 512 * 512);
+  auto r = Extract(bytes);
+  ASSERT_TRUE(r) << r.error().Message();
+  EXPECT_EQ(Content("last"), Last(700));
+  EXPECT_EQ(r->diff_id, Sha256Of(bytes));
+}
+
+TEST_F(TruncatedTarTest, CutInTheLastEntrysDataIsRefused) {
+  for (size_t cut : {size_t{1}, size_t{188}, size_t{700 - 512}}) {
+    SCOPED_TRACE("cut " + std::to_string(cut) + " bytes short");
+    Reset();
+    size_t data_end = 0;
+    std::string bytes = Tar(700, &data_end);
+    bytes.resize(data_end - cut);
+    auto r = Extract(bytes);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, EIO);
+    EXPECT_NE(r.error().Message().find("last"), std::string::npos) << r.error().Message();
+  }
+}
+
 TEST_F(LayerExtractTest, CorruptCompressedDataIsAnError) {
   TarWriter tar(Compression::kGzip);
   tar.File("a", std::string(200000, 'z'));
