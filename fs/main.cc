@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
   config.fsync = opts.fsync && !opts.is_volatile;
   config.userxattr = opts.userxattr;
   config.static_nlink = opts.static_nlink;
+  config.xattrs = !opts.noxattrs;
   if (opts.xattr_permissions == 1)
     config.override_xattr = strata::core::kFuseOverlayfsOverrideXattr;
   if (opts.xattr_permissions == 2) config.override_xattr = strata::core::kContainersOverrideXattr;
@@ -150,7 +151,7 @@ int main(int argc, char** argv) {
   session.debug = opts.debug;
   session.multithreaded = opts.threaded;
   session.timeout = opts.timeout;
-  session.posix_acl = !opts.noacl;
+  session.posix_acl = !opts.noacl && !opts.noxattrs;  // ACLs are xattrs
   session.writeback = opts.writeback;
   return strata::fuse::RunSession(**fs, session);
 }

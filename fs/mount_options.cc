@@ -198,7 +198,12 @@ Status SplitLowerdir(const std::string& value, std::vector<std::string>* layers,
   };
   for (size_t i = 0; i < value.size(); ++i) {
     const char c = value[i];
-    if (c == '\\' && i + 1 < value.size()) {
+    if (c == '\\' && value.compare(i, 3, "\\\\:") == 0) {
+      // "\\:" is how fuse-overlayfs (1.15+) spells a literal colon: libfuse's option parser
+      // takes one backslash off before it reads "\:".
+      cur.push_back(':');
+      i += 2;
+    } else if (c == '\\' && i + 1 < value.size()) {
       cur.push_back(value[++i]);
     } else if (c == ':') {
       STRATA_RETURN_IF_ERROR(finish());

@@ -76,8 +76,10 @@ Result<MountOptions> ParseCommandLine(const std::vector<std::string>& args);
 // for the value parser. Empty items (",,") are dropped.
 std::vector<std::string> SplitOptionList(const std::string& list);
 
-// Splits a lowerdir value on unescaped ':' ("\:" and "\\" are escapes). A "::" separator
-// starts the data-only layers. Errors: EINVAL for an empty path.
+// Splits a lowerdir value on unescaped ':'. A literal colon is "\:" (the kernel's spelling) or
+// "\\:" (fuse-overlayfs's, which libfuse unescapes once before it reads "\:"); "\\" elsewhere
+// is a backslash. A "::" separator starts the data-only layers. Errors: EINVAL for an empty
+// path.
 Status SplitLowerdir(const std::string& value, std::vector<std::string>* layers,
                      std::vector<std::string>* datadirs);
 

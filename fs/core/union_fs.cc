@@ -35,7 +35,8 @@ Result<std::unique_ptr<UnionFs>> UnionFs::Open(const UnionConfig& config) {
       return Fail(EINVAL, "at most " + std::to_string(kMaxLayers - 1) +
                               " lower layers are supported under an upper layer");
     }
-    UpperConfig uc{config.upperdir, config.workdir, config.fsync, config.userxattr};
+    UpperConfig uc{config.upperdir, config.workdir, config.fsync, config.userxattr,
+                   config.oci_whiteouts};
     STRATA_ASSIGN_OR_RETURN(upper, UpperLayer::Open(uc, config.lowerdirs));
     paths.insert(paths.begin(), config.upperdir);
   }
@@ -312,6 +313,9 @@ Result<std::string> UnionFs::ReadLink(InodeId id) {
 Result<struct statvfs> UnionFs::StatFs() {
   struct statvfs sv;
   if (::fstatvfs(layers_[0].root.Get(), &sv) != 0) return FailErrno("statfs");
+  if (upper_ && !upper_->device_whiteouts() && sv.f_namemax > kWhiteoutPrefix.size()) {
+    sv.f_namemax -= kWhiteoutPrefix.size();
+  }
   return sv;
 }
 
@@ -427,6 +431,7 @@ UnionFs::RealRef UnionFs::RefOf(const Inode& node) const {
 
 Result<std::string> UnionFs::GetXattr(InodeId id, const std::string& name) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
+  if (!config_.xattrs) return Fail(ENOTSUP);
   if (Hidden(name)) return Fail(ENODATA);
   return StablePlaced(*node, [&] {
     const RealRef ref = RefOf(*node);
@@ -436,6 +441,7 @@ Result<std::string> UnionFs::GetXattr(InodeId id, const std::string& name) {
 
 Result<std::string> UnionFs::ListXattr(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
+  if (!config_.xattrs) return Fail(ENOTSUP);
   STRATA_ASSIGN_OR_RETURN(std::string names, StablePlaced(*node, [&] {
                             const RealRef ref = RefOf(*node);
                             return ListXattrs(ref.path, ref.follow);

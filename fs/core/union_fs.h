@@ -62,6 +62,8 @@ struct UnionConfig {
   bool fsync = true;                   // fsync copied-up data (off: fsync=0, volatile)
   bool userxattr = false;              // markers in user.overlay.* even when privileged
   bool static_nlink = false;           // report st_nlink 1 for every directory
+  bool xattrs = true;                  // false (noxattrs=1): every xattr call is ENOTSUP
+  bool oci_whiteouts = false;          // UpperConfig::oci_whiteouts
   IdMap ids;                           // owners as shown and as stored
   // xattr_permissions=1|2: the override_stat xattr (override_stat.h) that keeps owners and
   // modes instead of chown/chmod; empty: off.
@@ -140,6 +142,9 @@ class UnionFs {
   bool KernelMayCacheAttr(InodeId id) const;
   // Errors: ESTALE, EINVAL if not a symlink.
   Result<std::string> ReadLink(InodeId id);
+  // The upper layer's filesystem (else the top lower layer's). Where whiteouts are ".wh.NAME"
+  // files, f_namemax is 4 less: a longer name could not be removed from a lower layer (such a
+  // removal is ENAMETOOLONG).
   Result<struct statvfs> StatFs();
   // Checks MASK (R_OK|W_OK|X_OK, or F_OK) for CALLER against the merged attributes; W_OK is
   // EROFS without an upper layer. Errors: ESTALE, EACCES, EROFS.
@@ -204,6 +209,7 @@ class UnionFs {
   Result<std::vector<DirEntry>> ReadDir(InodeId id);
 
   // Extended attributes of the topmost real object; overlay-private names are hidden (ENODATA).
+  // With xattrs off (noxattrs=1) these and SetXattr/RemoveXattr are ENOTSUP.
   Result<std::string> GetXattr(InodeId id, const std::string& name);
   // Names, each NUL-terminated, private ones removed.
   Result<std::string> ListXattr(InodeId id);

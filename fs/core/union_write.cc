@@ -530,6 +530,7 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
 Status UnionFs::SetXattr(InodeId id, const std::string& name, const std::string& value, int flags) {
   STRATA_RETURN_IF_ERROR(CheckWritable());
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
+  if (!config_.xattrs) return Fail(ENOTSUP);
   if (Hidden(name)) return Fail(EPERM);
   STRATA_ASSIGN_OR_RETURN(auto lock, LockUpper(node));
   const RealRef ref = RefOf(*node);
@@ -544,6 +545,7 @@ Status UnionFs::SetXattr(InodeId id, const std::string& name, const std::string&
 Status UnionFs::RemoveXattr(InodeId id, const std::string& name) {
   STRATA_RETURN_IF_ERROR(CheckWritable());
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
+  if (!config_.xattrs) return Fail(ENOTSUP);
   if (Hidden(name)) return Fail(EPERM);
   // Removing what is not there changes nothing: no copy-up.
   if (auto value = GetXattr(id, name); !value) return Unexpected{value.error()};

@@ -148,7 +148,8 @@ Status UpperLayer::Probe() {
                     "': its filesystem must support extended attributes (user.* or trusted.*)");
   }
   ::unlinkat(work_.Get(), probe.c_str(), 0);
-  const bool device = ::mknodat(work_.Get(), probe.c_str(), S_IFCHR | 0600, makedev(0, 0)) == 0;
+  const bool device = !config_.oci_whiteouts &&
+                      ::mknodat(work_.Get(), probe.c_str(), S_IFCHR | 0600, makedev(0, 0)) == 0;
   if (device) ::unlinkat(work_.Get(), probe.c_str(), 0);
   device_whiteouts_ = device;
   prefix_ = trusted ? "trusted.overlay." : "user.overlay.";

@@ -29,6 +29,9 @@ struct UpperConfig {
   std::string workdir;
   bool fsync = true;       // false with fsync=0 or volatile
   bool userxattr = false;  // write user.overlay.* markers even when trusted.* would work
+  // Write ".wh.NAME" whiteouts even where char 0/0 devices could be made (as on an upper
+  // filesystem that holds no device nodes); for tests of that format.
+  bool oci_whiteouts = false;
 };
 
 class UpperLayer {

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -184,6 +185,22 @@ TEST_F(MountCliTest, IdMappingAndSquashOptionsApply) {
   ASSERT_EQ(::stat((mnt_ + "/hello").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 7u);
   EXPECT_EQ(st.st_gid, 8u);
+}
+
+TEST_F(MountCliTest, NoxattrsAndFuseOverlayfsColonEscapes) {
+  // A layer whose path holds a colon, spelled as fuse-overlayfs 1.16 reads it ("\\:").
+  LayerBuilder(dir_ / "lower:1").File("colon", "c").Xattr("colon", "user.k", "v");
+  std::string spelled = dir_ / "lower";
+  spelled += "\\\\:1";
+  StrataMount m({"-o", "lowerdir=" + spelled + ",noxattrs=1"}, mnt_);
+  ASSERT_TRUE(m.ok()) << m.error();
+  EXPECT_EQ(::access((mnt_ + "/colon").c_str(), F_OK), 0);
+  char value[8];
+  EXPECT_EQ(::getxattr((mnt_ + "/colon").c_str(), "user.k", value, sizeof value), -1);
+  EXPECT_EQ(errno, ENOTSUP);
+  EXPECT_EQ(::listxattr((mnt_ + "/colon").c_str(), value, sizeof value), -1);
+  EXPECT_EQ(errno, ENOTSUP);
+  EXPECT_EQ(m.Stop(), 0) << m.Stderr();
 }
 
 TEST_F(MountCliTest, MountTypeFuseStratafsThroughMountFuse3) {

@@ -36,6 +36,12 @@ TEST(MountOptionsTest, EscapesQuotesAndEmptyItems) {
   EXPECT_TRUE(o->warnings.empty());
 }
 
+TEST(MountOptionsTest, ColonEscapesOfTheKernelAndOfFuseOverlayfs) {
+  auto o = Parse({"-o", "lowerdir=/l\\:1:/l\\\\:2:/back\\\\slash", "m"});
+  ASSERT_TRUE(o) << o.error().context;
+  EXPECT_EQ(o->lowerdirs, (std::vector<std::string>{"/l:1", "/l:2", "/back\\slash"}));
+}
+
 TEST(MountOptionsTest, DataOnlyLayers) {
   auto o = Parse({"-o", "lowerdir=/a:/b::/data1:/data2", "m"});
   ASSERT_TRUE(o);

@@ -3,6 +3,7 @@
 // and the core's own contracts (identity, errno, what a remount sees).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -248,6 +249,49 @@ TEST_F(UnionWriteTest, XattrPermissionsKeepOwnersInTheOverride) {
   const Entry h1 = Look(fs, kRootId, "h1");
   ASSERT_TRUE(fs.SetAttr(h1.id, touch));
   ASSERT_GT(::lgetxattr((dir_ / "u/h1").c_str(), xattr.c_str(), value, sizeof value - 1), 0);
+}
+
+TEST_F(UnionWriteTest, NoXattrsMakesEveryXattrCallUnsupported) {
+  UnionConfig config;
+  config.lowerdirs = {dir_ / "l0"};
+  config.upperdir = dir_ / "u";
+  config.workdir = dir_ / "w";
+  config.xattrs = false;  // -o noxattrs=1
+  auto opened = UnionFs::Open(config);
+  ASSERT_TRUE(opened) << opened.error().Message();
+  UnionFs& fs = **opened;
+  const Entry h1 = Look(fs, kRootId, "h1");
+  EXPECT_EQ(fs.GetXattr(h1.id, "user.x").error().code, ENOTSUP);
+  EXPECT_EQ(fs.ListXattr(h1.id).error().code, ENOTSUP);
+  EXPECT_EQ(fs.SetXattr(h1.id, "user.x", "1", 0).error().code, ENOTSUP);
+  EXPECT_EQ(fs.RemoveXattr(h1.id, "user.x").error().code, ENOTSUP);
+  struct stat st;
+  EXPECT_NE(::lstat((dir_ / "u/h1").c_str(), &st), 0) << "nothing was copied up";
+}
+
+TEST_F(UnionWriteTest, OciWhiteoutsLimitNamesToWhatCanBeWhitedOut) {
+  const std::string longest(NAME_MAX - 4, 'n'), too_long(NAME_MAX - 3, 'x');
+  LayerBuilder(dir_ / "l0").File(longest, "fits").File(too_long, "cannot be whited out");
+  UnionConfig config;
+  config.lowerdirs = {dir_ / "l0"};
+  config.upperdir = dir_ / "u";
+  config.workdir = dir_ / "w";
+  config.oci_whiteouts = true;  // as on an upper filesystem without device nodes
+  auto opened = UnionFs::Open(config);
+  ASSERT_TRUE(opened) << opened.error().Message();
+  UnionFs& fs = **opened;
+  EXPECT_EQ(fs.StatFs()->f_namemax, static_cast<unsigned long>(NAME_MAX - 4));
+  ASSERT_TRUE(fs.Unlink(kRootId, longest));
+  struct stat st;
+  EXPECT_EQ(::lstat((dir_ / ("u/.wh." + longest)).c_str(), &st), 0);
+  EXPECT_EQ(fs.Lookup(kRootId, longest).error().code, ENOENT);
+  // Removing a lower name one longer would need a whiteout no filesystem can hold: refused,
+  // and the name stays.
+  EXPECT_EQ(fs.Unlink(kRootId, too_long).error().code, ENAMETOOLONG);
+  EXPECT_EQ(Look(fs, kRootId, too_long).attr.st_size, 20);
+  EXPECT_EQ(fs.Rename(kRootId, too_long, kRootId, "short", 0).error().code, ENAMETOOLONG);
+  EXPECT_EQ(Look(fs, kRootId, too_long).attr.st_size, 20);
+  EXPECT_EQ(fs.Lookup(kRootId, "short").error().code, ENOENT);
 }
 
 TEST_F(UnionWriteTest, ReadOnlyUnionRefusesWrites) {
