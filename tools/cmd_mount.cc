@@ -147,11 +147,21 @@ int RemoveContainers(const Globals& g, const std::vector<std::string>& names) {
 }
 
 int Umount(const std::string& mountpoint) {
-  if (::umount2(mountpoint.c_str(), 0) != 0) {
+  if (::umount2(mountpoint.c_str(), 0) == 0) return 0;
+  if (errno != EPERM) {
     std::fprintf(stderr, "strata: umount %s: %s\n", mountpoint.c_str(), std::strerror(errno));
     return 1;
   }
-  return 0;
+  // Not privileged: a user's FUSE mount comes off through fusermount3 (setuid root), which
+  // checks that the mount is the user's and says why if not.
+  std::vector<std::string> args = {"fusermount3", "-u", mountpoint};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execvp(argv[0], argv.data());
+  std::fprintf(stderr, "strata: umount %s: not permitted, and fusermount3 cannot run: %s\n",
+               mountpoint.c_str(), std::strerror(errno));
+  return 1;
 }
 
 }  // namespace strata::cli

@@ -299,11 +299,22 @@ Result<struct stat> UnionFs::GetAttr(InodeId id) {
 
 Result<std::string> UnionFs::ReadLink(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
-  if (!S_ISLNK(node->type)) return Fail(EINVAL);
+  // A regular file may stand for a symlink an unprivileged import could not own (override.h).
+  const bool placeholder = S_ISREG(node->type) && Overrides();
+  if (!S_ISLNK(node->type) && !placeholder) return Fail(EINVAL);
   return StablePlaced(*node, [&]() -> Result<std::string> {
     auto place = node->Place();
     std::string target(PATH_MAX, '\0');
-    ssize_t n = ::readlinkat(place->AtFd(), place->AtPath(), target.data(), target.size());
+    ssize_t n;
+    if (placeholder) {
+      const RealRef ref = RefOf(*node);
+      auto o = ReadOverrideStat(ref.path, ref.follow, config_.override_xattr);
+      if (!o || !S_ISLNK(o->mode)) return Fail(EINVAL);
+      STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenReal(*place, O_RDONLY));
+      n = ::pread(fd.Get(), target.data(), target.size(), 0);
+    } else {
+      n = ::readlinkat(place->AtFd(), place->AtPath(), target.data(), target.size());
+    }
     if (n < 0) return FailErrno("readlink");
     target.resize(static_cast<size_t>(n));
     return target;
@@ -411,7 +422,19 @@ Result<std::vector<DirEntry>> UnionFs::ListDir(const Inode& dir) {
   const bool impure = upper_ && (*reals)[0].layer == 0 && IsImpure((*reals)[0].fd.Get());
   MergeInput input{reals.get(), dir.st_ino, place->parent ? place->parent->st_ino : dir.st_ino,
                    impure ? std::string_view(upper_->xattr_prefix()) : std::string_view()};
-  return MergeDirectory(input, layers_);
+  STRATA_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, MergeDirectory(input, layers_));
+  if (Overrides()) {
+    // A regular file may stand for a device, FIFO or symlink (override_stat.h): d_type says
+    // what stat says.
+    for (size_t i = 2; i < entries.size(); ++i) {
+      DirEntry& e = entries[i];
+      if (e.d_type != DT_REG) continue;
+      const int dirfd = (*reals)[e.real_index].fd.Get();
+      auto o = ReadOverrideStat(ProcFdPath(dirfd, e.name), Follow::kNo, config_.override_xattr);
+      if (o && (o->mode & S_IFMT)) e.d_type = static_cast<uint8_t>(IFTODT(o->mode));
+    }
+  }
+  return entries;
 }
 
 UnionFs::RealRef UnionFs::RefOf(const Inode& node) const {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -109,6 +110,23 @@ class Extractor {
   Status Create(struct archive* a, struct archive_entry* e, int parent, const std::string& name,
                 const std::string& path, bool opaque);
   void RecordDir(const std::string& path, struct archive_entry* e);
+  // The permission bits E gets on disk: its own, and, unprivileged, always the owner's
+  // read and write (and search for directories), so the layer stays readable by the user who
+  // imported it (to verify it, to serve it from stratafs). The real bits are then recorded in
+  // the override (SetOwner).
+  // Unprivileged, a symlink owned by someone else is kept as a regular file holding its target,
+  // its owner and type in the override (a symlink cannot carry user.* xattrs).
+  bool SymlinkPlaceholder(struct archive_entry* e) const {
+    return !options_.privileged && archive_entry_filetype(e) == AE_IFLNK &&
+           !(static_cast<uid_t>(archive_entry_uid(e)) == ::geteuid() &&
+             static_cast<gid_t>(archive_entry_gid(e)) == ::getegid());
+  }
+  mode_t DiskMode(struct archive_entry* e) const {
+    const mode_t perm = static_cast<mode_t>(archive_entry_perm(e));
+    if (options_.privileged) return perm;
+    const mode_t type = archive_entry_filetype(e);
+    return perm | (type == AE_IFDIR ? 0700 : type == AE_IFLNK ? 0 : 0600);
+  }
 
   struct DirMeta {
     std::string path;
@@ -223,8 +241,10 @@ Status Extractor::Whiteout(int parent, const std::string& parent_path, const std
       return FailErrno("whiteout " + path);
     }
   } else {
+    // Readable by its owner, whatever mode the tar's whiteout entry had (buildah and podman
+    // write 0000): the layer is read back to verify it.
     UniqueFd fd(::openat(parent, (".wh." + target).c_str(),
-                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0));
+                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) return FailErrno("whiteout " + path);
   }
   made_[path] = Made::kWhiteout;
@@ -303,12 +323,16 @@ Status Extractor::SetOwner(int parent, const std::string& name, struct archive_e
     }
     return Ok();
   }
-  // Unprivileged: a foreign owner, or a device node (extracted as an empty file), is kept in
-  // user.containers.override_stat (the format of fs/core/override_stat.h), which stratafs
-  // shows with -o xattr_permissions=2. Symlinks cannot carry user.* xattrs.
+  // Unprivileged: a foreign owner, permission bits that would lock the user out, or a device
+  // node, FIFO or foreign symlink (extracted as a regular file: only regular files and
+  // directories can carry user.* xattrs) is kept in user.containers.override_stat (the format
+  // of fs/core/override_stat.h), which stratafs shows with -o xattr_permissions=2.
   const mode_t type = archive_entry_filetype(e);
   const bool device = type == AE_IFCHR || type == AE_IFBLK;
-  if (type == AE_IFLNK || (!device && uid == ::geteuid() && gid == ::getegid())) return Ok();
+  const bool special = device || type == AE_IFIFO;
+  const bool own = uid == ::geteuid() && gid == ::getegid();
+  if (type == AE_IFLNK && !SymlinkPlaceholder(e)) return Ok();
+  if (type != AE_IFLNK && !special && own && DiskMode(e) == archive_entry_perm(e)) return Ok();
   char value[96];
   int n = std::snprintf(value, sizeof value, "%u:%u:0%o", uid, gid,
                         static_cast<unsigned>(type | archive_entry_perm(e)));
@@ -337,7 +361,7 @@ Status Extractor::SetTimes(int parent, const std::string& name, struct archive_e
 }
 
 void Extractor::RecordDir(const std::string& path, struct archive_entry* e) {
-  DirMeta meta{path, static_cast<mode_t>(archive_entry_perm(e)), {}};
+  DirMeta meta{path, DiskMode(e), {}};
   meta.times[1] = {archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
   meta.times[0] = archive_entry_atime_is_set(e)
                       ? timespec{archive_entry_atime(e), archive_entry_atime_nsec(e)}
@@ -348,7 +372,7 @@ void Extractor::RecordDir(const std::string& path, struct archive_entry* e) {
 Status Extractor::Create(struct archive* a, struct archive_entry* e, int parent,
                          const std::string& name, const std::string& path, bool opaque) {
   const mode_t type = archive_entry_filetype(e);
-  const mode_t perm = static_cast<mode_t>(archive_entry_perm(e));
+  const mode_t perm = DiskMode(e);
   switch (type) {
     case AE_IFREG: {
       UniqueFd fd(::openat(parent, name.c_str(),
@@ -378,8 +402,15 @@ Status Extractor::Create(struct archive* a, struct archive_entry* e, int parent,
     case AE_IFLNK: {
       const char* target = archive_entry_symlink(e);
       if (target == nullptr || *target == '\0') return Refuse("symlink without a target");
-      if (::symlinkat(target, parent, name.c_str()) != 0) return FailErrno("symlink " + path);
       made_[path] = Made::kSymlink;
+      if (SymlinkPlaceholder(e)) {
+        UniqueFd fd(::openat(parent, name.c_str(),
+                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (!fd) return FailErrno("create " + path);
+        STRATA_RETURN_IF_ERROR(WriteAll(fd.Get(), target, std::strlen(target), 0));
+      } else if (::symlinkat(target, parent, name.c_str()) != 0) {
+        return FailErrno("symlink " + path);
+      }
       STRATA_RETURN_IF_ERROR(SetOwner(parent, name, e));
       STRATA_RETURN_IF_ERROR(SetXattrs(e, ProcPath(parent, name)));
       return SetTimes(parent, name, e);
@@ -391,8 +422,8 @@ Status Extractor::Create(struct archive* a, struct archive_entry* e, int parent,
         return Refuse("a char 0/0 device is an overlay whiteout, not layer content");
       }
       const dev_t rdev = type == AE_IFIFO ? 0 : archive_entry_rdev(e);
-      if (type != AE_IFIFO && !options_.privileged) {
-        // An empty file standing for the device; SetOwner records what it is.
+      if (!options_.privileged) {
+        // An empty file standing for the device or FIFO; SetOwner records what it is.
         UniqueFd fd(::openat(parent, name.c_str(),
                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!fd) return FailErrno("create " + path);

@@ -85,8 +85,8 @@ TarWriter& TarWriter::Dir(const std::string& path, EntryMeta meta) {
   return *this;
 }
 
-TarWriter& TarWriter::Symlink(const std::string& path, const std::string& target) {
-  Add(path, AE_IFLNK, EntryMeta().Mode(0777), "", target, false);
+TarWriter& TarWriter::Symlink(const std::string& path, const std::string& target, EntryMeta meta) {
+  Add(path, AE_IFLNK, meta.Mode(0777), "", target, false);
   return *this;
 }
 

@@ -52,7 +52,7 @@ class TarWriter {
   // SIZE bytes, DATA at OFFSET, holes elsewhere (recorded as a sparse file).
   TarWriter& Sparse(const std::string& path, int64_t size, int64_t offset, const std::string& data);
   TarWriter& Dir(const std::string& path, EntryMeta meta = EntryMeta().Mode(0755));
-  TarWriter& Symlink(const std::string& path, const std::string& target);
+  TarWriter& Symlink(const std::string& path, const std::string& target, EntryMeta meta = {});
   TarWriter& Hardlink(const std::string& path, const std::string& target);
   TarWriter& Fifo(const std::string& path);
   TarWriter& Device(const std::string& path, bool block, unsigned major, unsigned minor);

@@ -2,6 +2,7 @@
 // and a corpus of hostile tars that must be refused with nothing written outside the layer.
 #include "layerstore/import/layer_extract.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -117,7 +118,12 @@ TEST_F(LayerExtractTest, UnprivilegedKeepsOwnersAndDevicesInOverrideStat) {
       .File("bin/tool", "#!/bin/sh\n", EntryMeta().Mode(04755).Owner(4000000000, 1234))
       .Symlink("bin/sh", "/bin/busybox")
       .Device("dev/null", false, 1, 3)
-      .Device("dev/sda", true, 8, 0);
+      .Device("dev/sda", true, 8, 0)
+      .Fifo("run/pipe")
+      .Symlink("bin/foreign", "tool", EntryMeta().Owner(7, 8))
+      .File("etc/shadow", "s", EntryMeta().Mode(0).Owner(::geteuid(), ::getegid()))
+      .Dir("ro", EntryMeta().Mode(0500).Owner(::geteuid(), ::getegid()))
+      .File("ro/in", "x", EntryMeta().Owner(::geteuid(), ::getegid()));
   ExtractOptions unprivileged;
   unprivileged.privileged = false;
   auto r = Extract(tar.Finish(), unprivileged);
@@ -130,6 +136,17 @@ TEST_F(LayerExtractTest, UnprivilegedKeepsOwnersAndDevicesInOverrideStat) {
   EXPECT_EQ(Xattr("dev/null", key).rfind(":char-1-3"), Xattr("dev/null", key).size() - 9);
   EXPECT_NE(Xattr("dev/sda", key).find(":block-8-0"), std::string::npos);
   EXPECT_EQ(Xattr("bin/sh", key), "<none>") << "symlinks carry no user.* xattrs";
+  EXPECT_TRUE(S_ISREG(Lstat("run/pipe").st_mode)) << "FIFOs carry none either: a placeholder";
+  EXPECT_EQ(Xattr("run/pipe", key), "0:0:010644");
+  EXPECT_TRUE(S_ISREG(Lstat("bin/foreign").st_mode)) << "a foreign symlink: a placeholder";
+  EXPECT_EQ(Xattr("bin/foreign", key), "7:8:0120777");
+  // Modes that would lock the importing user out of its own layer are kept in the override.
+  const std::string self = std::to_string(::geteuid()) + ":" + std::to_string(::getegid());
+  EXPECT_EQ(Lstat("etc/shadow").st_mode & 07777, 0600u);
+  EXPECT_EQ(Xattr("etc/shadow", key), self + ":0100000");
+  EXPECT_EQ(Lstat("ro").st_mode & 07777, 0700u);
+  EXPECT_EQ(Xattr("ro", key), self + ":040500");
+  EXPECT_EQ(Xattr("ro/in", key), "<none>");
   // stratafs with xattr_permissions=2 shows them as they were in the image.
   core::UnionConfig config;
   config.lowerdirs = {dir_ / "layer"};
@@ -147,6 +164,22 @@ TEST_F(LayerExtractTest, UnprivilegedKeepsOwnersAndDevicesInOverrideStat) {
   ASSERT_TRUE(tool);
   EXPECT_EQ(tool->attr.st_uid, 4000000000u);
   EXPECT_EQ(tool->attr.st_mode, S_IFREG | 04755u);
+  auto foreign = (*fs)->Lookup(bin->id, "foreign");
+  ASSERT_TRUE(foreign);
+  EXPECT_EQ(foreign->attr.st_mode, S_IFLNK | 0777u);
+  EXPECT_EQ(foreign->attr.st_uid, 7u);
+  EXPECT_EQ(*(*fs)->ReadLink(foreign->id), "tool");
+  auto listing = (*fs)->ReadDir(bin->id);
+  ASSERT_TRUE(listing);
+  for (const core::DirEntry& e : *listing) {
+    if (e.name == "foreign") {
+      EXPECT_EQ(e.d_type, DT_LNK) << "readdir agrees with stat";
+    }
+  }
+  auto run = (*fs)->Lookup(core::kRootId, "run");
+  auto pipe = (*fs)->Lookup(run->id, "pipe");
+  ASSERT_TRUE(pipe);
+  EXPECT_EQ(pipe->attr.st_mode, S_IFIFO | 0644u);
 }
 
 TEST_F(LayerExtractTest, DigestsAreTheSameForEveryCompression) {
