@@ -236,14 +236,8 @@ Result<std::unique_lock<std::mutex>> UnionFs::LockUpper(const std::shared_ptr<In
 }
 
 Status UnionFs::EnsureUpper(const std::shared_ptr<Inode>& node) {
-  if (node->IsDir()) {
-    auto reals = EnsureUpperDir(node);
-    if (!reals) return Unexpected{reals.error()};
-    return Ok();
-  }
-  std::lock_guard lock(node->op_mu);
-  auto place = EnsureUpperFile(node);
-  if (!place) return Unexpected{place.error()};
+  auto locked = LockUpper(node);
+  if (!locked) return Unexpected{locked.error()};
   return Ok();
 }
 

@@ -8,7 +8,6 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "fs/base/log.h"
 #include "fs/core/layer_format.h"
 #include "fs/core/union_fs.h"
 
@@ -248,16 +247,10 @@ Result<UnionFs::Removal> UnionFs::PrepareRemoval(const std::shared_ptr<Inode>& n
     // The node's upper object loses the name it is reached by. Anchored, it stays usable
     // (other hard links, open files) and keeps its inode number from being reused by a new
     // object while the node exists, so no lookup can ever alias the two.
+    // Without one (EMFILE) the removal is refused: nothing has changed yet.
     r.anchor = std::make_shared<UniqueFd>(
         ::openat(reals[0].fd.Get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-    if (!*r.anchor) {
-      if (errno != EMFILE && errno != ENFILE) return FailErrno("anchor");
-      // Out of descriptors: the removal goes on, the node is no longer found by its number
-      // (a new object may take it), and it can no longer reach the object.
-      STRATA_LOG(kWarn) << "no descriptor left to keep removed '" << name << "' open";
-      r.anchor.reset();
-      table_.Unkey(*node);
-    }
+    if (!*r.anchor) return FailErrno("keep '" + name + "' open while it is in use");
   }
   return r;
 }
