@@ -5,7 +5,12 @@
 //   is preceded by exactly one Ref; if that reply fails, the caller undoes it with Forget(id, 1);
 // - Forget(id, n) subtracts n and erases the node at zero. The root is never erased.
 // - an id is never reused within a mount (64-bit sequence), so a stale id is reported as
-//   unknown (Get returns null -> ESTALE), never as some other node.
+//   unknown (Get returns null -> ESTALE), never as some other node; for the same reason every
+//   entry goes to the kernel with FUSE generation 0 (a new generation is needed only where a
+//   node id is reused).
+// - a key (st_ino) names one live object at a time: a node keeps its real object alive while
+//   it is published (inode.h), so an inode number the upper filesystem frees and reuses can
+//   never lead to an old node.
 //
 // Concurrency: no global lock. The table is split into kShards shards, each with its own mutex;
 // a node lives in the shard chosen by its key (the st_ino users see, unique within the mount),

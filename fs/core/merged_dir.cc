@@ -102,9 +102,9 @@ struct Cursor {
 
 }  // namespace
 
-DirReal UnionFs::MakeDirReal(int layer, UniqueFd fd, const DirMarks& marks) const {
+DirReal MakeDirReal(int layer, UniqueFd fd, const DirMarks& marks, bool upper) {
   DirReal real{layer, std::move(fd), marks.xattr_whiteouts, {}};
-  if (!upper_ || layer != 0) real.kept_ino_prefix = marks.impure_prefix;
+  if (!upper) real.kept_ino_prefix = marks.impure_prefix;
   return real;
 }
 
@@ -137,7 +137,7 @@ Status UnionFs::CompleteDir(const RealDirs& parent_reals, const std::string& nam
     if (probe == Probe::kStop) return Ok();
     if (probe == Probe::kDir) {
       STRATA_ASSIGN_OR_RETURN(DirMarks marks, ReadDirMarks(fd.Get()));
-      reals->push_back(MakeDirReal(static_cast<int>(layer), std::move(fd), marks));
+      reals->push_back(MakeDirReal(static_cast<int>(layer), std::move(fd), marks, false));
       if (marks.opaque) return Ok();
       if (!marks.redirect.empty() && !cursor.Follow(marks.redirect)) return Ok();
     }

@@ -48,9 +48,7 @@ Result<std::unique_ptr<UnionFs>> UnionFs::Open(const UnionConfig& config) {
     UniqueFd fd(::openat(layers[i].root.Get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return FailErrno("open layer root");
     STRATA_ASSIGN_OR_RETURN(DirMarks marks, ReadDirMarks(fd.Get()));
-    DirReal real{static_cast<int>(i), std::move(fd), marks.xattr_whiteouts, {}};
-    if (!upper || i != 0) real.kept_ino_prefix = marks.impure_prefix;
-    reals->push_back(std::move(real));
+    reals->push_back(MakeDirReal(static_cast<int>(i), std::move(fd), marks, upper && i == 0));
   }
   struct stat st;
   if (::fstat((*reals)[0].fd.Get(), &st) != 0) return FailErrno("stat root");
@@ -187,7 +185,7 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
     fresh->st_ino = ino;
     if (is_dir) {
       auto dir_reals = std::make_shared<RealDirs>();
-      dir_reals->push_back(MakeDirReal(top.layer, std::move(dir_fd), marks));
+      dir_reals->push_back(MakeDirReal(top.layer, std::move(dir_fd), marks, in_upper));
       // Where its lower directories are: its own path, unless redirected (absolute, or a name
       // in the parent's lower directory).
       const std::string parent_path = parent->LowerPath();
@@ -299,7 +297,8 @@ Result<struct stat> UnionFs::GetAttr(InodeId id) {
 
 Result<std::string> UnionFs::ReadLink(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
-  // A regular file may stand for a symlink an unprivileged import could not own (override.h).
+  // A regular file may stand for a symlink an unprivileged import could not own
+  // (override_stat.h).
   const bool placeholder = S_ISREG(node->type) && Overrides();
   if (!S_ISLNK(node->type) && !placeholder) return Fail(EINVAL);
   return StablePlaced(*node, [&]() -> Result<std::string> {

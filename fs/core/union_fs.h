@@ -70,6 +70,10 @@ struct UnionConfig {
   std::string override_xattr;
 };
 
+// FD (a real directory in LAYER, whose markers are MARKS; UPPER: in the upper layer) as one of
+// a merged directory's (merged_dir.cc).
+DirReal MakeDirReal(int layer, UniqueFd fd, const DirMarks& marks, bool upper);
+
 struct Entry {
   InodeId id;
   struct stat attr;
@@ -244,8 +248,7 @@ class UnionFs {
   // PARENT_REALS, following redirects in every layer (merged_dir.cc).
   Status CompleteDir(const RealDirs& parent_reals, const std::string& name,
                      const DirMarks& top_marks, RealDirs* reals);
-  // FD (a real directory in LAYER, whose markers are MARKS) as one of a merged directory's.
-  DirReal MakeDirReal(int layer, UniqueFd fd, const DirMarks& marks) const;
+
   Result<std::shared_ptr<Inode>> Resolve(InodeId id);
   // The merged listing of directory DIR (ReadDir without the table lookup).
   Result<std::vector<DirEntry>> ListDir(const Inode& dir);
