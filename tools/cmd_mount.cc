@@ -18,18 +18,9 @@ using store::Store;
 
 // "lowerdir=TOP:...:BOTTOM" for the image.
 Result<std::string> LowerdirOption(const Store& store, const std::string& ref) {
-  STRATA_ASSIGN_OR_RETURN(Digest id, Resolve(store, ref));
-  STRATA_ASSIGN_OR_RETURN(auto image, store.GetImage(id));
+  STRATA_ASSIGN_OR_RETURN(std::vector<std::string> lowers, ImageLowers(store, ref));
   std::string option = "lowerdir=";
-  for (size_t i = image.diff_ids.size(); i-- > 0;) {
-    if (!store.HasLayer(image.diff_ids[i])) {
-      return strata::Fail(ENOENT,
-                          "layer " + image.diff_ids[i].String() + " is missing from the store");
-    }
-    option += store.LayerDir(image.diff_ids[i]);
-    if (i) option += ":";
-  }
-  if (image.diff_ids.empty()) return strata::Fail(EINVAL, "image " + ref + " has no layers");
+  for (size_t i = 0; i < lowers.size(); ++i) option += (i ? ":" : "") + lowers[i];
   return option;
 }
 
@@ -42,18 +33,6 @@ int Lowerdirs(const Globals& g, const std::string& ref) {
   if (!option) return Report(option.error());
   std::printf("%s\n", option->c_str());
   return 0;
-}
-
-// stratafs next to this binary (a build tree, an install), else from PATH.
-static std::string StratafsPath() {
-  char self[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    std::string dir(self, static_cast<size_t>(n));
-    dir = dir.substr(0, dir.rfind('/'));
-    if (::access((dir + "/stratafs").c_str(), X_OK) == 0) return dir + "/stratafs";
-  }
-  return "stratafs";
 }
 
 // The container name used when none is given: stable for one mountpoint, so mounting the same

@@ -22,6 +22,12 @@ int Report(const Error& e);                 // prints "strata: ..." and returns 
 std::string Short(const store::Digest& d);  // 12 hex digits
 std::string HumanSize(uint64_t bytes);
 Result<store::Digest> Resolve(const store::Store& store, const std::string& ref);
+// The directories of REF's layers, topmost first. Errors: ENOENT for a missing layer.
+Result<std::vector<std::string>> ImageLowers(const store::Store& store, const std::string& ref);
+// The directory this binary is in ("" if unknown).
+std::string SelfDir();
+// stratafs next to this binary (a build tree, an install), else from PATH.
+std::string StratafsPath();
 
 int Import(const Globals& g, const std::string& source, store::ImportOptions options);
 int Images(const Globals& g, const std::string& format, bool ids_only);
@@ -47,5 +53,15 @@ int RemoveContainers(const Globals& g, const std::vector<std::string>& names);
 int Umount(const std::string& mountpoint);
 int DigestFiles(const std::vector<std::string>& files);
 int ChainIdOf(const std::vector<std::string>& diff_ids);
+
+// `strata bench`: the command line's words as given; the engine (bench/engine) does the rest.
+struct BenchFlags {
+  std::vector<std::string> targets, workloads, scales;
+  int reps = 0;
+  bool quick = false, micro = false, list = false;
+  std::vector<std::string> chart;  // .svg or .png, one or more
+  std::string json, work, image, filter, command;
+};
+int Bench(const Globals& g, const BenchFlags& flags);
 
 }  // namespace strata::cli

@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 
@@ -30,6 +31,34 @@ std::string Short(const Digest& d) { return d.encoded.substr(0, 12); }
 Result<Digest> Resolve(const Store& store, const std::string& ref) {
   STRATA_ASSIGN_OR_RETURN(store::Resolved resolved, store::ResolveImage(store, ref));
   return resolved.id;
+}
+
+Result<std::vector<std::string>> ImageLowers(const Store& store, const std::string& ref) {
+  STRATA_ASSIGN_OR_RETURN(Digest id, Resolve(store, ref));
+  STRATA_ASSIGN_OR_RETURN(auto image, store.GetImage(id));
+  if (image.diff_ids.empty()) return strata::Fail(EINVAL, "image " + ref + " has no layers");
+  std::vector<std::string> lowers;
+  for (size_t i = image.diff_ids.size(); i-- > 0;) {
+    if (!store.HasLayer(image.diff_ids[i])) {
+      return strata::Fail(ENOENT, "layer " + image.diff_ids[i].String() + " is missing from the store");
+    }
+    lowers.push_back(store.LayerDir(image.diff_ids[i]));
+  }
+  return lowers;
+}
+
+std::string SelfDir() {
+  char self[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "";
+  const std::string path(self, static_cast<size_t>(n));
+  return path.substr(0, path.rfind('/'));
+}
+
+std::string StratafsPath() {
+  const std::string dir = SelfDir();
+  if (!dir.empty() && ::access((dir + "/stratafs").c_str(), X_OK) == 0) return dir + "/stratafs";
+  return "stratafs";
 }
 
 std::string HumanSize(uint64_t bytes) {

@@ -94,7 +94,33 @@ int main(int argc, char** argv) {
       app.add_subcommand("chainid", "Print the OCI chainID of layer diffIDs, bottom first");
   chain->add_option("DIFFID", diff_ids, "sha256:... layer diffIDs, bottom layer first")->required();
 
+  BenchFlags bench_flags;
+  auto* bench = app.add_subcommand(
+      "bench", "Measure copy-on-write cost: stratafs, fuse-overlayfs, kernel overlayfs, native");
+  bench->add_option("--targets", bench_flags.targets,
+                    "stratafs, stratafs:volatile, stratafs:OPTS, /path/to/fuse-overlayfs[:OPTS], "
+                    "kernel, native (default: all of stratafs, stratafs:volatile, "
+                    "/usr/bin/fuse-overlayfs, kernel, native)");
+  bench->add_option("--workloads", bench_flags.workloads,
+                    "comma-separated (default: all; see --list)");
+  bench->add_option("--reps", bench_flags.reps, "repetitions (default 3, 1 with --quick)")
+      ->check(CLI::Range(1, 1000));
+  bench->add_flag("--quick", bench_flags.quick, "tiny layers, one repetition: a smoke test");
+  bench->add_option("--json", bench_flags.json, "write the results as JSON to FILE");
+  bench->add_option("--chart", bench_flags.chart,
+                    "draw the chart to FILE.svg or FILE.png (gnuplot; may be given twice)");
+  bench->add_option("--work", bench_flags.work,
+                    "work directory: layers (kept and reused), upper layers, mounts "
+                    "(default /var/tmp/strata-bench)");
+  bench->add_option("--scale", bench_flags.scales,
+                    "rerun workloads over a series: layers=1,8,32,128 or files=1e3,1e4,1e5");
+  bench->add_option("--image", bench_flags.image, "an image in the store as the layers");
+  bench->add_flag("--micro", bench_flags.micro, "run the Google Benchmark micro-benchmarks");
+  bench->add_option("--filter", bench_flags.filter, "with --micro: the benchmarks matching REGEX");
+  bench->add_flag("--list", bench_flags.list, "list the workloads and targets");
+
   CLI11_PARSE(app, argc, argv);
+  for (int i = 0; i < argc; ++i) bench_flags.command += (i ? " " : "") + std::string(argv[i]);
   if (*import) return Import(g, source, import_options);
   if (*images) return Images(g, format, ids_only);
   if (*inspect) return Inspect(g, ref, config, raw);
@@ -111,5 +137,6 @@ int main(int argc, char** argv) {
   if (*verify) return Verify(g);
   if (*digest) return DigestFiles(files);
   if (*chain) return ChainIdOf(diff_ids);
+  if (*bench) return Bench(g, bench_flags);
   return 1;
 }
