@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include "bench/engine/system.h"
 
 namespace strata::bench {
@@ -48,26 +50,32 @@ Result<std::unique_ptr<PodmanStore>> PodmanStore::Create(const TargetSpec& targe
                                                          const std::string& rootfs_tar) {
   STRATA_RETURN_IF_ERROR(RemoveTree(dir));
   STRATA_RETURN_IF_ERROR(MakeDirs(dir));
-  std::vector<std::string> global = {"--root", dir + "/root", "--runroot", dir + "/run",
-                                     "--tmpdir", dir + "/tmp"};
+  std::vector<std::string> driver;
   switch (target.kind) {
     case TargetKind::kNative:
-      global.insert(global.end(), {"--storage-driver", "vfs"});
+      driver = {"--storage-driver", "vfs"};
       break;
     case TargetKind::kKernel:
-      global.insert(global.end(), {"--storage-driver", "overlay"});
+      driver = {"--storage-driver", "overlay"};
       break;
     case TargetKind::kStratafs:
     case TargetKind::kFuseCompatible: {
       STRATA_ASSIGN_OR_RETURN(std::string program, MountProgram(target, dir));
-      global.insert(global.end(), {"--storage-driver", "overlay", "--storage-opt",
-                                   "overlay.mount_program=" + program});
+      driver = {"--storage-driver", "overlay", "--storage-opt",
+                "overlay.mount_program=" + program};
       break;
     }
   }
+  // podman refuses a runroot longer than 50 characters: a short one of our own under /tmp.
+  char runroot[] = "/tmp/strata-podman-XXXXXX";
+  if (::mkdtemp(runroot) == nullptr) return FailErrno("mkdtemp /tmp/strata-podman-XXXXXX");
+  std::vector<std::string> global = {"--root", dir + "/root", "--runroot", runroot,
+                                     "--tmpdir", dir + "/tmp"};
+  global.insert(global.end(), driver.begin(), driver.end());
   global.insert(global.end(), {"--runtime", "runc", "--cgroup-manager", "cgroupfs",
                                "--events-backend", "file"});
-  std::unique_ptr<PodmanStore> store(new PodmanStore(dir, std::move(global)));
+  // From here the destructor removes what podman makes.
+  std::unique_ptr<PodmanStore> store(new PodmanStore(dir, runroot, std::move(global)));
   STRATA_RETURN_IF_ERROR(store->Podman({"import", "-q", rootfs_tar, kImage}));
   return store;
 }
@@ -76,9 +84,11 @@ PodmanStore::~PodmanStore() {
   (void)Podman({"rm", "-a", "-f"});
   (void)Podman({"rmi", "-a", "-f"});
   // What podman keeps mounted under its store (its private bind mounts), deepest first.
-  const std::vector<std::string> left = MountsUnder(dir_);
-  for (auto it = left.rbegin(); it != left.rend(); ++it) (void)Unmount(*it);
-  (void)RemoveTree(dir_);
+  for (const std::string& d : {dir_, runroot_}) {
+    const std::vector<std::string> left = MountsUnder(d);
+    for (auto it = left.rbegin(); it != left.rend(); ++it) (void)Unmount(*it);
+    (void)RemoveTree(d);
+  }
 }
 
 Status PodmanStore::Podman(const std::vector<std::string>& args) const {

@@ -28,11 +28,12 @@ class PodmanStore {
   Status RunOnce() const;
 
  private:
-  PodmanStore(std::string dir, std::vector<std::string> global)
-      : dir_(std::move(dir)), global_(std::move(global)) {}
+  PodmanStore(std::string dir, std::string runroot, std::vector<std::string> global)
+      : dir_(std::move(dir)), runroot_(std::move(runroot)), global_(std::move(global)) {}
   Status Podman(const std::vector<std::string>& args) const;
 
   std::string dir_;
+  std::string runroot_;              // podman's run directory (short: podman's limit)
   std::vector<std::string> global_;  // podman's storage and runtime flags
 };
 

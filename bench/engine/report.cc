@@ -103,27 +103,38 @@ std::string FormatTable(const Results& r) {
   for (const TargetResult& t : r.targets) {
     if (Ran(t)) ran.push_back(&t);
   }
+  if (!r.machine.kernel.empty()) {
+    out << "machine: " << r.machine.cpus << " CPUs (" << r.machine.cpu << "), Linux "
+        << r.machine.kernel << ", libfuse " << r.machine.libfuse << ", layers and uppers on "
+        << r.machine.work_fs << (r.machine.work_device.empty() ? "" : " (" + r.machine.work_device + ")")
+        << "\n";
+  }
+  if (!r.layers.empty()) out << "layers: " << r.layers << "\n\n";
   size_t name_width = 22;
   for (const WorkloadInfo& w : r.workloads) name_width = std::max(name_width, w.name.size() + 2);
   const size_t col = 20;
   out << Pad("workload", name_width);
   for (const TargetResult* t : ran) out << Pad(DisplayName(t->spec), col);
-  out << "\n";
+  out << (r.reps > 1 ? "spread" : "") << "\n";
   for (const WorkloadInfo& w : r.workloads) {
     if (!w.unavailable.empty()) continue;  // listed under "not run"
     out << Pad(w.name, name_width);
+    double spread = 0;  // the widest max/min - 1 of the row
     for (const TargetResult* t : ran) {
       const Cell* c = r.Find(w.name, t->spec.label);
       std::string v;
       if (!c || c->seconds.empty()) {
         v = c && !c->error.empty() ? "failed" : "-";
       } else {
-        v = Millis(Summarize(c->seconds).median);
+        const Summary s = Summarize(c->seconds);
+        if (s.min > 0) spread = std::max(spread, s.max / s.min - 1);
+        v = Millis(s.median);
         auto ratio = kernel.empty() ? std::nullopt : r.Ratio(w.name, t->spec.label, kernel);
         if (ratio && t->spec.label != kernel) v += " (" + Fixed(*ratio, 2) + ")";
       }
       out << Pad(v, col);
     }
+    if (r.reps > 1) out << Fixed(spread * 100, 0) << "%";
     out << "\n";
   }
   if (!kernel.empty()) {
@@ -135,7 +146,8 @@ std::string FormatTable(const Results& r) {
     out << "\n";
   }
   out << "(median ms of " << r.reps << " run" << (r.reps == 1 ? "" : "s")
-      << " each, targets interleaved; in brackets the ratio to kernel overlayfs)\n";
+      << " each, targets interleaved; in brackets the ratio to kernel overlayfs"
+      << (r.reps > 1 ? "; spread: the row's widest max/min - 1" : "") << ")\n";
 
   // The spread: how far the fastest and slowest runs were from each other.
   out << "\nspread (max/min - 1):";
@@ -217,7 +229,8 @@ Json ToJson(const Results& r) {
   j["layers"] = r.layers;
   j["machine"] = {{"kernel", r.machine.kernel},   {"cpu", r.machine.cpu},
                   {"cpus", r.machine.cpus},       {"libfuse", r.machine.libfuse},
-                  {"work_fs", r.machine.work_fs}, {"date", r.machine.date}};
+                  {"work_fs", r.machine.work_fs}, {"work_device", r.machine.work_device},
+                  {"date", r.machine.date}};
   j["targets"] = Json::array();
   for (const TargetResult& t : r.targets) {
     Json tj = {{"label", t.spec.label},

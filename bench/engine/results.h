@@ -25,7 +25,8 @@ struct Machine {
   std::string cpu;     // model name
   int cpus = 0;
   std::string libfuse;  // the libfuse stratafs is built with
-  std::string work_fs;  // the filesystem under the layers and upper layers
+  std::string work_fs;      // the filesystem under the layers and upper layers
+  std::string work_device;  // its mount's source (/dev/vda, /dev/loop0, ...)
   std::string date;     // UTC, ISO 8601
 };
 

@@ -288,6 +288,27 @@ Machine DescribeMachine(const std::string& work_dir) {
       }
     }
   }
+  // The mount holding WORK_DIR: the longest mount point that is a prefix of it.
+  {
+    const std::string real = RealPath(work_dir);
+    std::ifstream in("/proc/self/mountinfo");
+    size_t best = 0;
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream fields(line);
+      std::string id, parent, devno, root, point;
+      fields >> id >> parent >> devno >> root >> point;
+      point = Unescape(point);
+      const bool holds = real == point || point == "/" ||
+                         real.rfind(point + "/", 0) == 0;
+      const size_t dash = line.find(" - ");
+      if (!holds || point.size() < best || dash == std::string::npos) continue;
+      std::istringstream tail(line.substr(dash + 3));
+      std::string fstype, source;
+      tail >> fstype >> source;
+      best = point.size();
+      m.work_device = Unescape(source);
+    }
+  }
   const std::time_t now = std::time(nullptr);
   char date[32];
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));

@@ -177,6 +177,7 @@ TEST(BenchReportTest, TableShowsMediansRatiosAndWhatDidNotRun) {
   EXPECT_NE(t.find("not run: c: no fio"), std::string::npos) << t;
   EXPECT_NE(t.find("failed: b on native: cp failed"), std::string::npos) << t;
   EXPECT_NE(t.find("largest 29% (b on stratafs)"), std::string::npos) << t;  // 9 / 7 - 1
+  EXPECT_NE(t.find("100 (0.10)          22%\n"), std::string::npos) << t;  // row a: 1.1 / 0.9
   EXPECT_NE(t.find("stratafs / kernel (equal durability): 2.83"), std::string::npos) << t;
   EXPECT_NE(t.find("scale layers (a"), std::string::npos) << t;
 }
