@@ -4,8 +4,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "bench/engine/micro.h"
 #include "bench/engine/report.h"
@@ -64,6 +68,44 @@ Status DrawCharts(const bench::Results& results, const std::string& chart) {
   return Ok();
 }
 
+// The table and charts of RESULTS; 1 if a chart could not be drawn or a measurement failed.
+int Print(const bench::Results& results, const BenchFlags& f) {
+  std::printf("\n%s", bench::FormatTable(results).c_str());
+  std::fflush(stdout);
+  int rc = 0;
+  if (!f.json.empty()) {
+    Status s = WriteText(f.json, bench::ToJson(results).dump(2) + "\n");
+    if (!s) rc = Report(s.error());
+  }
+  for (const std::string& chart : f.chart) {
+    if (Status s = DrawCharts(results, chart); !s) rc = Report(s.error());
+  }
+  size_t failed = 0;
+  for (const bench::Cell& c : results.cells) failed += c.error.empty() ? 0 : 1;
+  for (const bench::ScaleResult& s : results.scales) {
+    for (const bench::Cell& c : s.cells) failed += c.error.empty() ? 0 : 1;
+  }
+  if (failed > 0) {
+    std::fprintf(stderr, "strata: %zu measurement%s failed (listed above)\n", failed,
+                 failed == 1 ? "" : "s");
+    rc = 1;
+  }
+  return rc;
+}
+
+// `--from FILE`: a saved run's table and charts again.
+int FromSaved(const BenchFlags& f) {
+  std::ifstream in(f.from);
+  if (!in) return Report(Error{errno ? errno : ENOENT, "open " + f.from});
+  std::stringstream text;
+  text << in.rdbuf();
+  const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Report(Error{EINVAL, f.from + ": not JSON"});
+  auto results = bench::FromJson(j);
+  if (!results) return Report(Error{results.error().code, f.from + ": " + results.error().context});
+  return Print(*results, f);
+}
+
 }  // namespace
 
 int Bench(const Globals& g, const BenchFlags& f) {
@@ -71,13 +113,22 @@ int Bench(const Globals& g, const BenchFlags& f) {
   if (f.micro) {
     auto programs = bench::FindMicroPrograms(SelfDir());
     if (!programs) return Report(programs.error());
+    // With --work their temporary files (layers, uppers, extracted tars) go there, so they
+    // are measured on the filesystem the mount benchmarks use.
+    if (!f.work.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(f.work, ec);
+      if (ec) return Report(Error{ec.value(), "cannot create " + f.work});
+      ::setenv("TMPDIR", f.work.c_str(), 1);
+    }
     Status s = bench::RunMicro(*programs, f.json, f.filter);
     return s ? 0 : Report(s.error());
   }
   for (const std::string& chart : f.chart) {
-    // A chart that cannot be drawn is refused before the run, not after it.
+    // A chart that cannot be drawn is refused before the run (or the report), not after it.
     if (Status s = bench::CheckChartPath(chart); !s) return Report(s.error());
   }
+  if (!f.from.empty()) return FromSaved(f);
   bench::BenchArgs args;
   args.targets = f.targets;
   args.workloads = f.workloads;
@@ -109,27 +160,7 @@ int Bench(const Globals& g, const BenchFlags& f) {
     if (!quiet) std::fprintf(stderr, "%s\n", line.c_str());
   });
   if (!results) return Report(results.error());
-  std::printf("\n%s", bench::FormatTable(*results).c_str());
-  std::fflush(stdout);
-  int rc = 0;
-  if (!f.json.empty()) {
-    Status s = WriteText(f.json, bench::ToJson(*results).dump(2) + "\n");
-    if (!s) rc = Report(s.error());
-  }
-  for (const std::string& chart : f.chart) {
-    if (Status s = DrawCharts(*results, chart); !s) rc = Report(s.error());
-  }
-  size_t failed = 0;
-  for (const bench::Cell& c : results->cells) failed += c.error.empty() ? 0 : 1;
-  for (const bench::ScaleResult& s : results->scales) {
-    for (const bench::Cell& c : s.cells) failed += c.error.empty() ? 0 : 1;
-  }
-  if (failed > 0) {
-    std::fprintf(stderr, "strata: %zu measurement%s failed (listed above)\n", failed,
-                 failed == 1 ? "" : "s");
-    rc = 1;
-  }
-  return rc;
+  return Print(*results, f);
 }
 
 }  // namespace strata::cli

@@ -60,7 +60,7 @@ struct BenchFlags {
   int reps = 0;
   bool quick = false, micro = false, list = false;
   std::vector<std::string> chart;  // .svg or .png, one or more
-  std::string json, work, image, filter, command;
+  std::string json, work, image, filter, from, command;
 };
 int Bench(const Globals& g, const BenchFlags& flags);
 

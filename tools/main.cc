@@ -115,9 +115,16 @@ int main(int argc, char** argv) {
   bench->add_option("--scale", bench_flags.scales,
                     "rerun workloads over a series: layers=1,8,32,128 or files=1e3,1e4,1e5");
   bench->add_option("--image", bench_flags.image, "an image in the store as the layers");
-  bench->add_flag("--micro", bench_flags.micro, "run the Google Benchmark micro-benchmarks");
+  bench->add_flag("--micro", bench_flags.micro,
+                  "run the Google Benchmark micro-benchmarks (their files under --work)")
+      ->excludes("--targets", "--workloads", "--reps", "--quick", "--scale", "--image",
+                 "--chart");
   bench->add_option("--filter", bench_flags.filter, "with --micro: the benchmarks matching REGEX");
   bench->add_flag("--list", bench_flags.list, "list the workloads and targets");
+  bench->add_option("--from", bench_flags.from,
+                    "report a saved run again: the table and --chart from its --json FILE")
+      ->excludes("--targets", "--workloads", "--reps", "--quick", "--scale", "--image",
+                 "--micro", "--list", "--json");
 
   CLI11_PARSE(app, argc, argv);
   for (int i = 0; i < argc; ++i) bench_flags.command += (i ? " " : "") + std::string(argv[i]);

@@ -242,7 +242,7 @@ Result<LayerSet> BuildMainLayers(const std::string& dir, bool quick, const Progr
   for (int i = 0; i < (quick ? 10 : 200); ++i) {
     STRATA_RETURN_IF_ERROR(File(l4, "include/new/n" + std::to_string(i) + ".h", "/* new */\n"));
   }
-  // The untar input: the headers and Python files of at most 64 KiB (about 10,000 files).
+  // The untar input: the headers and Python files of at most 64 KiB (about 9,000 files).
   std::string list;
   for (const std::vector<std::string>* files : {&headers, &pyfiles}) {
     for (const std::string& f : *files) {

@@ -33,7 +33,7 @@ struct LayerSet {
   std::string remove_tree;  // a lower tree `rm -rf` removes
   std::string project;      // a small C project with a Makefile
   std::vector<std::string> lookup_names;  // names of the bottom layer, looked up through all
-  std::string tarball;      // an absolute path: ~10,000 small files to untar into a mount
+  std::string tarball;      // an absolute path: ~9,000 small files to untar into a mount
   uint64_t big_bytes = 0;   // the size of big_file (written again by the write workload)
 };
 

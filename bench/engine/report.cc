@@ -282,6 +282,66 @@ Json ToJson(const Results& r) {
   return j;
 }
 
+Result<Results> FromJson(const Json& j) {
+  // The parsing throws on a missing field or a wrong type; nothing escapes this function.
+  try {
+    Results r;
+    r.command = j.at("command").get<std::string>();
+    r.reps = j.at("reps").get<int>();
+    r.quick = j.at("quick").get<bool>();
+    r.layers = j.at("layers").get<std::string>();
+    const Json& m = j.at("machine");
+    r.machine = {m.at("kernel").get<std::string>(),  m.at("cpu").get<std::string>(),
+                 m.at("cpus").get<int>(),            m.at("libfuse").get<std::string>(),
+                 m.at("work_fs").get<std::string>(), m.value("work_device", std::string()),
+                 m.at("date").get<std::string>()};
+    for (const Json& t : j.at("targets")) {
+      TargetResult tr;
+      tr.spec.label = t.at("label").get<std::string>();
+      const std::string kind = t.at("kind").get<std::string>();
+      if (kind == "stratafs") {
+        tr.spec.kind = TargetKind::kStratafs;
+      } else if (kind == "fuse-compatible") {
+        tr.spec.kind = TargetKind::kFuseCompatible;
+      } else if (kind == "kernel") {
+        tr.spec.kind = TargetKind::kKernel;
+      } else if (kind == "native") {
+        tr.spec.kind = TargetKind::kNative;
+      } else {
+        return Fail(EINVAL, "target " + tr.spec.label + ": unknown kind '" + kind + "'");
+      }
+      tr.spec.binary = t.at("binary").get<std::string>();
+      tr.spec.options = t.at("options").get<std::string>();
+      tr.spec.durable = t.at("durable").get<bool>();
+      if (!t.at("ran").get<bool>()) tr.unavailable = t.at("unavailable").get<std::string>();
+      r.targets.push_back(std::move(tr));
+    }
+    for (const Json& w : j.at("workloads")) {
+      r.workloads.push_back({w.at("name").get<std::string>(),
+                             w.at("description").get<std::string>(),
+                             w.value("unavailable", std::string())});
+    }
+    auto cell = [](const Json& c, std::string workload) {
+      return Cell{std::move(workload), c.at("target").get<std::string>(),
+                  c.at("seconds").get<std::vector<double>>(), c.value("error", std::string())};
+    };
+    for (const Json& c : j.at("cells")) {
+      r.cells.push_back(cell(c, c.at("workload").get<std::string>()));
+    }
+    for (const Json& s : j.at("scales")) {
+      ScaleResult sr{s.at("kind").get<std::string>(), s.at("workload").get<std::string>(),
+                     s.at("points").get<std::vector<uint64_t>>(), {}};
+      for (const Json& c : s.at("cells")) {
+        sr.cells.push_back(cell(c, std::to_string(c.at("point").get<uint64_t>())));
+      }
+      r.scales.push_back(std::move(sr));
+    }
+    return r;
+  } catch (const Json::exception& e) {
+    return Fail(EINVAL, std::string("not the JSON of strata bench: ") + e.what());
+  }
+}
+
 Result<std::string> RatioChartScript(const Results& r, const std::string& output) {
   const std::string kernel = KernelLabel(r);
   if (kernel.empty()) return Fail(EINVAL, "no chart: kernel overlayfs did not run");
@@ -305,6 +365,10 @@ Result<std::string> RatioChartScript(const Results& r, const std::string& output
   }
   low /= 1.5;
   high *= 1.5;
+  // Bars far below the rest (native's copy-up of nothing) would squeeze every other bar into
+  // the top of the chart: the axis stops at 1/100 and says so.
+  const bool cut = low < 0.01;
+  if (cut) low = 0.01;
   std::string ticks;
   for (double decade = 1e-4; decade < 1e5; decade *= 10) {
     for (double m : {1.0, 3.0}) {
@@ -317,7 +381,8 @@ Result<std::string> RatioChartScript(const Results& r, const std::string& output
   }
   s << terminal << "set output \"" << Escape(output) << "\"\n"
     << "set title \"Time relative to kernel overlayfs (1x = as fast, lower is faster), median of "
-    << r.reps << " run" << (r.reps == 1 ? "" : "s") << "\"\n"
+    << r.reps << " run" << (r.reps == 1 ? "" : "s")
+    << (cut ? "; bars below 0.01x end at the axis" : "") << "\"\n"
     << "set style data histogram\nset style histogram clustered gap 1\n"
     << "set style fill solid 0.85 border -1\nset boxwidth 0.9\n"
     << "set logscale y 10\nset yrange [" << low << ":" << high << "]\n"

@@ -20,6 +20,9 @@ std::string DisplayName(const TargetSpec& spec);
 std::string FormatTable(const Results& results);
 
 nlohmann::json ToJson(const Results& results);
+// The results ToJson wrote (what `strata bench --from FILE` reports again). Errors: EINVAL
+// naming what is missing or of the wrong type.
+Result<Results> FromJson(const nlohmann::json& json);
 
 // Errors: EINVAL unless PATH ends in .svg or .png.
 Status CheckChartPath(const std::string& path);

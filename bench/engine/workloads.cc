@@ -206,7 +206,7 @@ std::vector<Workload> Make() {
          });
        }});
   add({.name = "untar",
-       .description = "a tar of about 10,000 small files extracted into the mount",
+       .description = "a tar of about 9,000 small files (the headers and Python files) extracted into the mount",
        .unavailable = [](const LayerSet& l) -> std::string {
          if (!NeedsTool("tar").empty()) return NeedsTool("tar");
          return Needs("untar input", l.tarball);

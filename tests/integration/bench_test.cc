@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -157,6 +158,13 @@ TEST_F(BenchTest, QuickRunMeasuresEveryWorkloadOnEveryTarget) {
   ASSERT_GT(png.size(), 8u);
   EXPECT_EQ(png.substr(1, 3), "PNG");
 
+  // The saved JSON reports the same table again, and draws the chart again.
+  CommandResult again = RunCommand(
+      {STRATA_PATH, "bench", "--from", dir_ / "out.json", "--chart", dir_ / "again.svg"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, r.out);
+  EXPECT_NE(Slurp(dir_ / "again.svg").find("<svg"), std::string::npos);
+
   // Nothing of the run is left but the reusable layers.
   struct stat st;
   EXPECT_NE(::stat((dir_ / "work/run").c_str(), &st), 0);
@@ -192,6 +200,8 @@ TEST_F(BenchTest, BadArgumentsAreRefusedBeforeAnythingRuns) {
       {{"--scale", "files=1e3", "--workloads", "readdir"}, "scales with files"},
       {{"--scale", "depth=3"}, "layers or files"},
       {{"--targets", "kernel,kernel"}, "twice"},
+      {{"--from", dir_ / "missing.json"}, "missing.json"},
+      {{"--micro", "--chart", dir_ / "c.svg"}, "excludes"},
   };
   for (const auto& [args, message] : cases) {
     CommandResult r = Bench(args, 60000);
@@ -270,6 +280,10 @@ TEST_F(BenchTest, MicroBenchmarksRunThroughStrataBench) {
   EXPECT_TRUE(names.count("BM_Sha256/4096")) << r.out;
   EXPECT_TRUE(names.count("BM_MergedReaddir/1/10000")) << r.out;
   EXPECT_TRUE(names.count("BM_CopyUp/1/1/real_time")) << r.out;
+  // Their files went under --work, and nothing is left there.
+  struct stat st;
+  ASSERT_EQ(::stat((dir_ / "work").c_str(), &st), 0) << "--micro ignored --work";
+  EXPECT_TRUE(std::filesystem::is_empty(dir_ / "work"));
 }
 
 }  // namespace

@@ -206,6 +206,24 @@ TEST(BenchReportTest, JsonHoldsEverySampleAndRatio) {
   EXPECT_EQ(nlohmann::json::parse(j.dump(2)), j);
 }
 
+TEST(BenchReportTest, JsonReadsBackAsTheSameResults) {
+  const Results r = Sample();
+  auto back = FromJson(ToJson(r));
+  ASSERT_TRUE(back) << back.error().Message();
+  EXPECT_EQ(ToJson(*back), ToJson(r));
+  EXPECT_EQ(FormatTable(*back), FormatTable(r));
+  EXPECT_EQ(back->targets[3].unavailable, "/opt/none is not installed");
+  EXPECT_EQ(back->scales[0].cells[1].workload, "8");
+
+  EXPECT_EQ(FromJson(nlohmann::json::object()).error().code, EINVAL);
+  nlohmann::json bad = ToJson(r);
+  bad["targets"][0]["kind"] = "zfs";
+  EXPECT_FALSE(FromJson(bad));
+  bad = ToJson(r);
+  bad["cells"][0]["seconds"] = "fast";
+  EXPECT_FALSE(FromJson(bad));
+}
+
 TEST(BenchReportTest, ChartScriptsCarryTheirData) {
   Results r = Sample();
   auto svg = RatioChartScript(r, "/out/c.svg");
@@ -231,6 +249,15 @@ TEST(BenchReportTest, ChartScriptsCarryTheirData) {
   EXPECT_NE(scale->find("/out/c-scale-layers-a.svg"), std::string::npos);
   EXPECT_NE(scale->find("\n1 1.000000 0.500000 ?\n"), std::string::npos) << *scale;
   EXPECT_NE(scale->find("\n8 ? 0.700000 ?\n"), std::string::npos) << *scale;
+
+  // A bar far below the rest ends at 1/100 instead of squeezing the chart.
+  Results tiny = r;
+  tiny.cells[2].seconds = {1e-6, 1e-6, 1e-6};
+  auto cut = RatioChartScript(tiny, "c.svg");
+  ASSERT_TRUE(cut);
+  EXPECT_NE(cut->find("set yrange [0.01:"), std::string::npos) << *cut;
+  EXPECT_NE(cut->find("bars below 0.01x end at the axis"), std::string::npos);
+  EXPECT_EQ(svg->find("bars below"), std::string::npos);
 
   Results no_kernel = r;
   no_kernel.targets[1].unavailable = "needs root";
