@@ -28,6 +28,8 @@ constexpr const char* kUsage =
     "  -o upperdir=U,workdir=W writable layer U; W is ours (same filesystem as U)\n"
     "  -o fsync=0, volatile     do not fsync copied-up files\n"
     "  -o writeback=1          kernel writeback cache\n"
+    "  -o io_uring             serve requests over io_uring rings, one per CPU (libfuse\n"
+    "                          3.18+; the kernel's fuse enable_uring parameter must be 1)\n"
     "  -o timeout=SECS         kernel cache timeout for names and attributes\n"
     "  -o static_nlink         report st_nlink 1 for directories\n"
     "  -o allow_other,nosuid,nodev,noexec,ro,...  passed to the kernel\n"
@@ -86,7 +88,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (opts.version) {
-    std::puts("stratafs " STRATA_VERSION);
+    std::printf("stratafs %s\nFUSE library version %s\n", STRATA_VERSION,
+                strata::fuse::LibfuseVersion().c_str());
     return 0;
   }
   if (opts.debug) strata::log::SetLevel(strata::log::Level::kDebug);
@@ -153,5 +156,6 @@ int main(int argc, char** argv) {
   session.timeout = opts.timeout;
   session.posix_acl = !opts.noacl && !opts.noxattrs;  // ACLs are xattrs
   session.writeback = opts.writeback;
+  session.io_uring = opts.io_uring;
   return strata::fuse::RunSession(**fs, session);
 }

@@ -51,6 +51,7 @@ struct MountOptions {
   double timeout = 1000000000.0;  // fuse-overlayfs' default: names and attributes never expire
   bool threaded = true;
   bool writeback = false;
+  bool io_uring = false;  // FUSE over io_uring (libfuse 3.18+, kernel enable_uring=1)
   bool noxattrs = false;
   int xattr_permissions = 0;  // 0 | 1 | 2
   bool userxattr = false;

@@ -89,7 +89,8 @@ Status CheckChartPath(const std::string& path) {
 }
 
 std::string DisplayName(const TargetSpec& spec) {
-  if (spec.kind != TargetKind::kFuseCompatible) return spec.label;
+  // Binaries given by path are named by their file name (with their options).
+  if (spec.binary.empty() || spec.label.empty() || spec.label[0] != '/') return spec.label;
   const size_t slash = spec.binary.rfind('/');
   std::string name = slash == std::string::npos ? spec.binary : spec.binary.substr(slash + 1);
   if (!spec.options.empty()) name += ":" + spec.options;

@@ -71,7 +71,10 @@ Result<TargetSpec> ParseTarget(std::string_view spec, const std::string& strataf
     t.kind = TargetKind::kStratafs;
     t.binary = stratafs;
   } else if (!head.empty() && head[0] == '/') {
-    t.kind = TargetKind::kFuseCompatible;
+    // Another stratafs build by path (stratafs*, e.g. an older one to compare against) keeps
+    // stratafs' semantics (durable copy-up); anything else is a fuse-overlayfs-compatible peer.
+    const std::string_view base = head.substr(head.rfind('/') + 1);
+    t.kind = base.starts_with("stratafs") ? TargetKind::kStratafs : TargetKind::kFuseCompatible;
     t.binary = std::string(head);
   } else {
     return Invalid("target '" + t.label +

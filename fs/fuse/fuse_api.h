@@ -1,6 +1,13 @@
-// The single include of libfuse for strata: the API version is chosen here, so moving to a newer
-// libfuse (3.16+ for passthrough) is a change to this file and the code that uses new features.
+// The single include of libfuse for strata. CMake sets STRATA_FUSE_USE_VERSION to the API of
+// the libfuse it links (3.17+ when scripts/build-libfuse made it); code that uses a newer
+// feature checks FUSE_USE_VERSION, so the system's 3.14 still builds.
 #pragma once
 
-#define FUSE_USE_VERSION 312
+#ifndef STRATA_FUSE_USE_VERSION
+#define STRATA_FUSE_USE_VERSION 312
+#endif
+#define FUSE_USE_VERSION STRATA_FUSE_USE_VERSION
 #include <fuse_lowlevel.h>
+
+// libfuse 3.17+: 64-bit feature flags (fuse_set_feature_flag), passthrough, io_uring.
+#define STRATA_FUSE_HAS_FEATURE_FLAGS (FUSE_USE_VERSION >= 317)

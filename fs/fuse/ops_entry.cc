@@ -1,4 +1,7 @@
 // Name and attribute operations: init, lookup, forget, getattr, readlink, statfs, access.
+#include <ios>
+
+#include "fs/base/log.h"
 #include "fs/fuse/context.h"
 #include "fs/fuse/ops.h"
 #include "fs/fuse/reply.h"
@@ -8,24 +11,81 @@ namespace {
 
 core::InodeId Id(fuse_ino_t ino) { return core::InodeId{ino}; }
 
+// Asks for a capability if the kernel offers it.
+void Want(fuse_conn_info* conn, uint64_t cap) {
+#if STRATA_FUSE_HAS_FEATURE_FLAGS
+  (void)fuse_set_feature_flag(conn, cap);
+#else
+  if (conn->capable & cap) conn->want |= static_cast<unsigned>(cap);
+#endif
+}
+
+void Unwant(fuse_conn_info* conn, uint64_t cap) {
+#if STRATA_FUSE_HAS_FEATURE_FLAGS
+  fuse_unset_feature_flag(conn, cap);
+#else
+  conn->want &= ~static_cast<unsigned>(cap);
+#endif
+}
+
 }  // namespace
 
+// Every capability the handlers depend on is asked for here, not left to libfuse's defaults
+// (which differ between versions: 3.17+ turns some off, 3.14 drops some from its reply).
 void OpInit(void* userdata, fuse_conn_info* conn) {
   const Context& ctx = *static_cast<Context*>(userdata);
+  // Reads of one file may overlap; open(O_TRUNC) is handled by OpOpen; the kernel drops cached
+  // pages of a file whose mtime or size changed under it (a copy-up never changes either).
+  Want(conn, FUSE_CAP_ASYNC_READ);
+  Want(conn, FUSE_CAP_ATOMIC_O_TRUNC);
+  Want(conn, FUSE_CAP_AUTO_INVAL_DATA);
+  Want(conn, FUSE_CAP_ASYNC_DIO);
+  Want(conn, FUSE_CAP_IOCTL_DIR);
+  // Listings carry attributes when the kernel wants them (a walk after a listing: no lookups).
+  Want(conn, FUSE_CAP_READDIRPLUS);
+  Want(conn, FUSE_CAP_READDIRPLUS_AUTO);
   // With default_permissions the kernel checks access itself; with this it also honours (and
   // caches) POSIX ACLs found in the layers, as fuse-overlayfs does unless -o noacl.
-  if (ctx.posix_acl && (conn->capable & FUSE_CAP_POSIX_ACL)) conn->want |= FUSE_CAP_POSIX_ACL;
-  // Reads go kernel <- pipe <- layer file, never through our buffers.
-  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
-  if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
+  if (ctx.posix_acl) Want(conn, FUSE_CAP_POSIX_ACL);
+  // Reads go kernel <- pipe <- layer file, never through our buffers; writes arrive by splice.
+  Want(conn, FUSE_CAP_SPLICE_READ);
+  Want(conn, FUSE_CAP_SPLICE_WRITE);
+  Want(conn, FUSE_CAP_SPLICE_MOVE);
   // Writes are cached by the kernel and sent in batches when asked (-o writeback=1).
-  if (ctx.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
-    conn->want |= FUSE_CAP_WRITEBACK_CACHE;
-  }
+  if (ctx.writeback) Want(conn, FUSE_CAP_WRITEBACK_CACHE);
   // Symlinks never change (a new target is a new symlink): targets may stay in the page cache.
-  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
-  // Parallel lookups and readdirs in one directory: the core takes no directory lock.
-  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  Want(conn, FUSE_CAP_CACHE_SYMLINKS);
+  // Lookups, listings and creates in one directory in parallel: the core orders them with its
+  // per-directory names lock (shared for lookups and listings). libfuse 3.14 drops this flag
+  // from its INIT reply, so the kernel serialises them there anyway.
+  Want(conn, FUSE_CAP_PARALLEL_DIROPS);
+  // The kernel strips setuid/setgid bits (by setattr) and security.capability (it asks for the
+  // xattr before a write) itself: the handlers do not.
+  Unwant(conn, FUSE_CAP_HANDLE_KILLPRIV);
+#ifdef FUSE_CAP_HANDLE_KILLPRIV_V2
+  Unwant(conn, FUSE_CAP_HANDLE_KILLPRIV_V2);
+#endif
+#ifdef FUSE_CAP_OVER_IO_URING
+  // libfuse asks for it by default and starts the rings only if -o io_uring was given.
+  if (ctx.io_uring) {
+    if (conn->capable_ext & FUSE_CAP_OVER_IO_URING) {
+      Want(conn, FUSE_CAP_OVER_IO_URING);
+    } else {
+      STRATA_LOG(kWarn) << "io_uring: the kernel does not offer FUSE over io_uring (needs "
+                           "Linux 6.14+ with /sys/module/fuse/parameters/enable_uring = 1); "
+                           "serving over /dev/fuse";
+    }
+  } else {
+    Unwant(conn, FUSE_CAP_OVER_IO_URING);
+  }
+#endif
+#if STRATA_FUSE_HAS_FEATURE_FLAGS
+  const uint64_t offered = conn->capable_ext, wanted = conn->want_ext;
+#else
+  const uint64_t offered = conn->capable, wanted = conn->want;
+#endif
+  STRATA_LOG(kDebug) << "init: capabilities wanted 0x" << std::hex << wanted << " of 0x"
+                     << offered << " offered (libfuse FUSE_CAP_* bits)";
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {

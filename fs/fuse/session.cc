@@ -47,6 +47,14 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
   // The kernel checks permissions against the attributes we report, as on any local fs.
   opts += ",default_permissions";
   for (const std::string& o : config.mount_options) opts += "," + o;
+  if (config.io_uring) {
+#ifdef FUSE_CAP_OVER_IO_URING
+    opts += ",io_uring";
+#else
+    STRATA_LOG(kWarn) << "io_uring: this build's libfuse " << fuse_pkgversion()
+                      << " has no FUSE over io_uring (3.18+ has); serving over /dev/fuse";
+#endif
+  }
 
   std::vector<std::string> args = {"stratafs", "-o", opts};
   if (config.debug) args.push_back("-d");
@@ -61,6 +69,7 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
   ctx.attr_timeout = config.timeout;
   ctx.posix_acl = config.posix_acl;
   ctx.writeback = config.writeback;
+  ctx.io_uring = config.io_uring;
   std::unique_ptr<fuse_session, SessionDeleter> se(
       fuse_session_new(&fargs, &ops, sizeof(ops), &ctx));
   fuse_opt_free_args(&fargs);
@@ -108,5 +117,7 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
   if (!orderly) STRATA_LOG(kError) << "session loop failed (" << rc << ")";
   return orderly ? 0 : 1;
 }
+
+std::string LibfuseVersion() { return fuse_pkgversion(); }
 
 }  // namespace strata::fuse

@@ -19,11 +19,15 @@ struct SessionConfig {
   double timeout = 0;      // entry and attribute cache timeout, seconds
   bool posix_acl = true;   // false with -o noacl
   bool writeback = false;  // kernel writeback cache (-o writeback=1)
+  bool io_uring = false;   // FUSE over io_uring, if this libfuse and the kernel offer it
 };
 
 // Runs until unmounted or signalled (SIGTERM, SIGINT, SIGHUP unmount and end it). Returns the
 // process exit status: 0 after an unmount or one of those signals, 1 if the mount could not be
 // made (after printing why) or the loop failed.
 int RunSession(core::UnionFs& fs, const SessionConfig& config);
+
+// The version of the libfuse linked in ("3.18.3"), for --version.
+std::string LibfuseVersion();
 
 }  // namespace strata::fuse

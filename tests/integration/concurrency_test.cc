@@ -30,6 +30,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -445,8 +446,17 @@ TEST_P(ConcurrencyTest, WorkersAgreeWithTheirModels) {
 
   std::vector<std::string> states(kWorkers);
   {
+    std::optional<FuseUringEnabled> uring;
+    if (std::string(GetParam()) == "io_uring") {
+      if (DaemonLibfuseMinor() < 18) GTEST_SKIP() << "libfuse before 3.18 has no io_uring";
+      uring.emplace();
+      ASSERT_TRUE(uring->ok()) << uring->error();
+    }
     StrataMount strata(args, mnt);
     ASSERT_TRUE(strata.ok()) << strata.error();
+    if (uring) {
+      ASSERT_TRUE(HoldsIoUring(strata.pid())) << "the daemon serves over /dev/fuse";
+    }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(Seconds());
     std::vector<pid_t> pids;
     for (int w = 0; w < kWorkers; ++w) {
@@ -509,10 +519,9 @@ TEST_P(ConcurrencyTest, WorkersAgreeWithTheirModels) {
   EXPECT_EQ(left, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, ConcurrencyTest, ::testing::Values("default", "writeback=1"),
-                         [](const auto& info) {
-                           return std::string(info.param) == "default" ? "Default" : "Writeback";
-                         });
+INSTANTIATE_TEST_SUITE_P(Modes, ConcurrencyTest,
+                         ::testing::Values("default", "writeback=1", "io_uring"),
+                         [](const auto& info) { return ModeName(info.param); });
 
 }  // namespace
 }  // namespace strata::testing

@@ -105,6 +105,42 @@ TEST_F(MountCliTest, MountHelperArgumentOrderAndUnknownOptionsWarn) {
   EXPECT_NE(mine.find(" ro,"), std::string::npos) << "no upperdir: read-only: " << mine;
 }
 
+// What the daemon asks the kernel for at INIT (its -d log prints libfuse's FUSE_CAP_* bits).
+TEST_F(MountCliTest, VersionNamesLibfuseAndInitAsksForWhatTheHandlersNeed) {
+  CommandResult v = Run({"--version"});
+  ASSERT_EQ(v.exit_code, 0) << v.err;
+  const std::string prefix = "FUSE library version 3.";
+  const size_t at = v.out.find(prefix);
+  ASSERT_NE(at, std::string::npos) << v.out;
+  const unsigned long minor = std::stoul(v.out.substr(at + prefix.size()));
+
+  StrataMount m({"-d", "-o", lower_}, mnt_);
+  ASSERT_TRUE(m.ok()) << m.error();
+  struct stat st;
+  ASSERT_EQ(::stat((mnt_ + "/hello").c_str(), &st), 0);
+  const std::string trace = m.Stderr();
+  const std::string key = "capabilities wanted 0x";
+  const size_t flags_at = trace.find(key);
+  ASSERT_NE(flags_at, std::string::npos) << trace.substr(0, 2000);
+  const unsigned long long flags = std::stoull(trace.substr(flags_at + key.size()), nullptr, 16);
+  // fuse_common.h's FUSE_CAP_* values.
+  constexpr unsigned long long kAsyncRead = 1 << 0, kAtomicOTrunc = 1 << 3,
+                               kSpliceRead = 1 << 9, kAutoInvalData = 1 << 12,
+                               kReaddirplus = 1 << 13, kParallelDirops = 1 << 18,
+                               kPosixAcl = 1 << 19, kHandleKillpriv = 1 << 20,
+                               kCacheSymlinks = 1 << 23, kWritebackCache = 1 << 16;
+  for (unsigned long long bit : {kAsyncRead, kAtomicOTrunc, kSpliceRead, kAutoInvalData,
+                                 kReaddirplus, kParallelDirops, kPosixAcl, kCacheSymlinks}) {
+    EXPECT_TRUE(flags & bit) << std::hex << "wanted 0x" << flags << " lack 0x" << bit;
+  }
+  // The handlers leave setuid/setgid and security.capability removal to the kernel; the
+  // writeback cache only with -o writeback=1.
+  EXPECT_FALSE(flags & kHandleKillpriv) << std::hex << flags;
+  EXPECT_FALSE(flags & kWritebackCache) << std::hex << flags;
+  EXPECT_GE(minor, 14u);
+  EXPECT_EQ(m.Stop(), 0);
+}
+
 TEST_F(MountCliTest, BadInputIsAClearError) {
   ExpectRefused({"-o", "lowerdir=" + (dir_ / "nope"), mnt_}, "nope");
   ExpectRefused({"-o", "lowerdir=" + (dir_ / "l0/hello"), mnt_}, "Not a directory");

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <optional>
 #include <sstream>
 
 #include "tests/support/layer_builder.h"
@@ -52,8 +53,17 @@ class StressTest : public ::testing::TestWithParam<const char*> {
     std::string options = LowerdirOption({dir_ / "lower"}) + ",upperdir=" + (dir_ / "upper") +
                           ",workdir=" + (dir_ / "work");
     if (std::string(GetParam()) != "default") options += std::string(",") + GetParam();
+    std::optional<FuseUringEnabled> uring;
+    if (std::string(GetParam()) == "io_uring") {
+      if (DaemonLibfuseMinor() < 18) GTEST_SKIP() << "libfuse before 3.18 has no io_uring";
+      uring.emplace();
+      ASSERT_TRUE(uring->ok()) << uring->error();
+    }
     StrataMount strata({"-o", options}, dir_ / "mnt");
     ASSERT_TRUE(strata.ok()) << strata.error();
+    if (uring) {
+      ASSERT_TRUE(HoldsIoUring(strata.pid())) << "the daemon serves over /dev/fuse";
+    }
     std::vector<std::string> argv = {
         kStressNg,        "--temp-path", dir_ / "mnt", "--timeout", std::to_string(Seconds()) + "s",
         "--metrics-brief"};
@@ -78,10 +88,9 @@ TEST_P(StressTest, UnlinkedTempFileStressorsRunClean) {
        "--iomix", "2", "--iomix-bytes", "16m", "--verify"});
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, StressTest, ::testing::Values("default", "writeback=1"),
-                         [](const auto& info) {
-                           return std::string(info.param) == "default" ? "Default" : "Writeback";
-                         });
+INSTANTIATE_TEST_SUITE_P(Modes, StressTest,
+                         ::testing::Values("default", "writeback=1", "io_uring"),
+                         [](const auto& info) { return ModeName(info.param); });
 
 }  // namespace
 }  // namespace strata::testing

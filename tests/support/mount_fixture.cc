@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -275,6 +276,60 @@ TmpfsMount::TmpfsMount(std::string mountpoint) : mountpoint_(std::move(mountpoin
 
 TmpfsMount::~TmpfsMount() {
   if (ok_) Unmount(mountpoint_);
+}
+
+namespace {
+constexpr const char* kEnableUring = "/sys/module/fuse/parameters/enable_uring";
+
+bool WriteParam(const std::string& value) {
+  std::ofstream out(kEnableUring);
+  out << value << "\n";
+  out.flush();
+  return static_cast<bool>(out);
+}
+}  // namespace
+
+FuseUringEnabled::FuseUringEnabled() {
+  std::ifstream in(kEnableUring);
+  if (!(in >> before_)) {
+    error_ = std::string(kEnableUring) + " is missing: this kernel has no FUSE over io_uring";
+    return;
+  }
+  ok_ = WriteParam("1");
+  if (!ok_) error_ = std::string("cannot write 1 to ") + kEnableUring;
+}
+
+FuseUringEnabled::~FuseUringEnabled() {
+  if (ok_) (void)WriteParam(before_ == "Y" || before_ == "1" ? "1" : "0");
+}
+
+bool HoldsIoUring(pid_t pid, int timeout_ms) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  do {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      std::error_code link_ec;
+      const std::string target = std::filesystem::read_symlink(e.path(), link_ec).string();
+      if (target.find("io_uring") != std::string::npos) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return false;
+}
+
+std::string ModeName(const std::string& mode) {
+  if (mode == "default") return "Default";
+  if (mode == "writeback=1") return "Writeback";
+  if (mode == "io_uring") return "IoUring";
+  return "Other";
+}
+
+int DaemonLibfuseMinor() {
+  const CommandResult r = RunCommand({DaemonFromEnv(), "--version"}, 20000);
+  const std::string prefix = "FUSE library version 3.";
+  const size_t at = r.out.find(prefix);
+  return at == std::string::npos ? 0 : std::atoi(r.out.c_str() + at + prefix.size());
 }
 
 }  // namespace strata::testing

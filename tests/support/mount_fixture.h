@@ -60,6 +60,34 @@ class StrataMount {
   int exit_code_ = -1;
 };
 
+// FUSE over io_uring switched on in the kernel (/sys/module/fuse/parameters/enable_uring) for
+// this object's lifetime, and back to what it was after. ok() is false (error() says why) if
+// this kernel has no such parameter or it cannot be written.
+class FuseUringEnabled {
+ public:
+  FuseUringEnabled();
+  ~FuseUringEnabled();
+  FuseUringEnabled(const FuseUringEnabled&) = delete;
+  FuseUringEnabled& operator=(const FuseUringEnabled&) = delete;
+  bool ok() const { return ok_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string before_;
+  bool ok_ = false;
+  std::string error_;
+};
+
+// Whether process PID holds an io_uring instance (a FUSE daemon serving over io_uring does)
+// within TIMEOUT_MS (its rings are set up while it answers the kernel's INIT, in threads).
+bool HoldsIoUring(pid_t pid, int timeout_ms = 10000);
+
+// A parameterized test's name for a stratafs mode ("default", "writeback=1", "io_uring").
+std::string ModeName(const std::string& mode);
+
+// The minor version of the libfuse the tested stratafs links (its --version), 0 if unknown.
+int DaemonLibfuseMinor();
+
 // Convenience: "lowerdir=A:B:C" from paths, escaping ':' in them.
 std::string LowerdirOption(const std::vector<std::string>& layers);
 

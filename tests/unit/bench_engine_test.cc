@@ -46,6 +46,18 @@ TEST(BenchSpecTest, ParsesEveryKindOfTarget) {
   EXPECT_FALSE(fo->durable);
   EXPECT_EQ(DisplayName(*fo), "fuse-overlayfs:squash_to_root");
 
+  // Another stratafs build by path: stratafs' semantics, named by its file name.
+  auto old = ParseTarget("/opt/old/stratafs-3.14:volatile", "/b/stratafs");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->kind, TargetKind::kStratafs);
+  EXPECT_EQ(old->binary, "/opt/old/stratafs-3.14");
+  EXPECT_FALSE(old->durable);
+  EXPECT_EQ(DisplayName(*old), "stratafs-3.14:volatile");
+  auto old_durable = ParseTarget("/opt/old/stratafs-3.14", "/b/stratafs");
+  ASSERT_TRUE(old_durable);
+  EXPECT_TRUE(old_durable->durable);
+  EXPECT_EQ(DisplayName(*s), "stratafs");
+
   auto k = ParseTarget("kernel", "");
   ASSERT_TRUE(k);
   EXPECT_EQ(k->kind, TargetKind::kKernel);

@@ -77,6 +77,20 @@ TEST(MountOptionsTest, AcceptsEveryFuseOverlayfsOption) {
             (std::vector<std::string>{"allow_other", "nosuid", "nodev", "noexec", "noatime"}));
 }
 
+TEST(MountOptionsTest, IoUringIsAFlagOrABoolean) {
+  auto plain = Parse({"-o", "lowerdir=/l", "m"});
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->io_uring);
+  auto on = Parse({"-o", "lowerdir=/l,io_uring", "m"});
+  ASSERT_TRUE(on);
+  EXPECT_TRUE(on->io_uring);
+  EXPECT_TRUE(on->kernel_options.empty()) << "io_uring is the session's, not the kernel's";
+  auto off = Parse({"-o", "lowerdir=/l,io_uring,io_uring=0", "m"});
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(off->io_uring);
+  EXPECT_FALSE(Parse({"-o", "lowerdir=/l,io_uring=sometimes", "m"}));
+}
+
 TEST(MountOptionsTest, UnknownKeysWarnUnknownFlagsFail) {
   auto o = Parse({"-o", "lowerdir=/l,frobnicate=3", "m"});
   ASSERT_TRUE(o);
