@@ -28,8 +28,9 @@ constexpr const char* kUsage =
     "  -o upperdir=U,workdir=W writable layer U; W is ours (same filesystem as U)\n"
     "  -o fsync=0, volatile     do not fsync copied-up files\n"
     "  -o writeback=1          kernel writeback cache\n"
-    "  -o io_uring             serve requests over io_uring rings, one per CPU (libfuse\n"
-    "                          3.18+; the kernel's fuse enable_uring parameter must be 1)\n"
+    "  -o io_uring=0|1         requests over io_uring rings, one per CPU: used whenever the\n"
+    "                          kernel offers it (its fuse enable_uring parameter is 1)\n"
+    "                          unless 0; 1 warns when it cannot be used\n"
     "  -o timeout=SECS         kernel cache timeout for names and attributes\n"
     "  -o static_nlink         report st_nlink 1 for directories\n"
     "  -o allow_other,nosuid,nodev,noexec,ro,...  passed to the kernel\n"
@@ -157,5 +158,6 @@ int main(int argc, char** argv) {
   session.posix_acl = !opts.noacl && !opts.noxattrs;  // ACLs are xattrs
   session.writeback = opts.writeback;
   session.io_uring = opts.io_uring;
+  session.io_uring_asked = opts.io_uring_asked;
   return strata::fuse::RunSession(**fs, session);
 }

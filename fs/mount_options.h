@@ -51,7 +51,10 @@ struct MountOptions {
   double timeout = 1000000000.0;  // fuse-overlayfs' default: names and attributes never expire
   bool threaded = true;
   bool writeback = false;
-  bool io_uring = false;  // FUSE over io_uring (libfuse 3.18+, kernel enable_uring=1)
+  // FUSE over io_uring (libfuse 3.18+, kernel enable_uring=1): used when offered unless
+  // io_uring=0; io_uring_asked (io_uring or io_uring=1) warns when it is not.
+  bool io_uring = true;
+  bool io_uring_asked = false;
   bool noxattrs = false;
   int xattr_permissions = 0;  // 0 | 1 | 2
   bool userxattr = false;

@@ -75,8 +75,9 @@ Result<std::string> Terminal(const std::string& output, int width, int height) {
     return output.size() > e.size() && output.compare(output.size() - e.size(), e.size(), e) == 0;
   };
   const std::string size = std::to_string(width) + "," + std::to_string(height);
-  if (ends(".svg")) return "set terminal svg size " + size + " dynamic font 'sans,11'\n";
-  if (ends(".png")) return "set terminal png size " + size + "\n";
+  // noenhanced: names are printed as they are ("io_uring" is not "io" with a subscript).
+  if (ends(".svg")) return "set terminal svg size " + size + " dynamic font 'sans,11' noenhanced\n";
+  if (ends(".png")) return "set terminal png size " + size + " noenhanced\n";
   return Fail(EINVAL, "chart '" + output + "': the file must end in .svg or .png");
 }
 

@@ -14,7 +14,8 @@ struct Context {
   double attr_timeout = 0;   // seconds the kernel may cache attributes
   bool posix_acl = true;     // let the kernel enforce (and cache) POSIX ACLs
   bool writeback = false;    // kernel writeback cache: it may read through write-only handles
-  bool io_uring = false;     // asked for FUSE over io_uring (-o io_uring)
+  bool io_uring = false;     // FUSE over io_uring when the kernel offers it
+  bool io_uring_asked = false;  // -o io_uring: warn when it is not offered
   HandleRegistry<core::FileHandle> files;
   HandleRegistry<DirHandle> dirs;
 };

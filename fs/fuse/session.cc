@@ -47,14 +47,15 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
   // The kernel checks permissions against the attributes we report, as on any local fs.
   opts += ",default_permissions";
   for (const std::string& o : config.mount_options) opts += "," + o;
-  if (config.io_uring) {
+  // libfuse starts its rings only if the kernel offers FUSE over io_uring at INIT (OpInit).
 #ifdef FUSE_CAP_OVER_IO_URING
-    opts += ",io_uring";
+  if (config.io_uring) opts += ",io_uring";
 #else
+  if (config.io_uring_asked) {
     STRATA_LOG(kWarn) << "io_uring: this build's libfuse " << fuse_pkgversion()
                       << " has no FUSE over io_uring (3.18+ has); serving over /dev/fuse";
-#endif
   }
+#endif
 
   std::vector<std::string> args = {"stratafs", "-o", opts};
   if (config.debug) args.push_back("-d");
@@ -70,6 +71,7 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
   ctx.posix_acl = config.posix_acl;
   ctx.writeback = config.writeback;
   ctx.io_uring = config.io_uring;
+  ctx.io_uring_asked = config.io_uring_asked;
   std::unique_ptr<fuse_session, SessionDeleter> se(
       fuse_session_new(&fargs, &ops, sizeof(ops), &ctx));
   fuse_opt_free_args(&fargs);

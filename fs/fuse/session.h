@@ -19,7 +19,8 @@ struct SessionConfig {
   double timeout = 0;      // entry and attribute cache timeout, seconds
   bool posix_acl = true;   // false with -o noacl
   bool writeback = false;  // kernel writeback cache (-o writeback=1)
-  bool io_uring = false;   // FUSE over io_uring, if this libfuse and the kernel offer it
+  bool io_uring = true;    // FUSE over io_uring, if this libfuse and the kernel offer it
+  bool io_uring_asked = false;  // say so when io_uring cannot be used
 };
 
 // Runs until unmounted or signalled (SIGTERM, SIGINT, SIGHUP unmount and end it). Returns the

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "tests/support/layer_builder.h"
 #include "tests/support/mount_fixture.h"
@@ -18,6 +19,13 @@
 
 namespace strata::testing {
 namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 // Pids of processes whose command line names MOUNTPOINT as an argument: the daemon this test
 // started for its own unique temp mountpoint (never a process matched by name).
@@ -125,11 +133,12 @@ TEST_F(MountCliTest, VersionNamesLibfuseAndInitAsksForWhatTheHandlersNeed) {
   const unsigned long long flags = std::stoull(trace.substr(flags_at + key.size()), nullptr, 16);
   // fuse_common.h's FUSE_CAP_* values.
   constexpr unsigned long long kAsyncRead = 1 << 0, kAtomicOTrunc = 1 << 3,
-                               kSpliceRead = 1 << 9, kAutoInvalData = 1 << 12,
+                               kSpliceWrite = 1 << 7, kSpliceRead = 1 << 9,
+                               kAutoInvalData = 1 << 12,
                                kReaddirplus = 1 << 13, kParallelDirops = 1 << 18,
                                kPosixAcl = 1 << 19, kHandleKillpriv = 1 << 20,
                                kCacheSymlinks = 1 << 23, kWritebackCache = 1 << 16;
-  for (unsigned long long bit : {kAsyncRead, kAtomicOTrunc, kSpliceRead, kAutoInvalData,
+  for (unsigned long long bit : {kAsyncRead, kAtomicOTrunc, kSpliceWrite, kAutoInvalData,
                                  kReaddirplus, kParallelDirops, kPosixAcl, kCacheSymlinks}) {
     EXPECT_TRUE(flags & bit) << std::hex << "wanted 0x" << flags << " lack 0x" << bit;
   }
@@ -137,8 +146,40 @@ TEST_F(MountCliTest, VersionNamesLibfuseAndInitAsksForWhatTheHandlersNeed) {
   // writeback cache only with -o writeback=1.
   EXPECT_FALSE(flags & kHandleKillpriv) << std::hex << flags;
   EXPECT_FALSE(flags & kWritebackCache) << std::hex << flags;
+  // Requests are read from /dev/fuse, not spliced (slower with libfuse 3.18).
+  EXPECT_FALSE(flags & kSpliceRead) << std::hex << flags;
   EXPECT_GE(minor, 14u);
   EXPECT_EQ(m.Stop(), 0);
+}
+
+// FUSE over io_uring is used whenever the kernel offers it, unless io_uring=0; asking for it
+// where it is not offered is a warning, and the mount works over /dev/fuse.
+TEST_F(MountCliTest, IoUringIsUsedWhenTheKernelOffersIt) {
+  if (DaemonLibfuseMinor() < 18) GTEST_SKIP() << "libfuse before 3.18 has no io_uring";
+  {
+    FuseUringEnabled uring;
+    ASSERT_TRUE(uring.ok()) << uring.error();
+    StrataMount on({"-o", lower_}, mnt_);
+    ASSERT_TRUE(on.ok()) << on.error();
+    EXPECT_TRUE(HoldsIoUring(on.pid())) << "default: io_uring when offered";
+    EXPECT_EQ(Slurp(mnt_ + "/hello"), "world\n");
+    EXPECT_EQ(on.Stop(), 0);
+    StrataMount off({"-o", lower_ + ",io_uring=0"}, mnt_);
+    ASSERT_TRUE(off.ok()) << off.error();
+    EXPECT_EQ(Slurp(mnt_ + "/hello"), "world\n");
+    EXPECT_FALSE(HoldsIoUring(off.pid(), 500)) << "io_uring=0 serves over /dev/fuse";
+    EXPECT_EQ(off.Stop(), 0);
+  }
+  std::ifstream param("/sys/module/fuse/parameters/enable_uring");
+  std::string value;
+  param >> value;
+  if (value != "N" && value != "0") return;  // the machine has it on: nothing to warn about
+  StrataMount asked({"-o", lower_ + ",io_uring"}, mnt_);
+  ASSERT_TRUE(asked.ok()) << asked.error();
+  EXPECT_EQ(Slurp(mnt_ + "/hello"), "world\n");
+  EXPECT_NE(asked.Stderr().find("does not offer FUSE over io_uring"), std::string::npos)
+      << asked.Stderr();
+  EXPECT_EQ(asked.Stop(), 0);
 }
 
 TEST_F(MountCliTest, BadInputIsAClearError) {

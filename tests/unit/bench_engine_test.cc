@@ -241,6 +241,7 @@ TEST(BenchReportTest, ChartScriptsCarryTheirData) {
   auto svg = RatioChartScript(r, "/out/c.svg");
   ASSERT_TRUE(svg);
   EXPECT_NE(svg->find("set terminal svg"), std::string::npos);
+  EXPECT_NE(svg->find("noenhanced"), std::string::npos) << "names with _ are drawn as they are";
   EXPECT_NE(svg->find("set output \"/out/c.svg\""), std::string::npos);
   EXPECT_NE(svg->find("set logscale y"), std::string::npos);
   // One row per workload, a column per target but kernel: stratafs, native (the unavailable

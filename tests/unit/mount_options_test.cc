@@ -80,14 +80,17 @@ TEST(MountOptionsTest, AcceptsEveryFuseOverlayfsOption) {
 TEST(MountOptionsTest, IoUringIsAFlagOrABoolean) {
   auto plain = Parse({"-o", "lowerdir=/l", "m"});
   ASSERT_TRUE(plain);
-  EXPECT_FALSE(plain->io_uring);
+  EXPECT_TRUE(plain->io_uring) << "used whenever the kernel offers it";
+  EXPECT_FALSE(plain->io_uring_asked);
   auto on = Parse({"-o", "lowerdir=/l,io_uring", "m"});
   ASSERT_TRUE(on);
   EXPECT_TRUE(on->io_uring);
+  EXPECT_TRUE(on->io_uring_asked);
   EXPECT_TRUE(on->kernel_options.empty()) << "io_uring is the session's, not the kernel's";
   auto off = Parse({"-o", "lowerdir=/l,io_uring,io_uring=0", "m"});
   ASSERT_TRUE(off);
   EXPECT_FALSE(off->io_uring);
+  EXPECT_FALSE(off->io_uring_asked);
   EXPECT_FALSE(Parse({"-o", "lowerdir=/l,io_uring=sometimes", "m"}));
 }
 
