@@ -157,7 +157,9 @@ int main(int argc, char** argv) {
   session.timeout = opts.timeout;
   session.posix_acl = !opts.noacl && !opts.noxattrs;  // ACLs are xattrs
   session.writeback = opts.writeback;
-  session.io_uring = opts.io_uring;
+  // libfuse serves io_uring from threads of its own: threaded=0 keeps one thread unless
+  // io_uring is asked for by name.
+  session.io_uring = opts.io_uring && (opts.threaded || opts.io_uring_asked);
   session.io_uring_asked = opts.io_uring_asked;
   return strata::fuse::RunSession(**fs, session);
 }
