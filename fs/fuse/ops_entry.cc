@@ -49,8 +49,8 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   if (ctx.posix_acl) Want(conn, FUSE_CAP_POSIX_ACL);
   // Read replies go kernel <- pipe <- layer file, never through our buffers. Requests are not
   // received by splice: with libfuse 3.18 that costs a pipe round for every request (strata
-  // bench: untar 1.3x, new-file fio 1.4x and small-file reads 1.2x slower with it), while big
-  // writes gain nothing measurable.
+  // bench: untar and small-file reads 1.2x, new-file fio 1.4x slower with it), and big writes
+  // showed no gain beyond the noise (bench/results/levers).
   Unwant(conn, FUSE_CAP_SPLICE_READ);
   Want(conn, FUSE_CAP_SPLICE_WRITE);
   Want(conn, FUSE_CAP_SPLICE_MOVE);
@@ -70,8 +70,8 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
 #endif
 #ifdef FUSE_CAP_OVER_IO_URING
   // Requests and replies through per-CPU rings instead of read/write of /dev/fuse: fewer
-  // system calls and context switches (strata bench: 1.27x faster than /dev/fuse overall,
-  // warm walks 2x, untar 2.1x). The kernel offers it only when enable_uring is on.
+  // system calls and context switches (strata bench: 1.21x faster than /dev/fuse overall,
+  // warm walks 2.1x, untar 1.9x). The kernel offers it only when enable_uring is on.
   if (ctx.io_uring) {
     if (conn->capable_ext & FUSE_CAP_OVER_IO_URING) {
       Want(conn, FUSE_CAP_OVER_IO_URING);
