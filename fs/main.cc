@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fs/base/log.h"
+#include "fs/base/mount_table.h"
 #include "fs/core/union_fs.h"
 #include "fs/fuse/session.h"
 #include "fs/mount_options.h"
@@ -42,19 +43,8 @@ constexpr const char* kUsage =
 bool AlreadyStrataMount(const std::string& mountpoint) {
   char resolved[PATH_MAX];
   if (realpath(mountpoint.c_str(), resolved) == nullptr) return false;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    // id parent major:minor root mountpoint options ... - fstype source superopts
-    std::istringstream fields(line);
-    std::string id, parent, devno, root, point;
-    fields >> id >> parent >> devno >> root >> point;
-    const size_t dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream tail(line.substr(dash + 3));
-    std::string fstype;
-    tail >> fstype;
-    if (point == resolved && fstype == "fuse.stratafs") return true;
+  for (const strata::MountEntry& m : strata::ReadMountTable()) {
+    if (m.point == resolved && m.fstype == "fuse.stratafs") return true;
   }
   return false;
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -85,6 +86,10 @@ class Runner {
   Status Repeat(const Workload& w, const LayerSet& set, const std::string& point,
                 std::vector<Cell>* cells);
   Status RepeatPodman(const Workload& w, std::vector<Cell>* cells);
+  // The repetitions of one row: ONCE times one run on a target, in the rotated order, into
+  // the row's cells from FIRST on; a target that failed once is not run again.
+  Status Rotate(const std::string& what, size_t first, std::vector<Cell>* cells,
+                const std::function<Result<double>(const TargetSpec&)>& once);
   std::vector<const TargetSpec*> Rotated(int rep) const;
 
   const Plan& plan_;
@@ -236,6 +241,12 @@ Status Runner::Repeat(const Workload& w, const LayerSet& set, const std::string&
   const std::string name = point.empty() ? w.name : point;
   const size_t first = cells->size();
   for (const TargetSpec* t : ran_) cells->push_back({name, t->label, {}, ""});
+  return Rotate(w.name + (point.empty() ? "" : " " + set.name), first, cells,
+                [&](const TargetSpec& t) { return RunOnce(w, t, set); });
+}
+
+Status Runner::Rotate(const std::string& what, size_t first, std::vector<Cell>* cells,
+                      const std::function<Result<double>(const TargetSpec&)>& once) {
   for (int rep = 0; rep < plan_.reps; ++rep) {
     for (const TargetSpec* t : Rotated(rep)) {
       STRATA_RETURN_IF_ERROR(Interrupted());
@@ -245,11 +256,11 @@ Status Runner::Repeat(const Workload& w, const LayerSet& set, const std::string&
       }
       ++step_;
       if (!cell->error.empty()) continue;  // failed before: not retried
-      Result<double> r = RunOnce(w, *t, set);
+      Result<double> r = once(*t);
       STRATA_RETURN_IF_ERROR(Interrupted());
       const std::string head = "[" + std::to_string(step_) + "/" + std::to_string(steps_) + "] " +
-                               w.name + (point.empty() ? "" : " " + set.name) + " on " +
-                               t->label + ", run " + std::to_string(rep + 1) + ": ";
+                               what + " on " + t->label + ", run " + std::to_string(rep + 1) +
+                               ": ";
       if (r) {
         cell->seconds.push_back(*r);
         Say(head + Ms(*r));
@@ -281,32 +292,15 @@ Status Runner::RepeatPodman(const Workload& w, std::vector<Cell>* cells) {
     }
     if (store) stores[t->label] = std::move(*store);
   }
-  for (int rep = 0; rep < plan_.reps; ++rep) {
-    for (const TargetSpec* t : Rotated(rep)) {
-      STRATA_RETURN_IF_ERROR(Interrupted());
-      Cell* cell = nullptr;
-      for (size_t i = first; i < cells->size(); ++i) {
-        if ((*cells)[i].target == t->label) cell = &(*cells)[i];
-      }
-      ++step_;
-      if (!cell->error.empty()) continue;
-      const double start = Now();
-      Status s = stores[t->label]->RunOnce();
-      const double seconds = Now() - start;
-      const std::string head = "[" + std::to_string(step_) + "/" + std::to_string(steps_) + "] " +
-                               w.name + " on " + t->label + ", run " + std::to_string(rep + 1) +
-                               ": ";
-      if (s) {
-        cell->seconds.push_back(seconds);
-        Say(head + Ms(seconds));
-      } else {
-        cell->error = s.error().Message();
-        Say(head + "failed: " + cell->error);
-      }
-    }
-  }
+  Status s = Rotate(w.name, first, cells, [&](const TargetSpec& t) -> Result<double> {
+    const double start = Now();
+    STRATA_RETURN_IF_ERROR(stores[t.label]->RunOnce());
+    return Now() - start;
+  });
   stores.clear();  // podman's containers, images and mounts removed
-  return RemoveTree(dir);
+  Status cleaned = RemoveTree(dir);
+  STRATA_RETURN_IF_ERROR(s);
+  return cleaned;
 }
 
 Result<Results> Runner::Run() {

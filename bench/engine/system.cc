@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "fs/base/mount_table.h"
 #include "fs/base/unique_fd.h"
 
 namespace strata::bench {
@@ -28,19 +29,6 @@ std::vector<char*> Argv(const std::vector<std::string>& argv) {
   std::vector<char*> out;
   for (const std::string& a : argv) out.push_back(const_cast<char*>(a.c_str()));
   out.push_back(nullptr);
-  return out;
-}
-
-std::string Unescape(const std::string& s) {  // the octal escapes of /proc/self/mountinfo
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size()) {
-      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
   return out;
 }
 
@@ -149,19 +137,6 @@ int Wait(pid_t pid) {
 
 namespace {
 
-std::vector<std::string> MountPoints() {
-  std::vector<std::string> out;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, devno, root, point;
-    fields >> id >> parent >> devno >> root >> point;
-    out.push_back(Unescape(point));
-  }
-  return out;
-}
-
 std::string RealPath(const std::string& path) {
   char real[PATH_MAX];
   return ::realpath(path.c_str(), real) ? real : path;
@@ -171,19 +146,14 @@ std::string RealPath(const std::string& path) {
 
 bool IsMounted(const std::string& path) {
   const std::string want = RealPath(path);
-  for (const std::string& p : MountPoints()) {
-    if (p == want) return true;
+  for (const MountEntry& m : ReadMountTable()) {
+    if (m.point == want) return true;
   }
   return false;
 }
 
 std::vector<std::string> MountsUnder(const std::string& dir) {
-  const std::string want = RealPath(dir);
-  std::vector<std::string> out;
-  for (const std::string& p : MountPoints()) {
-    if (p == want || p.rfind(want + "/", 0) == 0) out.push_back(p);
-  }
-  return out;
+  return MountPointsUnder(RealPath(dir));
 }
 
 Status WaitForMount(const std::string& path, pid_t pid, double timeout_s) {
@@ -291,22 +261,13 @@ Machine DescribeMachine(const std::string& work_dir) {
   // The mount holding WORK_DIR: the longest mount point that is a prefix of it.
   {
     const std::string real = RealPath(work_dir);
-    std::ifstream in("/proc/self/mountinfo");
     size_t best = 0;
-    for (std::string line; std::getline(in, line);) {
-      std::istringstream fields(line);
-      std::string id, parent, devno, root, point;
-      fields >> id >> parent >> devno >> root >> point;
-      point = Unescape(point);
-      const bool holds = real == point || point == "/" ||
-                         real.rfind(point + "/", 0) == 0;
-      const size_t dash = line.find(" - ");
-      if (!holds || point.size() < best || dash == std::string::npos) continue;
-      std::istringstream tail(line.substr(dash + 3));
-      std::string fstype, source;
-      tail >> fstype >> source;
-      best = point.size();
-      m.work_device = Unescape(source);
+    for (const MountEntry& e : ReadMountTable()) {
+      const bool holds = real == e.point || e.point == "/" ||
+                         real.rfind(e.point + "/", 0) == 0;
+      if (!holds || e.point.size() < best) continue;
+      best = e.point.size();
+      m.work_device = e.source;
     }
   }
   const std::time_t now = std::time(nullptr);

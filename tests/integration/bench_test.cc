@@ -20,6 +20,7 @@
 #include <set>
 #include <sstream>
 
+#include "fs/base/mount_table.h"
 #include "tests/support/mount_fixture.h"
 #include "tests/support/temp_dir.h"
 
@@ -35,18 +36,6 @@ std::string Slurp(const std::string& path) {
   return s.str();
 }
 
-// The mount points under DIR.
-std::vector<std::string> MountsUnder(const std::string& dir) {
-  std::vector<std::string> out;
-  std::ifstream in("/proc/self/mountinfo");
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream fields(line);
-    std::string id, parent, devno, root, point;
-    fields >> id >> parent >> devno >> root >> point;
-    if (point.rfind(dir, 0) == 0) out.push_back(point);
-  }
-  return out;
-}
 
 // Processes whose command line names DIR (a daemon serving a mount under it).
 std::vector<std::string> ProcessesNaming(const std::string& dir) {
@@ -75,7 +64,7 @@ class BenchTest : public ::testing::Test {
   }
   void TearDown() override {
     // Whatever a failed run left mounted under our directory (nothing, when it works).
-    const std::vector<std::string> left = MountsUnder(dir_.path());
+    const std::vector<std::string> left = MountPointsUnder(dir_.path());
     for (auto it = left.rbegin(); it != left.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
     EXPECT_TRUE(left.empty()) << left.size() << " mounts left, first " << left[0];
   }
@@ -259,7 +248,7 @@ TEST_F(BenchTest, AnInterruptUnmountsEverythingAndStopsTheDaemons) {
   ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
   EXPECT_NE(WEXITSTATUS(status), 0);
   EXPECT_NE(said.find("interrupted"), std::string::npos) << said;
-  EXPECT_TRUE(MountsUnder(work).empty());
+  EXPECT_TRUE(MountPointsUnder(work).empty());
   EXPECT_TRUE(ProcessesNaming(work).empty()) << ProcessesNaming(work)[0];
   struct stat st;
   EXPECT_NE(::stat((work + "/run").c_str(), &st), 0);

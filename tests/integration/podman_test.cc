@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "tests/support/layer_builder.h"
+#include "fs/base/mount_table.h"
 #include "tests/support/mount_fixture.h"
 #include "tests/support/temp_dir.h"
 
@@ -56,15 +57,7 @@ class PodmanTest : public ::testing::Test {
     Buildah({"rm", "-a"});
     Podman({"rmi", "-a", "-f"});
     // Anything podman left mounted under our storage (it should have unmounted all).
-    std::ifstream in("/proc/self/mountinfo");
-    std::string line;
-    std::vector<std::string> left;
-    while (std::getline(in, line)) {
-      std::istringstream fields(line);
-      std::string id, parent, devno, root, point;
-      fields >> id >> parent >> devno >> root >> point;
-      if (point.rfind(dir_.path(), 0) == 0) left.push_back(point);
-    }
+    const std::vector<std::string> left = MountPointsUnder(dir_.path());
     for (auto it = left.rbegin(); it != left.rend(); ++it) Unmount(*it);
     EXPECT_TRUE(left.empty()) << "podman left " << left.size() << " mounts";
   }
@@ -234,15 +227,7 @@ class RootlessPodmanTest : public ::testing::Test {
       std::ifstream pid_file(dir_ / "xdg/libpod/tmp/pause.pid");
       pid_t pause = 0;
       if (pid_file >> pause && pause > 1) ::kill(pause, SIGKILL);
-      std::ifstream in("/proc/self/mountinfo");
-      std::string line;
-      std::vector<std::string> left;
-      while (std::getline(in, line)) {
-        std::istringstream fields(line);
-        std::string id, parent, devno, root, point;
-        fields >> id >> parent >> devno >> root >> point;
-        if (point.rfind(dir_.path(), 0) == 0) left.push_back(point);
-      }
+      const std::vector<std::string> left = MountPointsUnder(dir_.path());
       for (auto it = left.rbegin(); it != left.rend(); ++it) Unmount(*it);
       EXPECT_TRUE(left.empty()) << "podman left " << left.size() << " mounts";
     }

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "fs/base/mount_table.h"
 #include "fs/base/unique_fd.h"
 
 namespace strata::testing {
@@ -37,20 +38,6 @@ std::string ReadAll(int fd) {
     if (n <= 0) break;
     out.append(buf, static_cast<size_t>(n));
     off += n;
-  }
-  return out;
-}
-
-// Decodes the octal escapes (\040) of /proc/self/mountinfo.
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size()) {
-      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
   }
   return out;
 }
@@ -95,16 +82,9 @@ pid_t Spawn(const std::vector<std::string>& argv, int out_fd, int err_fd) {
 
 std::string MountFsType(const std::string& path) {
   const std::string real = RealPath(path);
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line, found;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, devno, root, point;
-    fields >> id >> parent >> devno >> root >> point;
-    const size_t dash = line.find(" - ");
-    if (dash == std::string::npos || Unescape(point) != real) continue;
-    std::istringstream tail(line.substr(dash + 3));
-    tail >> found;  // the last match is the topmost mount
+  std::string found;
+  for (const MountEntry& m : ReadMountTable()) {
+    if (m.point == real) found = m.fstype;  // the last match is the topmost mount
   }
   return found;
 }
