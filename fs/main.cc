@@ -32,6 +32,9 @@ constexpr const char* kUsage =
     "  -o io_uring=0|1         requests over io_uring rings, one per CPU: used whenever the\n"
     "                          kernel offers it (its fuse enable_uring parameter is 1)\n"
     "                          unless 0; 1 warns when it cannot be used\n"
+    "  -o passthrough=0|1      the kernel reads and writes upper files (all files of a\n"
+    "                          read-only mount) itself: on where it may (Linux 6.9+, root,\n"
+    "                          not with writeback=1) unless 0\n"
     "  -o timeout=SECS         kernel cache timeout for names and attributes\n"
     "  -o static_nlink         report st_nlink 1 for directories\n"
     "  -o allow_other,nosuid,nodev,noexec,ro,...  passed to the kernel\n"
@@ -151,5 +154,6 @@ int main(int argc, char** argv) {
   // io_uring is asked for by name.
   session.io_uring = opts.io_uring && (opts.threaded || opts.io_uring_asked);
   session.io_uring_asked = opts.io_uring_asked;
+  session.passthrough = opts.passthrough;
   return strata::fuse::RunSession(**fs, session);
 }

@@ -105,9 +105,10 @@ Status ApplyOption(const std::string& item, MountOptions* o) {
   }
   if (key == "io_uring" && !has_value) return o->io_uring = o->io_uring_asked = true, Ok();
   if (key == "fsync" || key == "threaded" || key == "writeback" || key == "noxattrs" ||
-      key == "io_uring") {
+      key == "io_uring" || key == "passthrough") {
     STRATA_ASSIGN_OR_RETURN(bool b, ParseBool(value, key));
     if (key == "io_uring") o->io_uring = o->io_uring_asked = b;
+    if (key == "passthrough") o->passthrough = b;
     if (key == "fsync") o->fsync = b;
     if (key == "threaded") o->threaded = b;
     if (key == "writeback") o->writeback = b;

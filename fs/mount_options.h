@@ -55,6 +55,9 @@ struct MountOptions {
   // io_uring=0; io_uring_asked (io_uring or io_uring=1) warns when it is not.
   bool io_uring = true;
   bool io_uring_asked = false;
+  // FUSE passthrough (Linux 6.9+, root) for upper files and read-only unions: on unless
+  // passthrough=0; off with writeback=1 (the kernel refuses the mix).
+  bool passthrough = true;
   bool noxattrs = false;
   int xattr_permissions = 0;  // 0 | 1 | 2
   bool userxattr = false;

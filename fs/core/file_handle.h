@@ -13,6 +13,11 @@
 // node, and through its Placement the real object, outlive every open file of it (an unlinked
 // file stays usable until its last close).
 //
+// A handle opened on an upper file (or on any file of a union without an upper layer) is
+// settled: its real file is the node's for good, since only a copy-up moves a node's data and
+// nothing moves it out of the upper layer. The kernel may then serve its I/O from the real file
+// itself (FUSE passthrough, fs/fuse/passthrough.h); an unsettled one must come here.
+//
 // Thread-safety: HandleFd may run concurrently on one handle from any number of threads.
 #pragma once
 
@@ -31,8 +36,8 @@ class UnionFs;
 
 class FileHandle {
  public:
-  FileHandle(std::shared_ptr<Inode> node, int flags, UniqueFd fd, uint32_t gen)
-      : node_(std::move(node)), flags_(flags), fd_(fd.Get()), gen_(gen) {
+  FileHandle(std::shared_ptr<Inode> node, int flags, UniqueFd fd, uint32_t gen, bool settled)
+      : node_(std::move(node)), flags_(flags), settled_(settled), fd_(fd.Get()), gen_(gen) {
     fds_.push_back(std::move(fd));
   }
   FileHandle(const FileHandle&) = delete;
@@ -40,12 +45,14 @@ class FileHandle {
 
   InodeId id() const { return node_->id; }
   int flags() const { return flags_; }
+  bool settled() const { return settled_; }
 
  private:
   friend class UnionFs;
 
   const std::shared_ptr<Inode> node_;
   const int flags_;            // open(2) flags as the real file was opened, O_TRUNC excepted
+  const bool settled_;         // the real file never changes (see above)
   std::atomic<int> fd_;        // the current descriptor (one of fds_)
   std::atomic<uint32_t> gen_;  // node_->data_gen when fd_ was opened; stored after fd_
   std::mutex mu_;              // serialises reopening

@@ -375,10 +375,16 @@ Result<std::unique_ptr<FileHandle>> UnionFs::OpenFile(InodeId id, int flags) {
     // The generation first: if a copy-up lands in between, the handle reopens at its first I/O.
     gen = node->data_gen.load(std::memory_order_acquire);
   }
-  auto fd = lock ? OpenReal(*place, flags)
-                 : StablePlaced(*node, [&] { return OpenReal(*node->Place(), flags); });
+  int layer = place ? place->layer : 0;
+  auto fd = lock ? OpenReal(*place, flags) : StablePlaced(*node, [&] {
+    const auto now = node->Place();
+    layer = now->layer;
+    return OpenReal(*now, flags);
+  });
   if (!fd) return Unexpected{fd.error()};
-  return std::make_unique<FileHandle>(std::move(node), flags & ~O_TRUNC, std::move(*fd), gen);
+  const bool settled = !writable() || layer == 0;  // layer 0 is the upper one
+  return std::make_unique<FileHandle>(std::move(node), flags & ~O_TRUNC, std::move(*fd), gen,
+                                      settled);
 }
 
 Result<int> UnionFs::HandleFd(FileHandle& handle) {

@@ -190,7 +190,8 @@ Result<Created> UnionFs::Create(InodeId parent, std::string_view name, mode_t mo
   auto node = table_.Get(made.entry.id);  // NodeFor's count is held: it cannot be forgotten
   const uint32_t gen = node->data_gen.load(std::memory_order_acquire);
   return Created{made.entry, std::make_unique<FileHandle>(std::move(node), open_flags,
-                                                          std::move(made.fd), gen)};
+                                                          std::move(made.fd), gen,
+                                                          /*settled=*/true)};
 }
 
 Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view name_view) {

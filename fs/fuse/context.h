@@ -16,11 +16,19 @@ struct Context {
   bool writeback = false;    // kernel writeback cache: it may read through write-only handles
   bool io_uring = false;     // FUSE over io_uring when the kernel offers it
   bool io_uring_asked = false;  // -o io_uring: warn when it is not offered
-  HandleRegistry<core::FileHandle> files;
+  bool passthrough = false;     // FUSE passthrough for settled files, if the kernel grants it
+  int dev_fd = -1;              // the session's /dev/fuse descriptor (backing-file ioctls)
+  IoModes io_modes;             // enabled at INIT if passthrough is granted
+  HandleRegistry<OpenFile> files;
   HandleRegistry<DirHandle> dirs;
 };
 
 inline Context& Ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }
+
+// The open regular file FI stands for (fi->fh from open or create).
+inline OpenFile& OpenFileOf(const fuse_file_info* fi) {
+  return *HandleRegistry<OpenFile>::Get(fi->fh);
+}
 
 // How long the kernel may cache the attributes of node ID: the configured time, or not at all
 // for the hard-linked files of a writable mount (core::UnionFs::KernelMayCacheAttr).

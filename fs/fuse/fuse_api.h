@@ -11,3 +11,4 @@
 
 // libfuse 3.17+: 64-bit feature flags (fuse_set_feature_flag), passthrough, io_uring.
 #define STRATA_FUSE_HAS_FEATURE_FLAGS (FUSE_USE_VERSION >= 317)
+#define STRATA_FUSE_HAS_PASSTHROUGH (FUSE_USE_VERSION >= 317)

@@ -1,5 +1,5 @@
-// Open file and directory handles, and the registry that owns them. File handles are
-// core::FileHandle (they follow their node across copy-up); directory handles live here.
+// Open file and directory handles, and the registry that owns them. File handles wrap a
+// core::FileHandle (it follows its node across copy-up); directory handles live here.
 //
 // fi->fh carries the handle's address, so the hot path (read, readdir) needs no lookup. The
 // registry owns every handle until release/releasedir removes it; whatever the kernel never
@@ -17,8 +17,15 @@
 
 #include "fs/base/unique_fd.h"
 #include "fs/core/union_fs.h"
+#include "fs/fuse/passthrough.h"
 
 namespace strata::fuse {
+
+// An open regular file: the core's handle, and how the kernel does its I/O (passthrough.h).
+struct OpenFile {
+  std::unique_ptr<core::FileHandle> handle;
+  IoModes::Choice mode;
+};
 
 // A directory stream: the merged listing as of its last read at offset 0 (taken then, not at
 // opendir, so what the kernel caches from it is never older than the kernel's own view of the

@@ -33,7 +33,7 @@ void Unwant(fuse_conn_info* conn, uint64_t cap) {
 // Every capability the handlers depend on is asked for here, not left to libfuse's defaults
 // (which differ between versions: 3.17+ turns some off, 3.14 drops some from its reply).
 void OpInit(void* userdata, fuse_conn_info* conn) {
-  const Context& ctx = *static_cast<Context*>(userdata);
+  Context& ctx = *static_cast<Context*>(userdata);
   // Reads of one file may overlap; open(O_TRUNC) is handled by OpOpen; the kernel drops cached
   // pages of a file whose mtime or size changed under it (a copy-up never changes either).
   Want(conn, FUSE_CAP_ASYNC_READ);
@@ -82,6 +82,17 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
     }
   } else {
     Unwant(conn, FUSE_CAP_OVER_IO_URING);
+  }
+#endif
+#if STRATA_FUSE_HAS_PASSTHROUGH
+  // The kernel reads and writes settled files (upper ones; all of a read-only union) from
+  // the real file itself (passthrough.h). Backing files must not be on a stacked filesystem
+  // (max_backing_stack_depth 0), so the mount itself can still be an overlayfs lower layer.
+  if (ctx.passthrough && fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH)) {
+    conn->max_backing_stack_depth = 0;
+    ctx.io_modes.Enable();
+  } else {
+    Unwant(conn, FUSE_CAP_PASSTHROUGH);
   }
 #endif
 #if STRATA_FUSE_HAS_FEATURE_FLAGS

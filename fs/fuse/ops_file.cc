@@ -1,6 +1,7 @@
 // File data: open and create hand back a core::FileHandle; every operation on it asks the core
 // for the descriptor to use now (the node's current real file, reopened after a copy-up), then
-// reads are spliced from it and writes spliced into it.
+// reads are spliced from it and writes spliced into it. Settled files are opened in FUSE
+// passthrough when the kernel grants it (passthrough.h): their reads and writes never come here.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -11,9 +12,7 @@
 namespace strata::fuse {
 namespace {
 
-core::FileHandle& Handle(const fuse_file_info* fi) {
-  return *HandleRegistry<core::FileHandle>::Get(fi->fh);
-}
+core::FileHandle& Handle(const fuse_file_info* fi) { return *OpenFileOf(fi).handle; }
 
 // The descriptor for FI's I/O, or the errno of reopening it.
 Result<int> Fd(fuse_req_t req, const fuse_file_info* fi) {
@@ -28,22 +27,43 @@ int RealFlags(const Context& ctx, int flags) {
   return flags & ~O_APPEND;
 }
 
+// Makes HANDLE the open file FI stands for, in the I/O mode passthrough.h chooses.
 // Files change only through this mount (the kernel updates its cache as it writes), and a
-// copy-up keeps the data: cached pages stay valid. Close has nothing to flush.
-void SetOpenFlags(fuse_file_info* fi) {
-  fi->keep_cache = 1;
+// copy-up keeps the data: cached pages stay valid. A passthrough open drops them (its I/O
+// bypasses them: none may be left for a later cached open). Close has nothing to flush.
+void Install(Context& ctx, fuse_file_info* fi, std::unique_ptr<core::FileHandle> handle) {
+  auto file = std::make_unique<OpenFile>();
+  if (ctx.io_modes.enabled()) {
+    auto fd = ctx.fs->HandleFd(*handle);
+    file->mode = ctx.io_modes.Choose(handle->id().value, fd && handle->settled(), fd ? *fd : -1,
+                                     [&](int real) { return RegisterBackingFile(ctx.dev_fd, real); });
+  }
+  file->handle = std::move(handle);
+#if STRATA_FUSE_HAS_PASSTHROUGH
+  fi->backing_id = file->mode.backing_id;
+#endif
+  fi->keep_cache = file->mode.backing_id == 0;
   fi->noflush = 1;
+  fi->fh = ctx.files.Add(std::move(file));
+}
+
+// Ends the open file FI stands for (released, or its open reply failed).
+void Uninstall(Context& ctx, const fuse_file_info* fi) {
+  const OpenFile& file = OpenFileOf(fi);
+  ctx.io_modes.Release(file.handle->id().value, file.mode,
+                       [&](int id) { UnregisterBackingFile(ctx.dev_fd, id); });
+  ctx.files.Remove(fi->fh);
 }
 
 }  // namespace
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Serve(req, "open", [&](Reply& r) {
-    auto handle = Ctx(req).fs->OpenFile(core::InodeId{ino}, RealFlags(Ctx(req), fi->flags));
+    Context& ctx = Ctx(req);
+    auto handle = ctx.fs->OpenFile(core::InodeId{ino}, RealFlags(ctx, fi->flags));
     if (!handle) return (void)r.Err(handle.error());
-    fi->fh = Ctx(req).files.Add(std::move(*handle));
-    SetOpenFlags(fi);
-    if (r.Open(*fi) != 0) Ctx(req).files.Remove(fi->fh);
+    Install(ctx, fi, std::move(*handle));
+    if (r.Open(*fi) != 0) Uninstall(ctx, fi);
   });
 }
 
@@ -56,10 +76,9 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                                core::Caller{caller->uid, caller->gid});
     if (!made) return (void)r.Err(made.error());
     const fuse_entry_param e = EntryParam(ctx, made->entry);
-    fi->fh = ctx.files.Add(std::move(made->handle));
-    SetOpenFlags(fi);
+    Install(ctx, fi, std::move(made->handle));
     if (r.Create(e, *fi) != 0) {
-      ctx.files.Remove(fi->fh);
+      Uninstall(ctx, fi);
       ctx.fs->Forget(made->entry.id, 1);
     }
   });
@@ -131,7 +150,7 @@ void OpFlush(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* /*fi*/) {
 
 void OpRelease(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
   Serve(req, "release", [&](Reply& r) {
-    Ctx(req).files.Remove(fi->fh);
+    Uninstall(Ctx(req), fi);
     r.Err(0);
   });
 }

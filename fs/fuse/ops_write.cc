@@ -14,6 +14,15 @@ namespace {
 
 core::InodeId Id(fuse_ino_t ino) { return core::InodeId{ino}; }
 
+// The bits of an FS_IOC_SETFLAGS word or an fsxattr that forbid writes to a file.
+uint32_t WriteBarrier(unsigned cmd, const void* data) {
+  if (cmd == FS_IOC_FSSETXATTR) {
+    return static_cast<const struct fsxattr*>(data)->fsx_xflags &
+           (FS_XFLAG_APPEND | FS_XFLAG_IMMUTABLE);
+  }
+  return static_cast<uint32_t>(*static_cast<const int*>(data)) & (FS_APPEND_FL | FS_IMMUTABLE_FL);
+}
+
 core::Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
   return core::Caller{ctx->uid, ctx->gid};
@@ -87,7 +96,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     }
     // The kernel passes a handle for ftruncate(2) and open(O_TRUNC), only on regular files.
     if (fi != nullptr && (to_set & FUSE_SET_ATTR_SIZE)) {
-      auto fd = Ctx(req).fs->HandleFd(*HandleRegistry<core::FileHandle>::Get(fi->fh));
+      auto fd = Ctx(req).fs->HandleFd(*OpenFileOf(fi).handle);
       if (!fd) return (void)r.Err(fd.error());
       change.fd = *fd;
     }
@@ -112,11 +121,30 @@ void OpIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* /*arg*/,
     const size_t size =
         cmd == FS_IOC_FSGETXATTR || cmd == FS_IOC_FSSETXATTR ? sizeof data.fsx : sizeof data.flags;
     const bool set = cmd == FS_IOC_SETFLAGS || cmd == FS_IOC_FSSETXATTR;
+    Context& ctx = Ctx(req);
     if (set) {
       if (in_bufsz < size) return (void)r.Err(EINVAL);
       std::memcpy(&data, in_buf, size);
     }
-    auto status = Ctx(req).fs->FileAttrIoctl(Id(ino), cmd, &data);
+    // The writeback cache takes writes the kernel flushes later, and the kernel does not know
+    // a file's inode flags: a regular file made append-only or immutable would accept writes
+    // into the cache that then fail when flushed, data lost (fsync: EPERM, later EIO). So with
+    // it those flags cannot be set on a file; a file that has them is refused write opens by
+    // the real filesystem (the cache only ever opens real files for reading and writing).
+    if (set && ctx.writeback && WriteBarrier(cmd, &data) != 0) {
+      auto st = ctx.fs->GetAttr(Id(ino));
+      if (!st) return (void)r.Err(st.error());
+      if (S_ISREG(st->st_mode)) {
+        auto now = data;
+        const unsigned get = cmd == FS_IOC_FSSETXATTR ? FS_IOC_FSGETXATTR : FS_IOC_GETFLAGS;
+        auto got = ctx.fs->FileAttrIoctl(Id(ino), get, &now);
+        if (!got) return (void)r.Err(got.error());
+        if ((WriteBarrier(cmd, &data) & ~WriteBarrier(cmd, &now)) != 0) {
+          return (void)r.Err(EOPNOTSUPP);
+        }
+      }
+    }
+    auto status = ctx.fs->FileAttrIoctl(Id(ino), cmd, &data);
     if (!status) return (void)r.Err(status.error());
     r.Ioctl(set ? nullptr : &data, set ? 0 : std::min(out_bufsz, size));
   });

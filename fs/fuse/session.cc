@@ -72,6 +72,7 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
   ctx.writeback = config.writeback;
   ctx.io_uring = config.io_uring;
   ctx.io_uring_asked = config.io_uring_asked;
+  ctx.passthrough = config.passthrough && !config.writeback;  // the kernel refuses the mix
   std::unique_ptr<fuse_session, SessionDeleter> se(
       fuse_session_new(&fargs, &ops, sizeof(ops), &ctx));
   fuse_opt_free_args(&fargs);
@@ -94,6 +95,7 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
     fuse_remove_signal_handlers(se.get());
     return 1;
   }
+  ctx.dev_fd = fuse_session_fd(se.get());
   // The mount is live: only now may the parent exit (runtimes wait for it).
   if (fuse_daemonize(config.foreground ? 1 : 0) != 0) {
     fuse_session_unmount(se.get());

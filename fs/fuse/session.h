@@ -21,6 +21,7 @@ struct SessionConfig {
   bool writeback = false;  // kernel writeback cache (-o writeback=1)
   bool io_uring = true;    // FUSE over io_uring, if this libfuse and the kernel offer it
   bool io_uring_asked = false;  // say so when io_uring cannot be used
+  bool passthrough = true;      // FUSE passthrough for upper (or read-only) files, if granted
 };
 
 // Runs until unmounted or signalled (SIGTERM, SIGINT, SIGHUP unmount and end it). Returns the

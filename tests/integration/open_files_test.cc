@@ -150,12 +150,13 @@ TEST_P(OpenFilesTest, SharedMappingMadeBeforeACopyUpSeesLaterWrites) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Loops, OpenFilesTest,
-                         ::testing::Values("default", "threaded=0", "writeback=1"),
+                         ::testing::Values("default", "threaded=0", "writeback=1", "passthrough=0"),
                          [](const auto& info) {
                            const std::string p = info.param;
-                           return p == "default"      ? "MultiThreaded"
-                                  : p == "threaded=0" ? "SingleThreaded"
-                                                      : "Writeback";
+                           return p == "default"         ? "MultiThreaded"
+                                  : p == "threaded=0"    ? "SingleThreaded"
+                                  : p == "passthrough=0" ? "Cached"
+                                                         : "Writeback";
                          });
 
 }  // namespace

@@ -302,6 +302,7 @@ std::string ModeName(const std::string& mode) {
   if (mode == "default") return "Default";
   if (mode == "writeback=1") return "Writeback";
   if (mode == "io_uring") return "IoUring";
+  if (mode == "passthrough=0") return "Cached";
   return "Other";
 }
 

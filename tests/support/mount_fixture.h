@@ -82,7 +82,8 @@ class FuseUringEnabled {
 // within TIMEOUT_MS (its rings are set up while it answers the kernel's INIT, in threads).
 bool HoldsIoUring(pid_t pid, int timeout_ms = 10000);
 
-// A parameterized test's name for a stratafs mode ("default", "writeback=1", "io_uring").
+// A parameterized test's name for a stratafs mode ("default", "writeback=1", "io_uring",
+// "passthrough=0").
 std::string ModeName(const std::string& mode);
 
 // The minor version of the libfuse the tested stratafs links (its --version), 0 if unknown.

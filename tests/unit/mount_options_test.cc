@@ -94,6 +94,17 @@ TEST(MountOptionsTest, IoUringIsAFlagOrABoolean) {
   EXPECT_FALSE(Parse({"-o", "lowerdir=/l,io_uring=sometimes", "m"}));
 }
 
+TEST(MountOptionsTest, PassthroughIsOnUnlessTurnedOff) {
+  auto plain = Parse({"-o", "lowerdir=/l", "m"});
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(plain->passthrough);
+  auto off = Parse({"-o", "lowerdir=/l,passthrough=0", "m"});
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(off->passthrough);
+  EXPECT_TRUE(off->kernel_options.empty()) << "the session's option, not the kernel's";
+  EXPECT_FALSE(Parse({"-o", "lowerdir=/l,passthrough=maybe", "m"}));
+}
+
 TEST(MountOptionsTest, UnknownKeysWarnUnknownFlagsFail) {
   auto o = Parse({"-o", "lowerdir=/l,frobnicate=3", "m"});
   ASSERT_TRUE(o);

@@ -92,6 +92,31 @@ class OpenFileTest : public ::testing::Test {
   std::unique_ptr<UnionFs> fs_;
 };
 
+// Only handles whose real file can never change may be handed to the kernel (passthrough).
+TEST_F(OpenFileTest, HandlesOnUpperFilesAreSettled) {
+  const Entry f = Look(kRootId, "f");
+  auto lower_reader = Open(f.id, O_RDONLY);
+  EXPECT_FALSE(lower_reader->settled()) << "a lower file may still be copied up";
+  auto writer = Open(f.id, O_WRONLY);
+  EXPECT_TRUE(writer->settled()) << "opened after its copy-up";
+  auto upper_reader = Open(f.id, O_RDONLY);
+  EXPECT_TRUE(upper_reader->settled());
+  EXPECT_FALSE(lower_reader->settled()) << "settled-ness is the handle's, fixed at open";
+  auto made = fs_->Create(kRootId, "new", 0644, O_RDWR, Caller{0, 0});
+  ASSERT_TRUE(made) << made.error().Message();
+  EXPECT_TRUE(made->handle->settled());
+
+  UnionConfig ro;
+  ro.lowerdirs = {dir_ / "l0"};
+  auto read_only = UnionFs::Open(ro);
+  ASSERT_TRUE(read_only) << read_only.error().Message();
+  auto e = (*read_only)->Lookup(kRootId, "f");
+  ASSERT_TRUE(e);
+  auto h = (*read_only)->OpenFile(e->id, O_RDONLY);
+  ASSERT_TRUE(h);
+  EXPECT_TRUE((*h)->settled()) << "nothing is ever copied up without an upper layer";
+}
+
 TEST_F(OpenFileTest, ReadOnlyHandleFollowsACopyUp) {
   const Entry f = Look(kRootId, "f");
   auto reader = Open(f.id, O_RDONLY);
