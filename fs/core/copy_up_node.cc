@@ -195,7 +195,7 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperName(
   if (place->parent == parent && place->name == name && !place->anchor) return place;
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
   const int upfd = (*reals)[0].fd.Get();
-  STRATA_ASSIGN_OR_RETURN(Found found, FindReal(*reals, name, 0));
+  STRATA_ASSIGN_OR_RETURN(Found found, FindReal(*parent, *reals, name, 0));
   if (found.index != 0) {
     // NAME is still a lower name of the (copied-up) file: link it to the copy.
     const int work = upper_->work_fd();
@@ -278,8 +278,9 @@ Status UnionFs::Publish(const std::string& tmp, int upfd, const std::string& nam
   return Ok();
 }
 
-Result<bool> UnionFs::ExistsBelow(const RealDirs& reals, const std::string& name) {
-  auto found = FindReal(reals, name, 1);
+Result<bool> UnionFs::ExistsBelow(const Inode& dir, const RealDirs& reals,
+                                  const std::string& name) {
+  auto found = FindReal(dir, reals, name, 1);
   if (found) return true;
   if (found.error().code == ENOENT) return false;
   return Unexpected{found.error()};

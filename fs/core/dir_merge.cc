@@ -31,7 +31,7 @@ Result<std::vector<DirEntry>> MergeDirectory(const MergeInput& dir, const LayerS
   // effect once the layer is done.
   std::vector<std::string> pending;
 
-  for (size_t index = 0; index < reals.size(); ++index) {
+  for (size_t index = dir.first; index < reals.size(); ++index) {
     const DirReal& real = reals[index];
     // Entries may keep their st_ino in an impure upper directory, or in a lower layer that
     // was once an upper one (as NodeFor reads them, so d_ino stays st_ino).

@@ -21,6 +21,7 @@ struct MergeInput {
   // Upper layers only: the xattr prefix under which copied-up entries keep their st_ino, so
   // d_ino equals st_ino ("" when there is no upper layer).
   std::string_view ino_prefix;
+  size_t first = 0;  // the real directories from this one down (a lower part only)
 };
 
 // Errors: the errno of opening or reading a layer's directory.

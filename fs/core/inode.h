@@ -78,6 +78,7 @@ struct DirReal {
 using RealDirs = std::vector<DirReal>;
 
 struct Inode;
+struct LowerIndex;  // lower_index.h
 
 // Where a node's name lives: its parent, its name there, and (non-directories) the layer of
 // the real object and the parent's real directory fd in that layer.
@@ -132,6 +133,9 @@ struct Inode {
   std::atomic<uint32_t> dir_changes{0};
   // (dir_changes when computed) << 32 | (2 + merged subdirectories); 0: none cached.
   std::atomic<uint64_t> merged_nlink{0};
+  // Directories: lookups in it that probed deep into its lower layers (UnionFs::FindReal
+  // indexes the lower names once there are enough of them).
+  mutable std::atomic<uint32_t> deep_lookups{0};
 
   std::mutex op_mu;                                   // see the header comment
   const std::unique_ptr<std::shared_mutex> names_mu;  // directories only; see the header
@@ -164,12 +168,22 @@ struct Inode {
     std::lock_guard lock(mu_);
     lower_path_ = std::move(path);
   }
+  std::shared_ptr<const LowerIndex> Index() const {
+    std::lock_guard lock(mu_);
+    return lower_index_;
+  }
+  // A cache of what the (immutable) lower layers hold: set through a const node.
+  void SetIndex(std::shared_ptr<const LowerIndex> index) const {
+    std::lock_guard lock(mu_);
+    lower_index_ = std::move(index);
+  }
 
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const RealDirs> reals_;   // directories only; guarded by mu_
   std::shared_ptr<const Placement> place_;  // guarded by mu_
   std::string lower_path_;                  // directories only; guarded by mu_
+  mutable std::shared_ptr<const LowerIndex> lower_index_;  // directories only; guarded by mu_
 };
 
 // Marks a change of the name NODE's placement uses, for its lifetime (the caller holds

@@ -9,6 +9,7 @@
 #include "fs/base/log.h"
 #include "fs/core/dir_merge.h"
 #include "fs/core/layer_format.h"
+#include "fs/core/lower_index.h"
 #include "fs/core/xattr_io.h"
 
 namespace strata::core {
@@ -86,28 +87,92 @@ Result<Entry> UnionFs::LookupListed(InodeId parent_id, const DirEntry& listed) {
   return entry;
 }
 
-Result<UnionFs::Found> UnionFs::FindReal(const RealDirs& reals, const std::string& name,
-                                         size_t start) {
+namespace {
+
+enum class Probe { kFound, kHidden, kAbsent };
+
+// NAME in one real directory: an object (its lstat in *ST), hidden (a whiteout of it, or an OCI
+// ".wh.NAME" beside the absent name: nothing below shows), or absent.
+Result<Probe> ProbeOne(const DirReal& real, const std::string& name, struct stat* st) {
+  if (::fstatat(real.fd.Get(), name.c_str(), st, AT_SYMLINK_NOFOLLOW) == 0) {
+    return IsWhiteout(real, name, *st) ? Probe::kHidden : Probe::kFound;
+  }
+  if (errno != ENOENT) return FailErrno("lookup");
+  STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(real.fd.Get(), name));
+  return whited ? Probe::kHidden : Probe::kAbsent;
+}
+
+}  // namespace
+
+Result<UnionFs::Found> UnionFs::ProbeReals(const RealDirs& reals, const std::string& name,
+                                           size_t start, size_t first_lower, int* probed) {
   Found found;
   for (size_t i = start; i < reals.size(); ++i) {
-    const DirReal& real = reals[i];
-    if (::fstatat(real.fd.Get(), name.c_str(), &found.st, AT_SYMLINK_NOFOLLOW) == 0) {
-      if (IsWhiteout(real, name, found.st)) return Fail(ENOENT);
+    if (i >= first_lower) ++*probed;
+    STRATA_ASSIGN_OR_RETURN(Probe p, ProbeOne(reals[i], name, &found.st));
+    if (p == Probe::kHidden) return Fail(ENOENT);
+    if (p == Probe::kFound) {
       found.index = i;
       return found;
     }
-    if (errno != ENOENT) return FailErrno("lookup");
-    STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(real.fd.Get(), name));
-    if (whited) return Fail(ENOENT);
   }
   return Fail(ENOENT);
+}
+
+Result<UnionFs::Found> UnionFs::FindReal(const Inode& dir, const RealDirs& reals,
+                                         const std::string& name, size_t start) {
+  // A lookup that probes fewer lower layers than this gains nothing from an index.
+  constexpr int kDeep = 3;
+  const size_t first_lower = upper_ && !reals.empty() && reals[0].layer == 0 ? 1 : 0;
+  int probed = 0;
+  if (config_.index_lookups_after < 0 || reals.size() < first_lower + kDeep ||
+      HasWhiteoutPrefix(name)) {
+    return ProbeReals(reals, name, start, first_lower, &probed);
+  }
+  std::shared_ptr<const LowerIndex> index = dir.Index();
+  const bool stale = index && !index->Matches(reals, first_lower);
+  if (index && !stale) {
+    if (index->too_big) return ProbeReals(reals, name, start, first_lower, &probed);
+    // The upper directory as always, then only the lower layer the index names, if any.
+    Found found;
+    if (start < first_lower) {
+      STRATA_ASSIGN_OR_RETURN(Probe p, ProbeOne(reals[0], name, &found.st));
+      if (p == Probe::kHidden) return Fail(ENOENT);
+      if (p == Probe::kFound) return found;  // index 0
+    }
+    const size_t from = std::max(start, first_lower);
+    auto it = index->layer_of.find(name);
+    if (it == index->layer_of.end()) return Fail(ENOENT);
+    for (size_t j = from; j < reals.size(); ++j) {
+      if (reals[j].layer != it->second) continue;
+      if (::fstatat(reals[j].fd.Get(), name.c_str(), &found.st, AT_SYMLINK_NOFOLLOW) == 0) {
+        found.index = j;
+        return found;
+      }
+      if (errno != ENOENT) return FailErrno("lookup");
+      break;
+    }
+    // Not where the index says (above START, or a layer changed behind the mount): probe.
+    return ProbeReals(reals, name, from, first_lower, &probed);
+  }
+  auto found = ProbeReals(reals, name, start, first_lower, &probed);
+  if (probed >= kDeep) {
+    // Worth indexing: built by exactly one lookup (the one that reaches the count), or again
+    // at once if the directory's lower part changed. A failure only means probing on.
+    const uint32_t after = static_cast<uint32_t>(std::max(config_.index_lookups_after, 1));
+    if (stale || dir.deep_lookups.fetch_add(1, std::memory_order_relaxed) + 1 == after) {
+      auto built = BuildLowerIndex(reals, first_lower, layers_);
+      if (built) dir.SetIndex(std::move(*built));
+    }
+  }
+  return found;
 }
 
 Result<Entry> UnionFs::LookupFrom(const std::shared_ptr<Inode>& parent, const std::string& name,
                                   size_t start) {
   std::shared_lock names(*parent->names_mu);
   auto reals = parent->Reals();
-  STRATA_ASSIGN_OR_RETURN(Found found, FindReal(*reals, name, start));
+  STRATA_ASSIGN_OR_RETURN(Found found, FindReal(*parent, *reals, name, start));
   return NodeFor(parent, reals, name, found);
 }
 

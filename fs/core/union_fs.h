@@ -68,6 +68,9 @@ struct UnionConfig {
   // xattr_permissions=1|2: the override_stat xattr (override_stat.h) that keeps owners and
   // modes instead of chown/chmod; empty: off.
   std::string override_xattr;
+  // Lookups in one directory that probe 3+ lower layers before its lower names are indexed
+  // (lower_index.h): 0 indexes at the first; negative never.
+  int index_lookups_after = 4;
 };
 
 // FD (a real directory in LAYER, whose markers are MARKS; UPPER: in the upper layer) as one of
@@ -231,9 +234,14 @@ class UnionFs {
   UnionFs(UnionConfig config, LayerStack layers, std::unique_ptr<UpperLayer> upper,
           std::shared_ptr<Inode> root);
 
-  // The topmost real object named NAME in REALS from index START down, honouring whiteouts.
+  // The topmost real object named NAME in REALS (directory DIR's) from index START down,
+  // honouring whiteouts; DIR's lower names are indexed once lookups there probe deep.
   // Errors: ENOENT (absent or whited out) or the errno of the first layer that failed.
-  Result<Found> FindReal(const RealDirs& reals, const std::string& name, size_t start);
+  Result<Found> FindReal(const Inode& dir, const RealDirs& reals, const std::string& name,
+                         size_t start);
+  // FindReal without the index, from START; counts the lower layers probed into *PROBED.
+  Result<Found> ProbeReals(const RealDirs& reals, const std::string& name, size_t start,
+                           size_t first_lower, int* probed);
   // Builds (or finds) the node for NAME of PARENT found at FOUND and takes a lookup count.
   Result<Entry> NodeFor(const std::shared_ptr<Inode>& parent,
                         const std::shared_ptr<const RealDirs>& reals, const std::string& name,
@@ -333,7 +341,7 @@ class UnionFs {
   Status Publish(const std::string& tmp, int upfd, const std::string& name, bool copy_up);
   // True if a layer below the upper one shows NAME in directory REALS (whose reals[0] is the
   // upper directory): removing NAME then needs a whiteout.
-  Result<bool> ExistsBelow(const RealDirs& reals, const std::string& name);
+  Result<bool> ExistsBelow(const Inode& dir, const RealDirs& reals, const std::string& name);
   // Removes NAME from upper directory UPFD (a directory: with what it contains) and, when
   // WHITEOUT, leaves a whiteout in its place.
   Status RemoveUpper(int upfd, const std::string& name, bool whiteout);

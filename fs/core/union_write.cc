@@ -46,7 +46,7 @@ Result<std::shared_ptr<Inode>> UnionFs::Child(const std::shared_ptr<Inode>& pare
   if (name.size() > NAME_MAX) return Fail(ENAMETOOLONG);
   if (NeverVisible(name)) return Fail(ENOENT);
   auto reals = parent->Reals();
-  STRATA_ASSIGN_OR_RETURN(*found, FindReal(*reals, name, 0));
+  STRATA_ASSIGN_OR_RETURN(*found, FindReal(*parent, *reals, name, 0));
   STRATA_ASSIGN_OR_RETURN(Entry entry, NodeFor(parent, reals, name, *found));
   auto node = table_.Get(entry.id);
   table_.Forget(entry.id, 1);  // the kernel holds its own count; we hold the shared_ptr
@@ -56,7 +56,7 @@ Result<std::shared_ptr<Inode>> UnionFs::Child(const std::shared_ptr<Inode>& pare
 
 Status UnionFs::CheckNewEntry(const Inode& parent, const std::string& name) {
   STRATA_RETURN_IF_ERROR(CheckNewName(name));
-  auto present = FindReal(*parent.Reals(), name, 0);
+  auto present = FindReal(parent, *parent.Reals(), name, 0);
   if (present) return Fail(EEXIST);
   if (present.error().code != ENOENT) return Unexpected{present.error()};
   return Ok();
@@ -232,14 +232,14 @@ Result<UnionFs::Removal> UnionFs::PrepareRemoval(const std::shared_ptr<Inode>& n
                                                  const std::shared_ptr<Inode>& parent,
                                                  const RealDirs& reals, const std::string& name) {
   Removal r;
-  STRATA_ASSIGN_OR_RETURN(r.now, FindReal(reals, name, 0));
+  STRATA_ASSIGN_OR_RETURN(r.now, FindReal(*parent, reals, name, 0));
   if (r.now.index != 0 && r.now.st.st_nlink > 1) {
     // A lower hard link: index it first (as kernel overlayfs does), so the names left show
     // one link fewer, now and after a remount.
     if (auto placed = EnsureUpperName(node, parent, name); !placed) {
       return Unexpected{placed.error()};
     }
-    STRATA_ASSIGN_OR_RETURN(r.now, FindReal(reals, name, 0));
+    STRATA_ASSIGN_OR_RETURN(r.now, FindReal(*parent, reals, name, 0));
   }
   r.place = node->Place();
   r.was_placement =
@@ -275,7 +275,7 @@ Status UnionFs::Unlink(InodeId parent_id, std::string_view name_view) {
   const int upfd = (*reals)[0].fd.Get();
   std::lock_guard lock(node->op_mu);
   STRATA_ASSIGN_OR_RETURN(Removal removal, PrepareRemoval(node, parent, *reals, name));
-  STRATA_ASSIGN_OR_RETURN(bool below, ExistsBelow(*reals, name));
+  STRATA_ASSIGN_OR_RETURN(bool below, ExistsBelow(*parent, *reals, name));
   std::optional<NameChange> changing;  // the node's placement name goes away
   if (removal.was_placement) changing.emplace(*node);
   if (removal.now.index == 0) {
@@ -300,7 +300,7 @@ Status UnionFs::Rmdir(InodeId parent_id, std::string_view name_view) {
   std::lock_guard lock(node->op_mu);
   STRATA_ASSIGN_OR_RETURN(auto entries, ListDir(*node));
   if (entries.size() > 2) return Fail(ENOTEMPTY);
-  STRATA_ASSIGN_OR_RETURN(bool below, ExistsBelow(*reals, name));
+  STRATA_ASSIGN_OR_RETURN(bool below, ExistsBelow(*parent, *reals, name));
   if ((*node->Reals())[0].layer == 0) {
     STRATA_RETURN_IF_ERROR(RemoveUpper(upfd, name, below));
   } else {
@@ -389,8 +389,8 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
     STRATA_ASSIGN_OR_RETURN(replaced, PrepareRemoval(dst, new_parent, *new_reals, new_name));
     new_found = replaced->now;
   }
-  STRATA_ASSIGN_OR_RETURN(bool src_below, ExistsBelow(*reals, name));
-  STRATA_ASSIGN_OR_RETURN(bool dst_below, ExistsBelow(*new_reals, new_name));
+  STRATA_ASSIGN_OR_RETURN(bool src_below, ExistsBelow(*parent, *reals, name));
+  STRATA_ASSIGN_OR_RETURN(bool dst_below, ExistsBelow(*new_parent, *new_reals, new_name));
 
   // Moved objects may carry a kept st_ino into their new directories.
   STRATA_RETURN_IF_ERROR(MarkImpure(new_upfd));
