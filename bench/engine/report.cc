@@ -13,6 +13,9 @@ namespace {
 
 using Json = nlohmann::json;
 
+std::string Fixed(double v, int decimals);
+std::string Mib(uint64_t kib) { return Fixed(static_cast<double>(kib) / 1024, 1); }
+
 std::string Fixed(double v, int decimals) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
@@ -200,8 +203,33 @@ std::string FormatTable(const Results& r) {
     if (!c.error.empty()) out << "failed: " << c.workload << " on " << c.target << ": " << c.error
                               << "\n";
   }
+  // Memory: what each daemon held at most (the kernel's inode cache keeps every node looked up).
+  std::vector<const TargetResult*> daemons;
+  for (const TargetResult* t : ran) {
+    for (const Cell& c : r.cells) {
+      if (c.target == t->spec.label && !c.peak_rss_kib.empty()) {
+        daemons.push_back(t);
+        break;
+      }
+    }
+  }
+  if (!daemons.empty()) {
+    out << "\ndaemon peak RSS (MiB, the largest of the runs):\n" << Pad("workload", name_width);
+    for (const TargetResult* t : daemons) out << Pad(DisplayName(t->spec), col);
+    out << "\n";
+    for (const WorkloadInfo& w : r.workloads) {
+      if (!w.unavailable.empty()) continue;
+      out << Pad(w.name, name_width);
+      for (const TargetResult* t : daemons) {
+        const Cell* c = r.Find(w.name, t->spec.label);
+        out << Pad(c && !c->peak_rss_kib.empty() ? Mib(MaxPeakRss(*c)) : "-", col);
+      }
+      out << "\n";
+    }
+  }
   for (const ScaleResult& s : r.scales) {
-    out << "\nscale " << s.kind << " (" << s.workload << ", median ms):\n";
+    out << "\nscale " << s.kind << " (" << s.workload
+        << ", median ms; a daemon's peak RSS in brackets):\n";
     out << Pad(s.kind, name_width);
     for (const TargetResult* t : ran) out << Pad(DisplayName(t->spec), col);
     out << "\n";
@@ -212,6 +240,7 @@ std::string FormatTable(const Results& r) {
         for (const Cell& c : s.cells) {
           if (c.workload == std::to_string(p) && c.target == t->spec.label && !c.seconds.empty()) {
             v = Millis(Summarize(c.seconds).median);
+            if (!c.peak_rss_kib.empty()) v += " [" + Mib(MaxPeakRss(c)) + " MiB]";
           }
         }
         out << Pad(v, col);
@@ -257,6 +286,7 @@ Json ToJson(const Results& r) {
   auto cell_json = [&](const Cell& c, bool ratios) {
     const Summary s = Summarize(c.seconds);
     Json cj = {{"workload", c.workload}, {"target", c.target}, {"seconds", c.seconds}};
+    if (!c.peak_rss_kib.empty()) cj["peak_rss_kib"] = c.peak_rss_kib;
     if (s.n > 0) cj["median"] = s.median, cj["min"] = s.min, cj["max"] = s.max;
     if (!c.error.empty()) cj["error"] = c.error;
     if (ratios && !kernel.empty()) {
@@ -325,7 +355,8 @@ Result<Results> FromJson(const Json& j) {
     }
     auto cell = [](const Json& c, std::string workload) {
       return Cell{std::move(workload), c.at("target").get<std::string>(),
-                  c.at("seconds").get<std::vector<double>>(), c.value("error", std::string())};
+                  c.at("seconds").get<std::vector<double>>(), c.value("error", std::string()),
+                  c.value("peak_rss_kib", std::vector<uint64_t>())};
     };
     for (const Json& c : j.at("cells")) {
       r.cells.push_back(cell(c, c.at("workload").get<std::string>()));

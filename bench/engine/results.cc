@@ -17,6 +17,12 @@ Summary Summarize(std::vector<double> samples) {
   return s;
 }
 
+uint64_t MaxPeakRss(const Cell& cell) {
+  uint64_t peak = 0;
+  for (uint64_t kib : cell.peak_rss_kib) peak = std::max(peak, kib);
+  return peak;
+}
+
 const Cell* Results::Find(const std::string& workload, const std::string& target) const {
   for (const Cell& c : cells) {
     if (c.workload == workload && c.target == target) return &c;

@@ -47,7 +47,13 @@ struct Cell {
   std::string target;  // TargetSpec::label
   std::vector<double> seconds;
   std::string error;
+  // The daemon's peak resident memory (VmHWM, KiB) over each repetition's mount, for targets
+  // served by a daemon (stratafs, fuse-overlayfs); empty for the others.
+  std::vector<uint64_t> peak_rss_kib = {};
 };
+
+// The largest of CELL's peak_rss_kib, 0 if none.
+uint64_t MaxPeakRss(const Cell& cell);
 
 // One workload rerun across a scale series.
 struct ScaleResult {

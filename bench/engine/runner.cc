@@ -78,9 +78,14 @@ class Runner {
   std::string WhyNot(const Workload& w, const LayerSet& set) const;
   // The native base of SET, made on first use.
   Result<std::string> NativeBase(const LayerSet& set);
+  // One run's measurement: its time, and its daemon's peak memory (0: no daemon).
+  struct Sample {
+    double seconds = 0;
+    uint64_t peak_rss_kib = 0;
+  };
   // One timed run of W on target T over SET.
-  Result<double> RunOnce(const Workload& w, const TargetSpec& t, const LayerSet& set);
-  Result<double> Timed(const Workload& w, const TargetSpec& t, const LayerSet& set);
+  Result<Sample> RunOnce(const Workload& w, const TargetSpec& t, const LayerSet& set);
+  Result<Sample> Timed(const Workload& w, const TargetSpec& t, const LayerSet& set);
   // Every repetition of W over SET on each target that ran, into CELLS (POINT names the
   // cells of a scale series; empty: the workload's name).
   Status Repeat(const Workload& w, const LayerSet& set, const std::string& point,
@@ -89,7 +94,7 @@ class Runner {
   // The repetitions of one row: ONCE times one run on a target, in the rotated order, into
   // the row's cells from FIRST on; a target that failed once is not run again.
   Status Rotate(const std::string& what, size_t first, std::vector<Cell>* cells,
-                const std::function<Result<double>(const TargetSpec&)>& once);
+                const std::function<Result<Sample>(const TargetSpec&)>& once);
   std::vector<const TargetSpec*> Rotated(int rep) const;
 
   const Plan& plan_;
@@ -181,7 +186,8 @@ Result<std::string> Runner::NativeBase(const LayerSet& set) {
   return base;
 }
 
-Result<double> Runner::Timed(const Workload& w, const TargetSpec& t, const LayerSet& set) {
+Result<Runner::Sample> Runner::Timed(const Workload& w, const TargetSpec& t,
+                                     const LayerSet& set) {
   MountRequest request;
   request.layers = &set;
   request.upper = run_dir_ + "/upper";
@@ -221,15 +227,17 @@ Result<double> Runner::Timed(const Workload& w, const TargetSpec& t, const Layer
   const double start = Now();
   Status ran = w.run(env);
   const double seconds = Now() - start;
+  const uint64_t peak = mounted->DaemonPeakRssKib();
   Status closed = mounted->Close();
   STRATA_RETURN_IF_ERROR(ran);
   STRATA_RETURN_IF_ERROR(closed);
-  return seconds;
+  return Sample{seconds, peak};
 }
 
-Result<double> Runner::RunOnce(const Workload& w, const TargetSpec& t, const LayerSet& set) {
+Result<Runner::Sample> Runner::RunOnce(const Workload& w, const TargetSpec& t,
+                                       const LayerSet& set) {
   STRATA_RETURN_IF_ERROR(RemoveTree(run_dir_));
-  Result<double> r = Timed(w, t, set);
+  Result<Sample> r = Timed(w, t, set);
   // Whatever the outcome, nothing of this run stays (a failed mount leaves no mount point).
   Status cleaned = RemoveTree(run_dir_);
   if (r && !cleaned) return Unexpected{cleaned.error()};
@@ -246,7 +254,7 @@ Status Runner::Repeat(const Workload& w, const LayerSet& set, const std::string&
 }
 
 Status Runner::Rotate(const std::string& what, size_t first, std::vector<Cell>* cells,
-                      const std::function<Result<double>(const TargetSpec&)>& once) {
+                      const std::function<Result<Sample>(const TargetSpec&)>& once) {
   for (int rep = 0; rep < plan_.reps; ++rep) {
     for (const TargetSpec* t : Rotated(rep)) {
       STRATA_RETURN_IF_ERROR(Interrupted());
@@ -256,14 +264,18 @@ Status Runner::Rotate(const std::string& what, size_t first, std::vector<Cell>* 
       }
       ++step_;
       if (!cell->error.empty()) continue;  // failed before: not retried
-      Result<double> r = once(*t);
+      Result<Sample> r = once(*t);
       STRATA_RETURN_IF_ERROR(Interrupted());
       const std::string head = "[" + std::to_string(step_) + "/" + std::to_string(steps_) + "] " +
                                what + " on " + t->label + ", run " + std::to_string(rep + 1) +
                                ": ";
       if (r) {
-        cell->seconds.push_back(*r);
-        Say(head + Ms(*r));
+        cell->seconds.push_back(r->seconds);
+        if (r->peak_rss_kib > 0) cell->peak_rss_kib.push_back(r->peak_rss_kib);
+        Say(head + Ms(r->seconds) +
+            (r->peak_rss_kib > 0
+                 ? ", daemon peak " + std::to_string((r->peak_rss_kib + 512) / 1024) + " MiB"
+                 : ""));
       } else {
         cell->error = r.error().Message();
         Say(head + "failed: " + cell->error);
@@ -292,10 +304,10 @@ Status Runner::RepeatPodman(const Workload& w, std::vector<Cell>* cells) {
     }
     if (store) stores[t->label] = std::move(*store);
   }
-  Status s = Rotate(w.name, first, cells, [&](const TargetSpec& t) -> Result<double> {
+  Status s = Rotate(w.name, first, cells, [&](const TargetSpec& t) -> Result<Sample> {
     const double start = Now();
     STRATA_RETURN_IF_ERROR(stores[t.label]->RunOnce());
-    return Now() - start;
+    return Sample{Now() - start, 0};
   });
   stores.clear();  // podman's containers, images and mounts removed
   Status cleaned = RemoveTree(dir);

@@ -6,6 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
 #include "bench/engine/system.h"
 
 namespace strata::bench {
@@ -101,6 +105,15 @@ Result<std::unique_ptr<Mounted>> MountTarget(const TargetSpec& spec, const Mount
     }
   }
   return Fail(EINVAL, "unknown target");
+}
+
+uint64_t Mounted::DaemonPeakRssKib() const {
+  if (daemon_ <= 0) return 0;
+  std::ifstream status("/proc/" + std::to_string(daemon_) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
 }
 
 Status Mounted::Close() {

@@ -36,6 +36,9 @@ class Mounted {
   const std::string& root() const { return root_; }
   // Unmounts now. Errors: the unmount's, or EIO if the daemon did not exit cleanly.
   Status Close();
+  // The daemon's peak resident memory so far (VmHWM, KiB); 0 without a daemon (or once
+  // closed).
+  uint64_t DaemonPeakRssKib() const;
 
  private:
   std::string root_;

@@ -156,11 +156,13 @@ Results Sample() {
   }
   r.targets[3].unavailable = "/opt/none is not installed";
   r.workloads = {{"a", "workload a", ""}, {"b", "workload b", ""}, {"c", "c", "no fio"}};
-  r.cells = {{"a", "kernel", {1, 1.1, 0.9}, ""},   {"a", "stratafs", {2, 2, 2}, ""},
+  r.cells = {{"a", "kernel", {1, 1.1, 0.9}, ""},
+             {"a", "stratafs", {2, 2, 2}, "", {1024, 3072, 2048}},
              {"a", "native", {0.1, 0.1, 0.1}, ""}, {"b", "kernel", {2, 2, 2}, ""},
              {"b", "stratafs", {8, 9, 7}, ""},      {"b", "native", {}, "cp failed"}};
   ScaleResult s{"layers", "a", {1, 8}, {}};
-  s.cells = {{"1", "kernel", {0.5}, ""}, {"8", "kernel", {0.7}, ""}, {"1", "stratafs", {1}, ""}};
+  s.cells = {{"1", "kernel", {0.5}, ""}, {"8", "kernel", {0.7}, ""},
+             {"1", "stratafs", {1}, "", {512}}};
   r.scales.push_back(s);
   return r;
 }
@@ -192,6 +194,12 @@ TEST(BenchReportTest, TableShowsMediansRatiosAndWhatDidNotRun) {
   EXPECT_NE(t.find("100 (0.10)          22%\n"), std::string::npos) << t;  // row a: 1.1 / 0.9
   EXPECT_NE(t.find("stratafs / kernel (equal durability): 2.83"), std::string::npos) << t;
   EXPECT_NE(t.find("scale layers (a"), std::string::npos) << t;
+  // Daemon memory: the largest peak of the runs, for daemon targets only.
+  const size_t mem = t.find("daemon peak RSS (MiB, the largest of the runs):");
+  ASSERT_NE(mem, std::string::npos) << t;
+  EXPECT_NE(t.find("3.0", mem), std::string::npos) << t;
+  EXPECT_EQ(t.find("kernel", mem), t.find("kernel", t.find("scale layers"))) << "no kernel column";
+  EXPECT_NE(t.find("1000 [0.5 MiB]"), std::string::npos) << t;
 }
 
 TEST(BenchReportTest, JsonHoldsEverySampleAndRatio) {
@@ -211,6 +219,8 @@ TEST(BenchReportTest, JsonHoldsEverySampleAndRatio) {
   EXPECT_DOUBLE_EQ(a["ratio_to_kernel"].get<double>(), 2.0);
   EXPECT_DOUBLE_EQ(a["ratio_to_native"].get<double>(), 20.0);
   EXPECT_EQ(j["cells"][5]["error"], "cp failed");
+  EXPECT_EQ(a["peak_rss_kib"], nlohmann::json({1024, 3072, 2048}));
+  EXPECT_FALSE(j["cells"][0].contains("peak_rss_kib")) << "kernel: no daemon";
   EXPECT_EQ(j["workloads"][2]["unavailable"], "no fio");
   ASSERT_EQ(j["scales"].size(), 1u);
   EXPECT_EQ(j["scales"][0]["cells"][1]["point"], 8);
