@@ -472,6 +472,18 @@ Result<int> UnionFs::HandleFd(FileHandle& handle) {
   return handle.fd_.load(std::memory_order_relaxed);
 }
 
+Result<size_t> UnionFs::FlushCachedWrite(FileHandle& handle,
+                                         const std::function<Result<size_t>(int fd)>& write) {
+  std::lock_guard lock(handle.node_->op_mu);
+  STRATA_ASSIGN_OR_RETURN(int fd, HandleFd(handle));
+  struct stat before;
+  if (::fstat(fd, &before) != 0) return FailErrno("stat before a cached write");
+  STRATA_ASSIGN_OR_RETURN(size_t n, write(fd));
+  const struct timespec times[2] = {{0, UTIME_OMIT}, before.st_mtim};
+  if (::futimens(fd, times) != 0) return FailErrno("keep mtime");
+  return n;
+}
+
 Status UnionFs::OpenDir(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (!node->IsDir()) return Fail(ENOTDIR);

@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -165,6 +166,12 @@ class UnionFs {
   // handle's flags if the node was copied up since). Borrowed: valid until HANDLE is destroyed.
   // Errors: the errno of reopening.
   Result<int> HandleFd(FileHandle& handle);
+  // Runs WRITE on HANDLE's descriptor for data the kernel's writeback cache flushes, keeping
+  // the real file's mtime: the kernel stamped the data when it took it and sends that time by
+  // setattr itself, possibly before this flush. Under the node's op_mu, as setattr, so neither
+  // undoes the other. Returns WRITE's result; errors also the errno of keeping the mtime.
+  Result<size_t> FlushCachedWrite(FileHandle& handle,
+                                  const std::function<Result<size_t>(int fd)>& write);
 
   // --- writes; each is EROFS without an upper layer, ESTALE for an unknown id ---
 

@@ -87,15 +87,24 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 void OpWriteBuf(fuse_req_t req, fuse_ino_t /*ino*/, fuse_bufvec* in_buf, off_t off,
                 fuse_file_info* fi) {
   Serve(req, "write", [&](Reply& r) {
-    auto fd = Fd(req, fi);
-    if (!fd) return (void)r.Err(fd.error());
-    fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
-    out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    out.buf[0].fd = *fd;
-    out.buf[0].pos = off;
-    const ssize_t n = fuse_buf_copy(&out, in_buf, static_cast<fuse_buf_copy_flags>(0));
-    if (n < 0) return (void)r.Err(static_cast<int>(-n));
-    r.Write(static_cast<size_t>(n));
+    auto copy = [&](int fd) -> Result<size_t> {
+      fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
+      out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+      out.buf[0].fd = fd;
+      out.buf[0].pos = off;
+      const ssize_t n = fuse_buf_copy(&out, in_buf, static_cast<fuse_buf_copy_flags>(0));
+      if (n < 0) return Fail(static_cast<int>(-n));
+      return static_cast<size_t>(n);
+    };
+    // The writeback cache's flushes keep the mtime the kernel gave the data (it sends it).
+    auto write = [&]() -> Result<size_t> {
+      if (fi->writepage) return Ctx(req).fs->FlushCachedWrite(Handle(fi), copy);
+      STRATA_ASSIGN_OR_RETURN(int fd, Fd(req, fi));
+      return copy(fd);
+    };
+    const Result<size_t> n = write();
+    if (!n) return (void)r.Err(n.error());
+    r.Write(*n);
   });
 }
 

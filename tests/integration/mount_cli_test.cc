@@ -115,6 +115,7 @@ TEST_F(MountCliTest, MountHelperArgumentOrderAndUnknownOptionsWarn) {
 
 // What the daemon asks the kernel for at INIT (its -d log prints libfuse's FUSE_CAP_* bits).
 TEST_F(MountCliTest, VersionNamesLibfuseAndInitAsksForWhatTheHandlersNeed) {
+  if (!ExtraMountOptions().empty()) GTEST_SKIP() << "checks the default mode's INIT";
   CommandResult v = Run({"--version"});
   ASSERT_EQ(v.exit_code, 0) << v.err;
   const std::string prefix = "FUSE library version 3.";
@@ -150,12 +151,30 @@ TEST_F(MountCliTest, VersionNamesLibfuseAndInitAsksForWhatTheHandlersNeed) {
   EXPECT_FALSE(flags & kSpliceRead) << std::hex << flags;
   EXPECT_GE(minor, 14u);
   EXPECT_EQ(m.Stop(), 0);
+  // Passthrough (libfuse 3.17+, offered by Linux 6.9+) by default, never with writeback.
+  constexpr unsigned long long kPassthrough = 1ULL << 29;
+  if (minor >= 17 && trace.find(" of 0x", flags_at) != std::string::npos) {
+    const unsigned long long offered =
+        std::stoull(trace.substr(trace.find(" of 0x", flags_at) + 6), nullptr, 16);
+    if (offered & kPassthrough) {
+      EXPECT_TRUE(flags & kPassthrough) << std::hex << flags;
+    }
+    StrataMount wb({"-d", "-o", lower_ + ",writeback=1"}, mnt_);
+    ASSERT_TRUE(wb.ok()) << wb.error();
+    ASSERT_EQ(::stat((mnt_ + "/hello").c_str(), &st), 0);  // INIT is answered by now
+    const std::string t = wb.Stderr();
+    const size_t at2 = t.find(key);
+    ASSERT_NE(at2, std::string::npos);
+    EXPECT_FALSE(std::stoull(t.substr(at2 + key.size()), nullptr, 16) & kPassthrough);
+    EXPECT_EQ(wb.Stop(), 0);
+  }
 }
 
 // FUSE over io_uring is used whenever the kernel offers it, unless io_uring=0; asking for it
 // where it is not offered is a warning, and the mount works over /dev/fuse.
 TEST_F(MountCliTest, IoUringIsUsedWhenTheKernelOffersIt) {
   if (DaemonLibfuseMinor() < 18) GTEST_SKIP() << "libfuse before 3.18 has no io_uring";
+  if (!ExtraMountOptions().empty()) GTEST_SKIP() << "checks the default mode's io_uring use";
   {
     FuseUringEnabled uring;
     ASSERT_TRUE(uring.ok()) << uring.error();

@@ -69,6 +69,9 @@ class PassthroughTest : public ::testing::Test {
     if (!why.empty()) GTEST_SKIP() << why;
     if (DaemonLibfuseMinor() < 17) GTEST_SKIP() << "libfuse before 3.17 has no passthrough";
     if (!KernelHasPassthrough()) GTEST_SKIP() << "FUSE passthrough needs Linux 6.9+";
+    if (ExtraModeHas("passthrough=0") || ExtraModeHas("writeback=1")) {
+      GTEST_SKIP() << "the mode under test (" << ExtraMountOptions() << ") has no passthrough";
+    }
     LayerBuilder(dir_ / "lower").File("lower-file", lower_data_);
     for (const char* d : {"upper", "work", "mnt"}) ASSERT_EQ(::mkdir((dir_ / d).c_str(), 0755), 0);
   }

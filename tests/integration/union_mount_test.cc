@@ -104,7 +104,10 @@ TEST_F(UnionMountTest, LargeFilesReadMmapAndSeekHoles) {
   const off_t data = ::lseek(sp.Get(), 0, SEEK_DATA);
   EXPECT_GE(data, 0);
   EXPECT_LE(data, off_t{40} << 20);
-  EXPECT_GT(data, 0) << "the start of the file is a hole";
+  // With the writeback cache the kernel answers lseek itself: every byte is data (README).
+  if (!ExtraModeHas("writeback=1")) {
+    EXPECT_GT(data, 0) << "the start of the file is a hole";
+  }
   const off_t hole = ::lseek(sp.Get(), data, SEEK_HOLE);
   EXPECT_GT(hole, data);
   char island[6];
@@ -246,6 +249,7 @@ TEST(FileAttrTest, ChattrAndLsattrThroughTheMount) {
   const std::string why = MountUnavailableReason();
   if (!why.empty()) GTEST_SKIP() << why;
   if (::access("/usr/bin/chattr", X_OK) != 0) GTEST_SKIP() << "needs chattr (e2fsprogs)";
+  if (ExtraModeHas("writeback=1")) GTEST_SKIP() << "writeback=1 refuses chattr +a on files";
   TempDir dir;
   LayerBuilder(dir / "l").File("f", "x\n");
   for (const char* d : {"u", "w", "m"}) ::mkdir((dir / d).c_str(), 0755);

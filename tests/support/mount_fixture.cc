@@ -180,6 +180,10 @@ StrataMount::StrataMount(std::vector<std::string> prefix, const std::string& bin
   argv.push_back(binary);
   argv.push_back("-f");
   argv.insert(argv.end(), args.begin(), args.end());
+  if (const std::string extra = ExtraMountOptions(); !extra.empty()) {
+    argv.push_back("-o");
+    argv.push_back(extra);
+  }
   argv.push_back(mountpoint_);
   if (!argv.empty() && argv[0][0] != '/') argv[0] = "/usr/bin/" + argv[0];
   pid_ = Spawn(argv, -1, stderr_fd_);
@@ -296,6 +300,16 @@ bool HoldsIoUring(pid_t pid, int timeout_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   } while (std::chrono::steady_clock::now() < deadline);
   return false;
+}
+
+std::string ExtraMountOptions() {
+  const char* extra = std::getenv("STRATA_TEST_MOUNT_OPTIONS");
+  return extra ? extra : "";
+}
+
+bool ExtraModeHas(const std::string& option) {
+  const std::string extra = "," + ExtraMountOptions() + ",";
+  return extra.find("," + option + ",") != std::string::npos;
 }
 
 std::string ModeName(const std::string& mode) {

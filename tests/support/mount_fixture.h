@@ -82,6 +82,13 @@ class FuseUringEnabled {
 // within TIMEOUT_MS (its rings are set up while it answers the kernel's INIT, in threads).
 bool HoldsIoUring(pid_t pid, int timeout_ms = 10000);
 
+// STRATA_TEST_MOUNT_OPTIONS (scripts/test-modes): options every StrataMount adds after its
+// own ("passthrough=0", "writeback=1", ...), so the suite runs in another mode; empty: none.
+std::string ExtraMountOptions();
+// Whether that list holds OPTION exactly (a test of a mode-specific behaviour skips when the
+// mode under test changes it).
+bool ExtraModeHas(const std::string& option);
+
 // A parameterized test's name for a stratafs mode ("default", "writeback=1", "io_uring",
 // "passthrough=0").
 std::string ModeName(const std::string& mode);
