@@ -6,6 +6,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include "fs/base/log.h"
 #include "fs/core/dir_merge.h"
 #include "fs/core/layer_format.h"
@@ -477,10 +479,13 @@ Result<size_t> UnionFs::FlushCachedWrite(FileHandle& handle,
   std::lock_guard lock(handle.node_->op_mu);
   STRATA_ASSIGN_OR_RETURN(int fd, HandleFd(handle));
   struct stat before;
-  if (::fstat(fd, &before) != 0) return FailErrno("stat before a cached write");
+  const bool known = ::fstat(fd, &before) == 0;
   STRATA_ASSIGN_OR_RETURN(size_t n, write(fd));
+  // The data is written: failing to keep the time costs only a newer mtime, never the write.
   const struct timespec times[2] = {{0, UTIME_OMIT}, before.st_mtim};
-  if (::futimens(fd, times) != 0) return FailErrno("keep mtime");
+  if (known && ::futimens(fd, times) != 0) {
+    STRATA_LOG(kDebug) << "writeback flush: keeping the mtime: " << std::strerror(errno);
+  }
   return n;
 }
 

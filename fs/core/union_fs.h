@@ -169,7 +169,7 @@ class UnionFs {
   // Runs WRITE on HANDLE's descriptor for data the kernel's writeback cache flushes, keeping
   // the real file's mtime: the kernel stamped the data when it took it and sends that time by
   // setattr itself, possibly before this flush. Under the node's op_mu, as setattr, so neither
-  // undoes the other. Returns WRITE's result; errors also the errno of keeping the mtime.
+  // undoes the other. Returns WRITE's result (keeping the mtime is best effort).
   Result<size_t> FlushCachedWrite(FileHandle& handle,
                                   const std::function<Result<size_t>(int fd)>& write);
 
