@@ -147,11 +147,11 @@ Result<UnionFs::Found> UnionFs::FindReal(const Inode& dir, const RealDirs& reals
     if (it == index->layer_of.end()) return Fail(ENOENT);
     for (size_t j = from; j < reals.size(); ++j) {
       if (reals[j].layer != it->second) continue;
-      if (::fstatat(reals[j].fd.Get(), name.c_str(), &found.st, AT_SYMLINK_NOFOLLOW) == 0) {
+      STRATA_ASSIGN_OR_RETURN(Probe p, ProbeOne(reals[j], name, &found.st));
+      if (p == Probe::kFound) {
         found.index = j;
         return found;
       }
-      if (errno != ENOENT) return FailErrno("lookup");
       break;
     }
     // Not where the index says (above START, or a layer changed behind the mount): probe.

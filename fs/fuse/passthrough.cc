@@ -36,33 +36,31 @@ void UnregisterBackingFile(int dev_fd, int backing_id) {
   }
 }
 
+int IoModes::Register(int fd, const OpenBacking& open) {
+  const int got = open(fd);
+  if (got > 0) return got;
+  if (got == -EPERM) {
+    enabled_.store(false, std::memory_order_relaxed);
+    STRATA_LOG(kInfo) << "passthrough: not permitted (needs CAP_SYS_ADMIN); every file is "
+                         "served through the daemon";
+  } else if (!warned_.exchange(true)) {
+    STRATA_LOG(kInfo) << "passthrough: a backing file could not be registered ("
+                      << std::strerror(-got) << "); such files are served through the daemon";
+  }
+  return 0;
+}
+
 IoModes::Choice IoModes::Choose(uint64_t id, bool settled, int fd, const OpenBacking& open) {
   Shard& shard = ShardOf(id);
   std::lock_guard lock(shard.mu);
   Node& node = shard.nodes[id];
-  if (settled && node.cached == 0 && enabled()) {
-    if (node.backing_id == 0) {
-      const int got = open(fd);
-      if (got > 0) {
-        node.backing_id = got;
-      } else if (got == -EPERM) {
-        enabled_.store(false, std::memory_order_relaxed);
-        STRATA_LOG(kInfo) << "passthrough: not permitted (needs CAP_SYS_ADMIN); every file is "
-                             "served through the daemon";
-      } else if (!warned_.exchange(true)) {
-        STRATA_LOG(kInfo) << "passthrough: a backing file could not be registered ("
-                          << std::strerror(-got) << "); such files are served through the daemon";
-      }
-    }
-    if (node.backing_id > 0) {
-      ++node.passthrough;
-      return Choice{node.backing_id};
-    }
+  if (settled && node.backing_id == 0 && node.cached == 0 && enabled()) {
+    node.backing_id = Register(fd, open);
   }
-  // Live passthrough opens mean the node is upper now: a handle that raced with its copy-up
-  // (opened on the lower file, unsettled) shares their backing file, the node's current data.
-  // A cached open now would fail: the kernel refuses the mix.
-  if (node.passthrough > 0) {
+  // A backing file means passthrough opens (or this settled one). A handle that raced with
+  // the node's copy-up (opened on the lower file, unsettled) joins them too: the backing file
+  // is the node's current data, and a cached open now would fail (the kernel refuses the mix).
+  if (node.backing_id > 0) {
     ++node.passthrough;
     return Choice{node.backing_id};
   }
@@ -71,25 +69,19 @@ IoModes::Choice IoModes::Choose(uint64_t id, bool settled, int fd, const OpenBac
 }
 
 void IoModes::Release(uint64_t id, Choice choice, const CloseBacking& close) {
-  int doomed = 0;
-  {
-    Shard& shard = ShardOf(id);
-    std::lock_guard lock(shard.mu);
-    auto it = shard.nodes.find(id);
-    if (it == shard.nodes.end()) return;
-    Node& node = it->second;
-    if (choice.backing_id > 0) {
-      if (--node.passthrough == 0) {
-        doomed = node.backing_id;
-        node.backing_id = 0;
-      }
-    } else {
-      --node.cached;
-    }
-    if (node.cached == 0 && node.passthrough == 0) shard.nodes.erase(it);
+  Shard& shard = ShardOf(id);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.nodes.find(id);
+  if (it == shard.nodes.end()) return;
+  Node& node = it->second;
+  if (choice.backing_id == 0) {
+    --node.cached;
+  } else if (--node.passthrough == 0) {
     // Unregistered under the lock: a concurrent Choose must not reuse the id meanwhile.
-    if (doomed > 0) close(doomed);
+    close(node.backing_id);
+    node.backing_id = 0;
   }
+  if (node.cached == 0 && node.passthrough == 0) shard.nodes.erase(it);
 }
 
 }  // namespace strata::fuse

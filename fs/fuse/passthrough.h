@@ -65,6 +65,8 @@ class IoModes {
   };
   static constexpr size_t kShards = 16;
   Shard& ShardOf(uint64_t node) { return shards_[node % kShards]; }
+  // OPEN(FD): the backing id, or 0 after saying why not (EPERM turns passthrough off).
+  int Register(int fd, const OpenBacking& open);
 
   std::atomic<bool> enabled_{false};
   std::atomic<bool> warned_{false};

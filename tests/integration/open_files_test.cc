@@ -21,18 +21,6 @@
 namespace strata::testing {
 namespace {
 
-std::string PreadAll(int fd) {
-  std::string out;
-  char buf[65536];
-  for (off_t off = 0;;) {
-    const ssize_t n = ::pread(fd, buf, sizeof buf, off);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    off += n;
-  }
-  return out;
-}
-
 class OpenFilesTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {

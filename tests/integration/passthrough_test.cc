@@ -32,18 +32,6 @@ int Requests(const std::string& trace, size_t from, const std::string& opcode) {
   return n;
 }
 
-std::string PreadAll(int fd) {
-  std::string out;
-  char buf[65536];
-  for (off_t off = 0;;) {
-    const ssize_t n = ::pread(fd, buf, sizeof buf, off);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    off += n;
-  }
-  return out;
-}
-
 // Drops what the page cache holds of FD's file (this mount's pages, not the real file's), so
 // a cached-mode read has to ask the daemon.
 void DropPages(int fd) { ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0); }

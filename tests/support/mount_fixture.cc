@@ -29,19 +29,6 @@ using Clock = std::chrono::steady_clock;
 
 void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
-std::string ReadAll(int fd) {
-  std::string out;
-  char buf[4096];
-  off_t off = 0;
-  for (;;) {
-    ssize_t n = ::pread(fd, buf, sizeof buf, off);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    off += n;
-  }
-  return out;
-}
-
 std::string RealPath(const std::string& path) {
   char buf[PATH_MAX];
   return ::realpath(path.c_str(), buf) ? std::string(buf) : path;
@@ -91,6 +78,18 @@ std::string MountFsType(const std::string& path) {
 
 }  // namespace
 
+std::string PreadAll(int fd) {
+  std::string out;
+  char buf[65536];
+  for (off_t off = 0;;) {
+    const ssize_t n = ::pread(fd, buf, sizeof buf, off);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    off += n;
+  }
+  return out;
+}
+
 std::string MountUnavailableReason() {
   if (::geteuid() != 0) return "integration tests mount filesystems and need root";
   UniqueFd fd(::open("/dev/fuse", O_RDWR | O_CLOEXEC));
@@ -121,8 +120,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_ms) {
     result.exit_code = -1;
     result.err = "timed out\n";
   }
-  result.out = ReadAll(out.Get());
-  result.err += ReadAll(err.Get());
+  result.out = PreadAll(out.Get());
+  result.err += PreadAll(err.Get());
   return result;
 }
 
@@ -223,7 +222,7 @@ int StrataMount::Stop() {
   return exit_code_;
 }
 
-std::string StrataMount::Stderr() const { return ReadAll(stderr_fd_); }
+std::string StrataMount::Stderr() const { return PreadAll(stderr_fd_); }
 
 StrataMount::~StrataMount() {
   Stop();

@@ -24,6 +24,9 @@ struct CommandResult {
   std::string err;
 };
 
+// Everything FD's file holds, read with pread from offset 0 (FD's offset is left alone).
+std::string PreadAll(int fd);
+
 // Runs ARGV (argv[0] is a path) to completion with a time limit, capturing output. On timeout
 // the child is killed with SIGKILL.
 CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_ms = 60000);

@@ -142,6 +142,14 @@ TEST(IoModesTest, ConcurrentOpensNeverMixModes) {
   std::mutex state_mu;
   std::map<uint64_t, std::pair<int, int>> live;  // node -> (cached, passthrough) as chosen
   std::map<uint64_t, int> backing;               // node -> its passthrough backing id
+  auto release = [&](uint64_t node, IoModes::Choice c) {
+    {
+      std::lock_guard lock(state_mu);
+      auto& [cached, pt] = live[node];
+      (c.backing_id > 0 ? pt : cached) -= 1;
+    }
+    modes.Release(node, c, reg.Closer());
+  };
   auto worker = [&](unsigned seed) {
     std::mt19937 rng(seed);
     std::vector<std::pair<uint64_t, IoModes::Choice>> held;
@@ -167,22 +175,10 @@ TEST(IoModesTest, ConcurrentOpensNeverMixModes) {
         const size_t k = rng() % held.size();
         const auto [node, c] = held[k];
         held.erase(held.begin() + static_cast<long>(k));
-        {
-          std::lock_guard lock(state_mu);
-          auto& [cached, pt] = live[node];
-          (c.backing_id > 0 ? pt : cached) -= 1;
-        }
-        modes.Release(node, c, reg.Closer());
+        release(node, c);
       }
     }
-    for (auto [node, c] : held) {
-      {
-        std::lock_guard lock(state_mu);
-        auto& [cached, pt] = live[node];
-        (c.backing_id > 0 ? pt : cached) -= 1;
-      }
-      modes.Release(node, c, reg.Closer());
-    }
+    for (auto [node, c] : held) release(node, c);
   };
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < 4; ++t) threads.emplace_back(worker, t + 1);
