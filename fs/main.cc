@@ -109,6 +109,12 @@ int main(int argc, char** argv) {
   config.workdir = opts.workdir;
   config.fsync = opts.fsync && !opts.is_volatile;
   config.userxattr = opts.userxattr;
+  // Metacopy files are completed in place, which needs root's override of file modes.
+  config.metacopy = opts.metacopy && !opts.upperdir.empty();
+  if (config.metacopy && ::geteuid() != 0) {
+    STRATA_LOG(kWarn) << "metacopy=on needs root: copy-ups copy data";
+    config.metacopy = false;
+  }
   config.static_nlink = opts.static_nlink;
   config.xattrs = !opts.noxattrs;
   if (opts.xattr_permissions == 1)

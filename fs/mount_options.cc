@@ -143,7 +143,11 @@ Status ApplyOption(const std::string& item, MountOptions* o) {
   }
   if (key == "context") return o->context = value, Ok();
   if (key == "redirect_dir") return o->redirect_dir = value, Ok();
-  if (key == "metacopy") return o->metacopy = value, Ok();
+  if (key == "metacopy") {
+    if (value != "on" && value != "off") return Invalid("metacopy=" + value + ": expected on or off");
+    o->metacopy = value == "on";
+    return Ok();
+  }
   if (key == "index") return o->index = value, Ok();
   if (key == "default_permissions" && !has_value) return Ok();  // always on
   if (key == "fsname" && has_value) return o->source = value, Ok();

@@ -63,7 +63,8 @@ struct MountOptions {
   bool userxattr = false;
   std::string context;  // SELinux label (quotes stripped)
   std::string redirect_dir;
-  std::string metacopy;
+  // metacopy=on: metadata-only copy-up of regular files (core::UnionConfig::metacopy).
+  bool metacopy = false;
   std::string index;
   std::optional<uint32_t> max_write;
   bool read_only = false;  // "ro", or no upperdir

@@ -129,16 +129,24 @@ Status CopyXattrs(const std::string& src, const std::string& dst, Follow follow,
 }
 
 Status CopyObject(int src_dirfd, const std::string& src_name, const struct stat& st, int work_fd,
-                  const std::string& tmp, const CopyOptions& options) {
+                  const std::string& tmp, const CopyOptions& options, int data_fd) {
   const mode_t type = st.st_mode & S_IFMT;
   Status made = Ok();
   if (S_ISREG(st.st_mode)) {
-    UniqueFd in(::openat(src_dirfd, src_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!in) return FailErrno("copy-up open source");
+    UniqueFd in;
+    if (data_fd < 0 && !options.metadata_only) {
+      in = UniqueFd(::openat(src_dirfd, src_name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (!in) return FailErrno("copy-up open source");
+      data_fd = in.Get();
+    }
     UniqueFd out(::openat(work_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!out) return FailErrno("copy-up create");
-    made = CopyFileData(in.Get(), out.Get(), st.st_size);
-    if (made && options.fsync && ::fsync(out.Get()) != 0) made = FailErrno("copy-up fsync");
+    if (options.metadata_only) {
+      if (::ftruncate(out.Get(), st.st_size) != 0) made = FailErrno("copy-up truncate");
+    } else {
+      made = CopyFileData(data_fd, out.Get(), st.st_size);
+      if (made && options.fsync && ::fsync(out.Get()) != 0) made = FailErrno("copy-up fsync");
+    }
   } else if (S_ISDIR(st.st_mode)) {
     if (::mkdirat(work_fd, tmp.c_str(), 0700) != 0) return FailErrno("copy-up mkdir");
   } else if (S_ISLNK(st.st_mode)) {

@@ -21,6 +21,9 @@ struct CopyOptions {
   // Not privileged: chown and writes of xattrs the daemon may not set (EPERM) are skipped
   // rather than failing the copy.
   bool unprivileged = false;
+  // A regular file gets its size but none of its data (a metacopy copy-up: the data stays
+  // below), so there is nothing to fsync.
+  bool metadata_only = false;
 };
 
 // Copies SIZE bytes of regular file data from IN to OUT (both at offset 0), keeping holes.
@@ -33,8 +36,10 @@ Status CopyXattrs(const std::string& src, const std::string& dst, Follow follow,
                   const CopyOptions& options);
 
 // Creates TMP in WORK_FD as a copy of SRC_NAME in SRC_DIRFD, whose lstat is ST. A directory is
-// copied without its children. Errors: the errno of the failing step; TMP is removed on error.
+// copied without its children. A regular file's data is read from DATA_FD if it is given (the
+// source is a metacopy file), else from the source. Errors: the errno of the failing step;
+// TMP is removed on error.
 Status CopyObject(int src_dirfd, const std::string& src_name, const struct stat& st, int work_fd,
-                  const std::string& tmp, const CopyOptions& options);
+                  const std::string& tmp, const CopyOptions& options, int data_fd = -1);
 
 }  // namespace strata::core

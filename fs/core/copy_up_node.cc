@@ -110,7 +110,12 @@ Result<std::shared_ptr<const Placement>> UnionFs::CopyUpRemoved(const std::share
   }
   const int work = upper_->work_fd();
   const std::string tmp = upper_->TempName();
-  STRATA_RETURN_IF_ERROR(CopyObject(place.parent_fd, place.name, st, work, tmp, copy_options()));
+  UniqueFd data;
+  if (place.data) {
+    STRATA_ASSIGN_OR_RETURN(data, OpenReal(*place.data, O_RDONLY));
+  }
+  STRATA_RETURN_IF_ERROR(
+      CopyObject(place.parent_fd, place.name, st, work, tmp, copy_options(), data.Get()));
   if (Status kept =
           KeepOwnerInOverride(ProcFdPath(place.parent_fd, place.name), Follow::kNo, st, tmp);
       !kept) {
@@ -125,14 +130,44 @@ Result<std::shared_ptr<const Placement>> UnionFs::CopyUpRemoved(const std::share
   auto fresh = std::make_shared<Placement>(place);
   fresh->anchor = std::move(anchor);
   fresh->layer = 0;
+  fresh->data = nullptr;
+  Moved(*node, fresh);
+  return std::shared_ptr<const Placement>(std::move(fresh));
+}
+
+Result<std::shared_ptr<const Placement>> UnionFs::CopyUpData(
+    const std::shared_ptr<Inode>& node, const std::shared_ptr<const Placement>& place) {
+  // In place, as kernel overlayfs does: the file keeps its inode, so its anchor and its upper
+  // names stay valid.
+  STRATA_ASSIGN_OR_RETURN(UniqueFd out, OpenReal(*place, O_WRONLY));
+  STRATA_ASSIGN_OR_RETURN(UniqueFd in, OpenReal(*place->data, O_RDONLY));
+  struct stat before, after;
+  if (::fstat(out.Get(), &before) != 0) return FailErrno("copy-up stat");
+  STRATA_RETURN_IF_ERROR(CopyFileData(in.Get(), out.Get(), before.st_size));
+  // A clone takes the data's size; the file's own one is what users saw (they are equal
+  // unless a layer was changed behind the mount).
+  if (::fstat(out.Get(), &after) != 0) return FailErrno("copy-up stat");
+  if (after.st_size != before.st_size && ::ftruncate(out.Get(), before.st_size) != 0) {
+    return FailErrno("copy-up truncate");
+  }
+  if (upper_->fsync() && ::fsync(out.Get()) != 0) return FailErrno("copy-up fsync");
+  const struct timespec times[2] = {before.st_atim, before.st_mtim};
+  if (::futimens(out.Get(), times) != 0) return FailErrno("copy-up times");
+  // The data is durable: only now may the file stand for itself.
+  STRATA_RETURN_IF_ERROR(RemoveMetacopy(out.Get()));
+  auto fresh = std::make_shared<Placement>(*place);
+  fresh->data = nullptr;
   Moved(*node, fresh);
   return std::shared_ptr<const Placement>(std::move(fresh));
 }
 
 Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
-    const std::shared_ptr<Inode>& node) {
+    const std::shared_ptr<Inode>& node, Need need) {
   auto place = node->Place();
-  if (place->layer == 0) return place;
+  if (place->layer == 0) {
+    if (!place->data || need == Need::kMeta) return place;
+    return CopyUpData(node, place);
+  }
   if (place->removed) return CopyUpRemoved(node, *place);
   STRATA_ASSIGN_OR_RETURN(auto parent_reals, EnsureUpperDir(place->parent));
   struct stat st;
@@ -148,6 +183,9 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
   };
   // A hard-linked lower file is copied once: its other names link to the indexed copy.
   const bool linked = st.st_nlink > 1;
+  // Metadata only: its data stays where it is (a lower metacopy file's: further down).
+  const bool meta_only = need == Need::kMeta && config_.metacopy && S_ISREG(st.st_mode) && !linked;
+  const bool metacopy = meta_only && st.st_size > 0;
   const std::string key = std::to_string(node->st_ino);
   bool from_index = false;
   if (linked) {
@@ -160,8 +198,14 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
   if (from_index) {
     AdjustLowerLinks(work_path, -1);
   } else {
+    CopyOptions options = copy_options();
+    options.metadata_only = meta_only;
+    UniqueFd data;
+    if (place->data && !meta_only) {
+      STRATA_ASSIGN_OR_RETURN(data, OpenReal(*place->data, O_RDONLY));
+    }
     STRATA_RETURN_IF_ERROR(
-        CopyObject(place->parent_fd, place->name, st, work, tmp, copy_options()));
+        CopyObject(place->parent_fd, place->name, st, work, tmp, options, data.Get()));
     if (Status kept =
             KeepOwnerInOverride(ProcFdPath(place->parent_fd, place->name), Follow::kNo, st, tmp);
         !kept) {
@@ -170,6 +214,9 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
     // Symlinks cannot carry user.* xattrs: without trusted.* their st_ino changes on copy-up.
     Status marked = SetMarker(work_path, kInoSuffix, key);
     if (!marked && !S_ISLNK(st.st_mode)) return fail(marked.error());
+    if (metacopy) {
+      if (Status s = SetMarker(work_path, kMetacopySuffix, ""); !s) return fail(s.error());
+    }
     if (linked && !S_ISLNK(st.st_mode)) {
       if (Status s = SetMarker(work_path, kLowerLinksSuffix, std::to_string(st.st_nlink - 1)); !s) {
         return fail(s.error());
@@ -184,6 +231,11 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
     return fail(done.error());
   }
   auto fresh = UpperPlacement(place->parent, parent_reals, place->name);
+  if (metacopy) {
+    auto meta = std::make_shared<Placement>(*fresh);
+    meta->data = place->data ? place->data : place;
+    fresh = std::move(meta);
+  }
   Moved(*node, fresh);
   return fresh;
 }
@@ -223,14 +275,15 @@ void UnionFs::AdjustLowerLinks(const std::string& path, int delta) {
   ::lsetxattr(path.c_str(), attr.c_str(), text.data(), text.size(), 0);  // best effort
 }
 
-Result<std::unique_lock<std::mutex>> UnionFs::LockUpper(const std::shared_ptr<Inode>& node) {
+Result<std::unique_lock<std::mutex>> UnionFs::LockUpper(const std::shared_ptr<Inode>& node,
+                                                        Need need) {
   if (node->IsDir()) {
     auto reals = EnsureUpperDir(node);
     if (!reals) return Unexpected{reals.error()};
     return std::unique_lock<std::mutex>();
   }
   std::unique_lock lock(node->op_mu);
-  auto place = EnsureUpperFile(node);
+  auto place = EnsureUpperFile(node, need);
   if (!place) return Unexpected{place.error()};
   return lock;
 }

@@ -96,6 +96,12 @@ struct Placement {
   // anchored; a lower one stays readable at its name in its (unchanging) layer. A lookup of
   // another hard link of the object re-places the node.
   bool removed = false;
+  // A metacopy file (layer_format.h kMetacopySuffix): the object below that holds its data
+  // (never itself a metacopy file); null when the object holds its own data. Reads and data
+  // opens go there; attributes and xattrs come from the object itself.
+  std::shared_ptr<const Placement> data;
+
+  const Placement& DataPlace() const { return data ? *data : *this; }
 
   // (dirfd, path, AT_* flags) naming the real object for *at(2) calls that accept
   // AT_EMPTY_PATH; symlinks are not followed.

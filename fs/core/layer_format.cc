@@ -114,6 +114,28 @@ bool IsXattrWhiteout(int dirfd, std::string_view name, const struct stat& st) {
   return false;
 }
 
+std::optional<std::string> ReadMetacopy(int dirfd, std::string_view name, std::string_view prefix) {
+  const std::string path = ProcFdPath(dirfd, name);
+  for (std::string_view p : kMarkerPrefixes) {
+    if (!prefix.empty() && p != prefix) continue;
+    const std::string marker = std::string(p) + std::string(kMetacopySuffix);
+    if (::lgetxattr(path.c_str(), marker.c_str(), nullptr, 0) < 0) continue;
+    const std::string redirect_name = std::string(p) + std::string(kRedirectSuffix);
+    auto redirect = ReadXattr(path, redirect_name.c_str(), Follow::kNo);
+    return redirect ? *redirect : std::string();
+  }
+  return std::nullopt;
+}
+
+Status RemoveMetacopy(int fd) {
+  for (std::string_view prefix : kMarkerPrefixes) {
+    const std::string marker = std::string(prefix) + std::string(kMetacopySuffix);
+    if (::fgetxattr(fd, marker.c_str(), nullptr, 0) < 0) continue;
+    if (::fremovexattr(fd, marker.c_str()) != 0) return FailErrno("remove metacopy marker");
+  }
+  return Ok();
+}
+
 std::optional<uint64_t> ReadStoredNumber(int dirfd, std::string_view name, std::string_view prefix,
                                          std::string_view suffix) {
   const std::string attr = std::string(prefix) + std::string(suffix);

@@ -56,6 +56,20 @@ inline constexpr std::string_view kImpureSuffix = "impure";
 // On an indexed copy of a hard-linked lower file: how many of its lower names have not been
 // linked to the copy yet (they still count in the st_nlink users see).
 inline constexpr std::string_view kLowerLinksSuffix = "strata.lower";
+// "metacopy" (empty value, the kernel's v0 format) on a regular upper file copied up for a
+// metadata change only (mount option metacopy=on): it is sparse, of the right size, and its
+// data is the object below it at the same name, or at its overlay.redirect (absolute from
+// the layer roots, or a name in the same directory), as kernel overlayfs reads it.
+inline constexpr std::string_view kMetacopySuffix = "metacopy";
+
+// Writers mark the directory of a metacopy file impure (kernel overlayfs and strata both):
+// below the upper layer, only regular files with a size in such directories are checked.
+inline bool MayBeMetacopy(const struct stat& st) { return S_ISREG(st.st_mode) && st.st_size > 0; }
+// If NAME in DIRFD carries PREFIX "metacopy" (an empty PREFIX: trusted. or user.overlay.), its
+// PREFIX "redirect" ("" for none); nullopt if it is no metacopy file.
+std::optional<std::string> ReadMetacopy(int dirfd, std::string_view name, std::string_view prefix);
+// Removes overlay.metacopy (either namespace) from open file FD. Errors: removexattr's errno.
+Status RemoveMetacopy(int fd);
 
 // The markers of a directory, read the same in every layer (an upper layer may later be stacked
 // as a lower one), each in the trusted. or the user. namespace.

@@ -3,7 +3,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -19,6 +21,18 @@ namespace {
 
 bool IsWhiteout(const DirReal& real, const std::string& name, const struct stat& st) {
   return IsDeviceWhiteout(st) || (real.xattr_whiteouts && IsXattrWhiteout(real.fd.Get(), name, st));
+}
+
+// Directory DIR ("" for ROOT itself) beneath layer root ROOT, reached without symlinks; an
+// empty fd if it is not there.
+Result<UniqueFd> OpenBeneath(int root, const std::string& dir) {
+  struct open_how how{};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const char* path = dir.empty() ? "." : dir.c_str();
+  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root, path, &how, sizeof how)));
+  if (fd || errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV) return fd;
+  return FailErrno("metacopy redirect lookup");
 }
 
 }  // namespace
@@ -219,9 +233,18 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
     }
   }
 
+  const std::string_view marker_prefix = in_upper ? upper_->xattr_prefix() : top.kept_ino_prefix;
+  if (!place->anchor && MayBeMetacopy(st) && !marker_prefix.empty()) {
+    if (auto redirect = ReadMetacopy(top.fd.Get(), name, marker_prefix)) {
+      STRATA_ASSIGN_OR_RETURN(place->data, FindData(reals, found.index, name, *redirect));
+    }
+  }
+
   // What the lookup found is what users see, unless the node lives elsewhere (another name of
-  // a hard link, an indexed copy) or its link count needs the index's correction.
-  bool restat = place->anchor || (in_upper && !is_dir && st.st_nlink > 1) || Overrides();
+  // a hard link, an indexed copy), its link count needs the index's correction, or its
+  // blocks are its data's (a metacopy file).
+  bool restat = place->anchor || (in_upper && !is_dir && st.st_nlink > 1) || Overrides() ||
+                place->data;
   std::shared_ptr<Inode> node = table_.FindAndRef(ino);
   if (node && node->type != (st.st_mode & S_IFMT)) {
     // Every node keeps its real object alive (inode.h), so its number cannot name another
@@ -283,6 +306,76 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
   return Entry{node->id, st};
 }
 
+Result<std::shared_ptr<const Placement>> UnionFs::FindData(
+    const std::shared_ptr<const RealDirs>& reals, size_t index, std::string name,
+    std::string redirect) {
+  // Each hop reaches a lower layer than the one before: at most one per layer.
+  int layer = (*reals)[index].layer;
+  std::string absolute;  // once a redirect is absolute, the chain goes on by path
+  for (size_t hop = 0; hop < layers_.size(); ++hop) {
+    if (!redirect.empty() && redirect[0] == '/') {
+      absolute = redirect;
+    } else if (!redirect.empty()) {
+      if (NeverVisible(redirect)) return Fail(EIO, "metacopy redirect '" + redirect + "'");
+      if (!absolute.empty()) absolute = absolute.substr(0, absolute.rfind('/') + 1) + redirect;
+      name = redirect;
+    }
+    auto data = std::make_shared<Placement>();
+    struct stat st;
+    if (absolute.empty()) {
+      int probed = 0;
+      auto found = ProbeReals(*reals, name, index + 1, reals->size(), &probed);
+      if (!found) {
+        if (found.error().code != ENOENT) return Unexpected{found.error()};
+        return Fail(EIO, "metacopy file '" + name + "' has no data below it");
+      }
+      index = found->index;
+      st = found->st;
+      data->parent_reals = reals;
+      data->parent_fd = (*reals)[index].fd.Get();
+      data->name = name;
+      data->layer = (*reals)[index].layer;
+    } else {
+      STRATA_ASSIGN_OR_RETURN(bool found, FindByPath(absolute, layer + 1, data.get(), &st));
+      if (!found) return Fail(EIO, "metacopy redirect '" + absolute + "' has no data");
+    }
+    if (!S_ISREG(st.st_mode)) return Fail(EIO, "metacopy data of '" + name + "' is no file");
+    layer = data->layer;
+    // Reached by path, its directory's markers are unknown: both namespaces are checked.
+    const std::string prefix = absolute.empty() ? (*reals)[index].kept_ino_prefix : "";
+    auto next = MayBeMetacopy(st) && (!absolute.empty() || !prefix.empty())
+                    ? ReadMetacopy(data->parent_fd, data->name, prefix)
+                    : std::nullopt;
+    if (!next) return std::shared_ptr<const Placement>(std::move(data));
+    redirect = *next;  // a metacopy file below, too: its data is further down
+  }
+  return Fail(EIO, "metacopy chain of '" + name + "' is too long");
+}
+
+Result<bool> UnionFs::FindByPath(const std::string& path, int first_layer, Placement* out,
+                                 struct stat* st) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = path.substr(1, slash == 0 ? 0 : slash - 1);
+  const std::string leaf = path.substr(slash + 1);
+  if (NeverVisible(leaf)) return false;
+  for (size_t layer = static_cast<size_t>(first_layer); layer < layers_.size(); ++layer) {
+    STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(layers_[layer].root.Get(), dir));
+    if (!fd) continue;
+    if (::fstatat(fd.Get(), leaf.c_str(), st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) continue;
+      return FailErrno("metacopy redirect lookup");
+    }
+    auto dirs = std::make_shared<RealDirs>();
+    dirs->push_back(DirReal{static_cast<int>(layer), std::move(fd), false, {}});
+    out->parent_fd = dirs->back().fd.Get();
+    out->parent_reals = std::move(dirs);
+    out->name = leaf;
+    out->layer = static_cast<int>(layer);
+    return true;
+  }
+  return false;
+}
+
 void UnionFs::Present(Inode& node, struct stat* st) {
   config_.ids.Show(st);
   if (!node.IsDir()) {
@@ -330,6 +423,14 @@ Result<struct stat> UnionFs::Stat(const Inode& node) {
           if (::fstatat(place->AtFd(), place->AtPath(), &st, place->AtFlags()) != 0) {
             return FailErrno("stat");
           }
+          if (const Placement* data = place->data.get()) {
+            // As kernel overlayfs: a metacopy file occupies what its data does.
+            struct stat data_st;
+            if (::fstatat(data->AtFd(), data->AtPath(), &data_st, data->AtFlags()) != 0) {
+              return FailErrno("stat metacopy data");
+            }
+            st.st_blocks = data_st.st_blocks;
+          }
           if (place->removed && place->layer != 0) {
             st.st_nlink = 0;  // a lower object whose only name is gone (ext4 and fstat(2) say 0)
           } else if (place->layer == 0 && upper_ && (st.st_nlink > 1 || place->anchor)) {
@@ -376,7 +477,7 @@ Result<std::string> UnionFs::ReadLink(InodeId id) {
       const RealRef ref = RefOf(*node);
       auto o = ReadOverrideStat(ref.path, ref.follow, config_.override_xattr);
       if (!o || !S_ISLNK(o->mode)) return Fail(EINVAL);
-      STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenReal(*place, O_RDONLY));
+      STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenReal(place->DataPlace(), O_RDONLY));
       n = ::pread(fd.Get(), target.data(), target.size(), 0);
     } else {
       n = ::readlinkat(place->AtFd(), place->AtPath(), target.data(), target.size());
@@ -442,14 +543,14 @@ Result<std::unique_ptr<FileHandle>> UnionFs::OpenFile(InodeId id, int flags) {
     // The generation first: if a copy-up lands in between, the handle reopens at its first I/O.
     gen = node->data_gen.load(std::memory_order_acquire);
   }
-  int layer = place ? place->layer : 0;
+  bool in_upper = place && place->layer == 0;
   auto fd = lock ? OpenReal(*place, flags) : StablePlaced(*node, [&] {
     const auto now = node->Place();
-    layer = now->layer;
-    return OpenReal(*now, flags);
+    in_upper = now->layer == 0 && !now->data;  // layer 0 is the upper one
+    return OpenReal(now->DataPlace(), flags);
   });
   if (!fd) return Unexpected{fd.error()};
-  const bool settled = !writable() || layer == 0;  // layer 0 is the upper one
+  const bool settled = !writable() || in_upper;
   return std::make_unique<FileHandle>(std::move(node), flags & ~O_TRUNC, std::move(*fd), gen,
                                       settled);
 }
@@ -467,7 +568,7 @@ Result<int> UnionFs::HandleFd(FileHandle& handle) {
   }
   // The Placement read after the generation is at least as new (Moved sets it first).
   STRATA_ASSIGN_OR_RETURN(
-      UniqueFd fd, StablePlaced(node, [&] { return OpenReal(*node.Place(), handle.flags_); }));
+      UniqueFd fd, StablePlaced(node, [&] { return OpenReal(node.Place()->DataPlace(), handle.flags_); }));
   handle.fd_.store(fd.Get(), std::memory_order_relaxed);
   handle.fds_.push_back(std::move(fd));
   handle.gen_.store(now, std::memory_order_release);

@@ -72,7 +72,16 @@ struct UnionConfig {
   // Lookups in one directory that probe 3+ lower layers before its lower names are indexed
   // (lower_index.h): 0 indexes at the first; negative never.
   int index_lookups_after = 4;
+  // metacopy=on: a change of only a regular lower file's attributes or xattrs copies up its
+  // metadata (a sparse file marked overlay.metacopy, the kernel's format); its data is copied
+  // when it is opened for writing, truncated, linked, renamed or chattr'ed. Metacopy files in
+  // the layers are followed whatever this says.
+  bool metacopy = false;
 };
+
+// What a write needs of a non-directory in the upper layer: its data too, or (chmod, chown,
+// utimes, xattrs) only its metadata, which with metacopy=on leaves a regular file's data below.
+enum class Need { kData, kMeta };
 
 // FD (a real directory in LAYER, whose markers are MARKS; UPPER: in the upper layer) as one of
 // a merged directory's (merged_dir.cc).
@@ -249,6 +258,18 @@ class UnionFs {
   // FindReal without the index, from START; counts the lower layers probed into *PROBED.
   Result<Found> ProbeReals(const RealDirs& reals, const std::string& name, size_t start,
                            size_t first_lower, int* probed);
+  // The object holding the data of metacopy file NAME, found at REALS[INDEX] with
+  // overlay.redirect REDIRECT ("" for none): NAME (or a relative redirect) in the real
+  // directories below INDEX, or an absolute redirect's path in the layers below, following
+  // metacopy files below it. Errors: EIO if no object below holds the data (as kernel
+  // overlayfs), or the errno of a probe.
+  Result<std::shared_ptr<const Placement>> FindData(const std::shared_ptr<const RealDirs>& reals,
+                                                    size_t index, std::string name,
+                                                    std::string redirect);
+  // PATH (absolute from the layer roots) in the first layer from FIRST_LAYER down that has it:
+  // sets *OUT (holding its own parent directory) and *ST; false if none has it.
+  Result<bool> FindByPath(const std::string& path, int first_layer, Placement* out,
+                          struct stat* st);
   // Builds (or finds) the node for NAME of PARENT found at FOUND and takes a lookup count.
   Result<Entry> NodeFor(const std::shared_ptr<Inode>& parent,
                         const std::shared_ptr<const RealDirs>& reals, const std::string& name,
@@ -300,13 +321,19 @@ class UnionFs {
   Status CheckWritable() const { return upper_ ? Ok() : Fail(EROFS); }
   // The upper real directory of DIR, copying DIR (and its parents) up first.
   Result<std::shared_ptr<const RealDirs>> EnsureUpperDir(const std::shared_ptr<Inode>& dir);
-  // The placement of non-directory NODE in the upper layer, copying it up first.
+  // The placement of non-directory NODE in the upper layer, copying up first what NEED says.
   // The caller holds node->op_mu.
-  Result<std::shared_ptr<const Placement>> EnsureUpperFile(const std::shared_ptr<Inode>& node);
+  Result<std::shared_ptr<const Placement>> EnsureUpperFile(const std::shared_ptr<Inode>& node,
+                                                           Need need = Need::kData);
+  // Copies the data of metacopy file PLACE (NODE's, in the upper layer) into it, in place:
+  // until its marker is removed, readers use the data below. The caller holds op_mu.
+  Result<std::shared_ptr<const Placement>> CopyUpData(const std::shared_ptr<Inode>& node,
+                                                      const std::shared_ptr<const Placement>& place);
   Status EnsureUpper(const std::shared_ptr<Inode>& node);
-  // EnsureUpper, and for a non-directory its op_mu, held by the returned lock, so writes
-  // through its placement cannot overlap a change of its name.
-  Result<std::unique_lock<std::mutex>> LockUpper(const std::shared_ptr<Inode>& node);
+  // EnsureUpper (EnsureUpperFile with NEED), and for a non-directory its op_mu, held by the
+  // returned lock, so writes through its placement cannot overlap a change of its name.
+  Result<std::unique_lock<std::mutex>> LockUpper(const std::shared_ptr<Inode>& node,
+                                                 Need need = Need::kData);
   // Like EnsureUpperFile, and NAME in PARENT (one of the node's names) is an upper name of the
   // copy (a lower alias of a copied-up hard link is linked up). The caller holds op_mu.
   Result<std::shared_ptr<const Placement>> EnsureUpperName(const std::shared_ptr<Inode>& node,

@@ -467,7 +467,7 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
     real.dirfd = (*reals)[0].fd.Get();
   } else {
     lock = std::unique_lock(node->op_mu);
-    STRATA_ASSIGN_OR_RETURN(place, EnsureUpperFile(node));
+    STRATA_ASSIGN_OR_RETURN(place, EnsureUpperFile(node, change.size ? Need::kData : Need::kMeta));
     real.dirfd = place->anchor ? place->anchor->Get() : place->parent_fd;
     if (!place->anchor) real.name = place->name;
   }
@@ -526,7 +526,7 @@ Status UnionFs::SetXattr(InodeId id, const std::string& name, const std::string&
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (!config_.xattrs) return Fail(ENOTSUP);
   if (Hidden(name)) return Fail(EPERM);
-  STRATA_ASSIGN_OR_RETURN(auto lock, LockUpper(node));
+  STRATA_ASSIGN_OR_RETURN(auto lock, LockUpper(node, Need::kMeta));
   const RealRef ref = RefOf(*node);
   const char* path = ref.path.c_str();
   const int rc = ref.follow == Follow::kYes
@@ -543,7 +543,7 @@ Status UnionFs::RemoveXattr(InodeId id, const std::string& name) {
   if (Hidden(name)) return Fail(EPERM);
   // Removing what is not there changes nothing: no copy-up.
   if (auto value = GetXattr(id, name); !value) return Unexpected{value.error()};
-  STRATA_ASSIGN_OR_RETURN(auto lock, LockUpper(node));
+  STRATA_ASSIGN_OR_RETURN(auto lock, LockUpper(node, Need::kMeta));
   const RealRef ref = RefOf(*node);
   const int rc = ref.follow == Follow::kYes ? ::removexattr(ref.path.c_str(), name.c_str())
                                             : ::lremovexattr(ref.path.c_str(), name.c_str());

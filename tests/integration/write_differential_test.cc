@@ -18,6 +18,10 @@
 // unlink it or rename over it. Kernel overlayfs gives every descriptor the current data and
 // keeps unlinked files usable: so must stratafs.
 //
+// At the end each upper layer is stacked as the top lower layer of a read-only union, and
+// each filesystem reads both its own and the other's: the on-disk formats are one.
+// With STRATA_TEST_MOUNT_OPTIONS=metacopy=on, kernel overlayfs mounts with metacopy=on too.
+//
 // STRATA_WDIFF_SEEDS=N runs seeds 1..N (default 60); STRATA_WDIFF_SEED=S runs only seed S;
 // STRATA_WDIFF_TRACE=1 prints every operation and both results.
 #include <dirent.h>
@@ -198,6 +202,10 @@ std::string Errno(int rc) { return rc == 0 ? "ok" : std::string("errno ") + std:
 struct Side {
   std::string root;
   int held[kSlots] = {-1, -1, -1, -1};
+  // Kernel overlayfs in metacopy mode: an open for writing that completes a metacopy file
+  // (copies its data up) gives it a new mtime there; stratafs keeps the mtime, as every other
+  // copy-up does (README). This side undoes the kernel's change right after such an open.
+  bool keep_mtime_at_open = false;
 
   explicit Side(std::string r) : root(std::move(r)) {}
   ~Side() { CloseAll(); }
@@ -249,8 +257,17 @@ std::string ApplyHeld(Side& side, const Mutation& m) {
     if (fd >= 0) ::close(fd);
     // Read-only descriptors (which open no copy) half of the time.
     const int modes[] = {O_RDONLY, O_RDONLY, O_RDWR, O_WRONLY | O_APPEND};
-    fd = ::open((side.root + "/" + m.path).c_str(),
-                modes[m.flags % 4] | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    const std::string path = side.root + "/" + m.path;
+    struct stat before, after;
+    const bool known = side.keep_mtime_at_open && ::lstat(path.c_str(), &before) == 0 &&
+                       S_ISREG(before.st_mode);
+    fd = ::open(path.c_str(), modes[m.flags % 4] | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0 && known && (m.flags % 4) >= 2 && ::fstat(fd, &after) == 0 &&
+        (after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+         after.st_mtim.tv_nsec != before.st_mtim.tv_nsec)) {
+      const struct timespec times[2] = {{0, UTIME_OMIT}, before.st_mtim};
+      ::futimens(fd, times);
+    }
     return fd < 0 ? Errno(-1) : "ok";
   }
   if (fd < 0) return "no descriptor";
@@ -507,12 +524,16 @@ TEST_F(WriteDifferentialTest, RandomMutationsMatchKernelOverlayfs) {
     ASSERT_TRUE(tmp.ok());
     const std::string t = tmp.path();
     const auto lowers = Write(Plan(static_cast<uint64_t>(seed)), Encoding::kKernel, t + "/lower");
-    for (const char* d : {"/ku", "/kw", "/km", "/su", "/sw", "/sm"}) ::mkdir((t + d).c_str(), 0755);
+    for (const char* d : {"/ku", "/kw", "/km", "/su", "/sw", "/sm", "/xm", "/ym"}) {
+      ::mkdir((t + d).c_str(), 0755);
+    }
     // The merged root shows the upper root: a sticky, world-writable one (as /tmp) lets the
     // unprivileged users create, and meet the sticky rules.
     for (const char* d : {"/ku", "/su"}) ::chmod((t + d).c_str(), 01777);
+    // In metacopy mode both sides copy up metadata only where they can.
+    const std::string metacopy = ExtraModeHas("metacopy=on") ? ",metacopy=on" : "";
     const std::string kernel_data = LowerdirOption(lowers) + ",upperdir=" + t + "/ku,workdir=" + t +
-                                    "/kw,redirect_dir=on,index=on";
+                                    "/kw,redirect_dir=on,index=on" + metacopy;
     const std::vector<std::string> strata_args = {
         "-o", LowerdirOption(lowers) + ",upperdir=" + t + "/su,workdir=" + t + "/sw"};
 
@@ -527,6 +548,7 @@ TEST_F(WriteDifferentialTest, RandomMutationsMatchKernelOverlayfs) {
       StrataMount strata(strata_args, t + "/sm");
       ASSERT_TRUE(strata.ok()) << strata.error();
       Side ks(t + "/km"), ss(t + "/sm");  // closed before the mounts go
+      ks.keep_mtime_at_open = !metacopy.empty();
       // Descriptors are opened mostly on the files the merged tree starts with.
       const Tree initial = DumpTree(t + "/km", /*skip_phantoms=*/true);
       std::set<uint64_t> lower_link_inos;
@@ -599,23 +621,42 @@ TEST_F(WriteDifferentialTest, RandomMutationsMatchKernelOverlayfs) {
       std::vector<std::string> kernel_stack = lowers, strata_stack = lowers;
       kernel_stack.insert(kernel_stack.begin(), t + "/ku");
       strata_stack.insert(strata_stack.begin(), t + "/su");
-      KernelOverlay kernel(LowerdirOption(kernel_stack) + ",redirect_dir=follow", t + "/km");
+      KernelOverlay kernel(LowerdirOption(kernel_stack) + ",redirect_dir=follow" + metacopy,
+                           t + "/km");
       ASSERT_TRUE(kernel.ok()) << kernel.error();
       StrataMount strata({"-o", LowerdirOption(strata_stack)}, t + "/sm");
       ASSERT_TRUE(strata.ok()) << strata.error();
+      // And each reads the other's upper layer as its writer does: the formats are one.
+      KernelOverlay cross(LowerdirOption(strata_stack) + ",redirect_dir=follow" + metacopy,
+                          t + "/xm");
+      ASSERT_TRUE(cross.ok()) << cross.error();
+      StrataMount strata_cross({"-o", LowerdirOption(kernel_stack)}, t + "/ym");
+      ASSERT_TRUE(strata_cross.ok()) << strata_cross.error();
       // Hard links of the lower layers are left out: which of their names holds the copy
       // differs (stratafs cannot know which name an attribute change came through) and the
       // others reach it only through the index, which is not a layer.
       Tree kernel_lower = DumpTree(t + "/km", /*skip_phantoms=*/true);
       Tree strata_lower = DumpTree(t + "/sm");
+      Tree cross_lower = DumpTree(t + "/xm", /*skip_phantoms=*/true);
+      Tree strata_cross_lower = DumpTree(t + "/ym");
       for (const std::string& path : lower_links) {
-        kernel_lower.erase(path);
-        strata_lower.erase(path);
+        for (Tree* tree : {&kernel_lower, &strata_lower, &cross_lower, &strata_cross_lower}) {
+          tree->erase(path);
+        }
       }
       EXPECT_EQ(DiffLines(Canonical(WithoutRecentTimes(kernel_lower, start), kLowerView),
                           Canonical(WithoutRecentTimes(strata_lower, start), kLowerView)),
                 "")
           << "the upper layers stacked as lower layers";
+      EXPECT_EQ(DiffLines(Canonical(WithoutRecentTimes(cross_lower, start), kLowerView),
+                          Canonical(WithoutRecentTimes(strata_lower, start), kLowerView)),
+                "")
+          << "stratafs's upper layer stacked as a lower one, read by kernel overlayfs";
+      EXPECT_EQ(DiffLines(Canonical(WithoutRecentTimes(kernel_lower, start), kLowerView),
+                          Canonical(WithoutRecentTimes(strata_cross_lower, start), kLowerView)),
+                "")
+          << "kernel overlayfs's upper layer stacked as a lower one, read by stratafs";
+      EXPECT_EQ(strata_cross.Stop(), 0) << strata_cross.Stderr();
       if (trace && HasFailure()) {  // debugging aid: the layers as they are now
         std::system(("cd " + t + " && ls -laiR lower su ku && getfattr -R -d -m - su ku").c_str());
       }

@@ -70,11 +70,24 @@ TEST(MountOptionsTest, AcceptsEveryFuseOverlayfsOption) {
   EXPECT_EQ(o->xino, "on");
   EXPECT_DOUBLE_EQ(o->timeout, 2.5);
   EXPECT_EQ(o->xattr_permissions, 2);
+  EXPECT_FALSE(o->metacopy);
   EXPECT_EQ(o->max_write, 131072u);
   EXPECT_TRUE(o->fsync) << "sync=1 came last";
   EXPECT_TRUE(o->warnings.empty()) << o->warnings.front();
   EXPECT_EQ(o->kernel_options,
             (std::vector<std::string>{"allow_other", "nosuid", "nodev", "noexec", "noatime"}));
+}
+
+TEST(MountOptionsTest, MetacopyIsOnOrOff) {
+  auto on = Parse({"-o", "lowerdir=/l,metacopy=on", "m"});
+  ASSERT_TRUE(on) << on.error().context;
+  EXPECT_TRUE(on->metacopy);
+  auto off = Parse({"-o", "lowerdir=/l,metacopy=on,metacopy=off", "m"});
+  ASSERT_TRUE(off) << off.error().context;
+  EXPECT_FALSE(off->metacopy);
+  auto bad = Parse({"-o", "lowerdir=/l,metacopy=yes", "m"});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().context.find("metacopy=yes"), std::string::npos);
 }
 
 TEST(MountOptionsTest, IoUringIsAFlagOrABoolean) {
