@@ -43,7 +43,8 @@ int List() {
   }
   std::printf("default targets:");
   for (const std::string& t : bench::DefaultTargets()) std::printf(" %s", t.c_str());
-  std::printf("\n(also stratafs:OPTS and /path/to/fuse-overlayfs-compatible[:OPTS])\n");
+  std::printf("\n(also stratafs:OPTS, kernel:OPTS such as kernel:metacopy=on, and "
+              "/path/to/fuse-overlayfs-compatible[:OPTS])\n");
   return 0;
 }
 

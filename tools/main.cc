@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
       "bench", "Measure copy-on-write cost: stratafs, fuse-overlayfs, kernel overlayfs, native");
   bench->add_option("--targets", bench_flags.targets,
                     "stratafs, stratafs:volatile, stratafs:OPTS, /path/to/fuse-overlayfs[:OPTS], "
-                    "kernel, native (default: all of stratafs, stratafs:volatile, "
+                    "kernel, kernel:OPTS, native (default: all of stratafs, stratafs:volatile, "
                     "/usr/bin/fuse-overlayfs, kernel, native)");
   bench->add_option("--workloads", bench_flags.workloads,
                     "comma-separated (default: all; see --list)");

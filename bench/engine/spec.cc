@@ -33,8 +33,8 @@ std::vector<std::string> SplitList(std::string_view list) {
 std::vector<std::string> SplitTargets(std::string_view list) {
   std::vector<std::string> out;
   for (const std::string& item : SplitList(list)) {
-    const bool starts = item == "kernel" || item == "native" || item[0] == '/' ||
-                        item == "stratafs" || item.rfind("stratafs:", 0) == 0;
+    const bool starts = item == "kernel" || item.rfind("kernel:", 0) == 0 || item == "native" ||
+                        item[0] == '/' || item == "stratafs" || item.rfind("stratafs:", 0) == 0;
     if (starts || out.empty()) {
       out.push_back(item);
     } else {
@@ -67,6 +67,11 @@ Result<TargetSpec> ParseTarget(std::string_view spec, const std::string& strataf
   if (colon != std::string_view::npos && opts.empty()) {
     return Invalid("target '" + t.label + "': nothing after ':'");
   }
+  if (head == "kernel") {
+    t.kind = TargetKind::kKernel;  // always durable: the kernel fsyncs copied-up data
+    t.options = std::string(opts);
+    return t;
+  }
   if (head == "stratafs") {
     t.kind = TargetKind::kStratafs;
     t.binary = stratafs;
@@ -78,7 +83,7 @@ Result<TargetSpec> ParseTarget(std::string_view spec, const std::string& strataf
     t.binary = std::string(head);
   } else {
     return Invalid("target '" + t.label +
-                   "': expected stratafs[:OPTS], /path/to/binary[:OPTS], kernel or native");
+                   "': expected stratafs[:OPTS], /path/to/binary[:OPTS], kernel[:OPTS] or native");
   }
   t.options = std::string(opts);
   // fuse-overlayfs does not fsync a copy-up; stratafs does unless told otherwise.

@@ -14,7 +14,7 @@ namespace strata::bench {
 enum class TargetKind {
   kStratafs,        // this build's stratafs
   kFuseCompatible,  // any fuse-overlayfs-compatible binary (fuse-overlayfs itself, by path)
-  kKernel,          // kernel overlayfs, redirect_dir=on,index=on
+  kKernel,          // kernel overlayfs, redirect_dir=on,index=on (and its options)
   kNative,          // the merged tree as a plain directory: the floor
 };
 
@@ -29,7 +29,8 @@ struct TargetSpec {
 };
 
 // SPEC is "stratafs", "stratafs:volatile", "stratafs:OPTS" (any -o set), a path to a
-// fuse-overlayfs-compatible binary optionally followed by ":OPTS", "kernel" or "native".
+// fuse-overlayfs-compatible binary optionally followed by ":OPTS", "kernel" (optionally
+// ":OPTS", overlay mount options such as metacopy=on) or "native".
 // STRATAFS is the binary "stratafs" names. Errors: EINVAL naming the spec.
 Result<TargetSpec> ParseTarget(std::string_view spec, const std::string& stratafs);
 
@@ -45,7 +46,7 @@ struct ScaleSeries {
 Result<ScaleSeries> ParseScale(std::string_view spec);
 
 // A comma-separated list of target specs. Options stay with their target: an item that does not
-// start a target (stratafs..., /..., kernel, native) continues the previous one's options, so
+// start a target (stratafs..., /..., kernel..., native) continues the previous one's options, so
 // "stratafs:volatile,noxattrs,kernel" is two targets.
 std::vector<std::string> SplitTargets(std::string_view list);
 

@@ -41,7 +41,7 @@ std::string CommonParent(const std::vector<std::string>& paths) {
 
 // mount(2) of kernel overlayfs; with many layers, in a child that works in the layers' parent
 // so the option string (one page at most) names them relatively.
-Status MountKernel(const MountRequest& r) {
+Status MountKernel(const MountRequest& r, const std::string& options) {
   const std::vector<std::string>& lowers = r.layers->lowers;
   const std::string parent = CommonParent(lowers);
   std::vector<std::string> short_lowers;
@@ -49,7 +49,8 @@ Status MountKernel(const MountRequest& r) {
     short_lowers.push_back(parent.empty() ? l : l.substr(parent.size() + 1));
   }
   const std::string data = "lowerdir=" + LowerList(short_lowers) + ",upperdir=" + r.upper +
-                           ",workdir=" + r.work + ",redirect_dir=on,index=on";
+                           ",workdir=" + r.work + ",redirect_dir=on,index=on" +
+                           (options.empty() ? "" : "," + options);
   const pid_t pid = ::fork();
   if (pid < 0) return FailErrno("fork");
   if (pid == 0) {
@@ -87,7 +88,7 @@ Result<std::unique_ptr<Mounted>> MountTarget(const TargetSpec& spec, const Mount
     case TargetKind::kNative:
       return std::make_unique<Mounted>(r.native_root, "", -1);
     case TargetKind::kKernel:
-      STRATA_RETURN_IF_ERROR(MountKernel(r));
+      STRATA_RETURN_IF_ERROR(MountKernel(r, spec.options));
       return std::make_unique<Mounted>(r.mountpoint, r.mountpoint, -1);
     case TargetKind::kStratafs:
     case TargetKind::kFuseCompatible: {

@@ -62,13 +62,17 @@ TEST(BenchSpecTest, ParsesEveryKindOfTarget) {
   ASSERT_TRUE(k);
   EXPECT_EQ(k->kind, TargetKind::kKernel);
   EXPECT_TRUE(k->durable);
+  auto km = ParseTarget("kernel:metacopy=on", "");
+  ASSERT_TRUE(km);
+  EXPECT_EQ(km->kind, TargetKind::kKernel);
+  EXPECT_EQ(km->options, "metacopy=on");
   auto n = ParseTarget("native", "");
   ASSERT_TRUE(n);
   EXPECT_EQ(n->kind, TargetKind::kNative);
 }
 
 TEST(BenchSpecTest, RejectsBadTargets) {
-  for (const char* bad : {"ext4", "stratafs:", "relative/fuse-overlayfs", "", "kernel:x"}) {
+  for (const char* bad : {"ext4", "stratafs:", "relative/fuse-overlayfs", "", "kernel:", "kernelx"}) {
     auto t = ParseTarget(bad, "/b/stratafs");
     ASSERT_FALSE(t) << bad;
     EXPECT_EQ(t.error().code, EINVAL);
@@ -81,6 +85,8 @@ TEST(BenchSpecTest, TargetListsKeepOptionsWithTheirTarget) {
             (std::vector<std::string>{"stratafs:volatile,noxattrs", "/usr/bin/fuse-overlayfs:a,b",
                                       "native"}));
   EXPECT_EQ(SplitTargets(",,kernel,"), (std::vector<std::string>{"kernel"}));
+  EXPECT_EQ(SplitTargets("kernel:metacopy=on,index=off,stratafs:metacopy=on"),
+            (std::vector<std::string>{"kernel:metacopy=on,index=off", "stratafs:metacopy=on"}));
 }
 
 TEST(BenchSpecTest, ParsesScaleSeries) {
