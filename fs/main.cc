@@ -89,10 +89,6 @@ int main(int argc, char** argv) {
   if (opts.debug) strata::log::SetLevel(strata::log::Level::kDebug);
   for (const std::string& w : opts.warnings) STRATA_LOG(kWarn) << w;
 
-  if (!opts.datadirs.empty()) {
-    STRATA_LOG(kWarn) << "data-only layers are not used: metacopy redirects are not supported yet";
-  }
-
   struct stat st;
   if (stat(opts.mountpoint.c_str(), &st) != 0) {
     return Fatal("mountpoint '" + opts.mountpoint + "': " + strata::Error{errno, ""}.Message());
@@ -105,6 +101,7 @@ int main(int argc, char** argv) {
   RaiseFdLimit();
   strata::core::UnionConfig config;
   config.lowerdirs = opts.lowerdirs;
+  config.datadirs = opts.datadirs;
   config.upperdir = opts.upperdir;
   config.workdir = opts.workdir;
   config.fsync = opts.fsync && !opts.is_volatile;

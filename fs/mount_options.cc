@@ -214,11 +214,14 @@ Status SplitLowerdir(const std::string& value, std::vector<std::string>* layers,
     } else if (c == '\\' && i + 1 < value.size()) {
       cur.push_back(value[++i]);
     } else if (c == ':') {
+      // As the kernel (6.5+): "::" before each data-only layer, none regular after them.
       STRATA_RETURN_IF_ERROR(finish());
       if (i + 1 < value.size() && value[i + 1] == ':') {
-        if (target == datadirs) return Invalid("lowerdir=" + value + ": more than one '::'");
         target = datadirs;
         ++i;
+      } else if (target == datadirs) {
+        return Invalid("lowerdir=" + value + ": regular lower layers cannot follow data-only " +
+                       "layers (separate those with '::')");
       }
     } else {
       cur.push_back(c);

@@ -80,7 +80,7 @@ Result<std::shared_ptr<const RealDirs>> UnionFs::EnsureUpperDir(const std::share
     const int upfd = (*parent_reals)[0].fd.Get();
     Status done =
         SetMarker(ProcFdPath(upper_->work_fd(), tmp), kInoSuffix, std::to_string(dir->st_ino));
-    if (done) done = Publish(tmp, upfd, place->name, /*copy_up=*/true);
+    if (done) done = Publish(tmp, upfd, place->name, place->parent.get());
     if (!done) {
       (void)upper_->Discard(tmp);
       return Unexpected{done.error()};
@@ -227,7 +227,7 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
     }
   }
   const int upfd = (*parent_reals)[0].fd.Get();
-  if (Status done = Publish(tmp, upfd, place->name, /*copy_up=*/true); !done) {
+  if (Status done = Publish(tmp, upfd, place->name, place->parent.get()); !done) {
     return fail(done.error());
   }
   auto fresh = UpperPlacement(place->parent, parent_reals, place->name);
@@ -254,7 +254,7 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperName(
     const std::string tmp = upper_->TempName();
     if (LinkInto(*place, work, tmp) != 0) return FailErrno("link up");
     AdjustLowerLinks(ProcFdPath(work, tmp), -1);
-    if (Status s = Publish(tmp, upfd, name, /*copy_up=*/true); !s) {
+    if (Status s = Publish(tmp, upfd, name, parent.get()); !s) {
       ::unlinkat(work, tmp.c_str(), 0);
       return Unexpected{s.error()};
     }
@@ -294,19 +294,27 @@ Status UnionFs::EnsureUpper(const std::shared_ptr<Inode>& node) {
   return Ok();
 }
 
-Status UnionFs::MarkImpure(int upfd) { return SetMarker(ProcFdPath(upfd), kImpureSuffix, "y"); }
+Status UnionFs::MarkImpure(Inode& dir, int upfd) {
+  if (dir.upper_impure.load(std::memory_order_acquire)) return Ok();
+  STRATA_RETURN_IF_ERROR(SetMarker(ProcFdPath(upfd), kImpureSuffix, "y"));
+  dir.upper_impure.store(true, std::memory_order_release);
+  return Ok();
+}
 
 bool UnionFs::IsImpure(int upfd) const {
   const std::string name = upper_->Xattr(kImpureSuffix);
   return ::getxattr(ProcFdPath(upfd).c_str(), name.c_str(), nullptr, 0) >= 0;
 }
 
-Status UnionFs::Publish(const std::string& tmp, int upfd, const std::string& name, bool copy_up) {
+Status UnionFs::Publish(const std::string& tmp, int upfd, const std::string& name,
+                        Inode* copy_up_into) {
   const int work = upper_->work_fd();
+  const bool copy_up = copy_up_into != nullptr;
   struct stat parent_st;
   if (copy_up) {
     if (::fstat(upfd, &parent_st) != 0) return FailErrno("stat upper parent");
-    STRATA_RETURN_IF_ERROR(MarkImpure(upfd));  // before the object with a kept st_ino lands
+    // Before the object with a kept st_ino lands.
+    STRATA_RETURN_IF_ERROR(MarkImpure(*copy_up_into, upfd));
   }
   if (::renameat2(work, tmp.c_str(), upfd, name.c_str(), RENAME_NOREPLACE) != 0) {
     if (errno != EEXIST) return FailErrno("publish");
@@ -320,8 +328,10 @@ Status UnionFs::Publish(const std::string& tmp, int upfd, const std::string& nam
     (void)upper_->Discard(tmp);
   }
   // A ".wh." whiteout of the name is redundant now (a new directory was made opaque first).
+  // A copied-up object was visible, so no such whiteout hid it.
   const std::string wh = std::string(kWhiteoutPrefix) + name;
-  if (::unlinkat(upfd, wh.c_str(), 0) != 0 && errno != ENOENT && errno != ENAMETOOLONG) {
+  if (!copy_up && ::unlinkat(upfd, wh.c_str(), 0) != 0 && errno != ENOENT &&
+      errno != ENAMETOOLONG) {
     return FailErrno("remove whiteout");
   }
   if (copy_up) {

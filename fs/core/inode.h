@@ -139,6 +139,9 @@ struct Inode {
   std::atomic<uint32_t> dir_changes{0};
   // (dir_changes when computed) << 32 | (2 + merged subdirectories); 0: none cached.
   std::atomic<uint64_t> merged_nlink{0};
+  // Directories: set once its upper directory carries the impure marker (copy-ups into it
+  // need not write it again).
+  std::atomic<bool> upper_impure{false};
   // Directories: lookups in it that probed deep into its lower layers (UnionFs::FindReal
   // indexes the lower names once there are enough of them).
   mutable std::atomic<uint32_t> deep_lookups{0};

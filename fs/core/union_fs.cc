@@ -46,22 +46,27 @@ UnionFs::UnionFs(UnionConfig config, LayerStack layers, std::unique_ptr<UpperLay
 
 Result<std::unique_ptr<UnionFs>> UnionFs::Open(const UnionConfig& config) {
   std::unique_ptr<UpperLayer> upper;
+  if (config.lowerdirs.empty() && !config.datadirs.empty()) {
+    return Fail(EINVAL, "data-only layers need a lower layer above them");
+  }
   std::vector<std::string> paths = config.lowerdirs;
+  paths.insert(paths.end(), config.datadirs.begin(), config.datadirs.end());
   if (!config.upperdir.empty()) {
-    if (config.lowerdirs.size() + 1 > kMaxLayers) {
+    if (paths.size() + 1 > kMaxLayers) {
       return Fail(EINVAL, "at most " + std::to_string(kMaxLayers - 1) +
                               " lower layers are supported under an upper layer");
     }
     UpperConfig uc{config.upperdir, config.workdir, config.fsync, config.userxattr,
                    config.oci_whiteouts};
-    STRATA_ASSIGN_OR_RETURN(upper, UpperLayer::Open(uc, config.lowerdirs));
+    STRATA_ASSIGN_OR_RETURN(upper, UpperLayer::Open(uc, paths));
     paths.insert(paths.begin(), config.upperdir);
   }
   STRATA_ASSIGN_OR_RETURN(LayerStack layers, LayerStack::Open(paths));
   auto root = std::make_shared<Inode>(S_IFDIR);
-  // The root merges every layer: like kernel overlayfs, opacity is not applied to the root.
+  // The root merges every layer but the data-only ones: like kernel overlayfs, opacity is not
+  // applied to the root.
   auto reals = std::make_shared<RealDirs>();
-  for (size_t i = 0; i < layers.size(); ++i) {
+  for (size_t i = 0; i < layers.size() - config.datadirs.size(); ++i) {
     UniqueFd fd(::openat(layers[i].root.Get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return FailErrno("open layer root");
     STRATA_ASSIGN_OR_RETURN(DirMarks marks, ReadDirMarks(fd.Get()));

@@ -58,6 +58,9 @@ namespace strata::core {
 
 struct UnionConfig {
   std::vector<std::string> lowerdirs;  // topmost first
+  // Data-only layers (after "::" in lowerdir=), below every lower layer: never merged or
+  // listed, reached only through the absolute overlay.redirect of a metacopy file.
+  std::vector<std::string> datadirs;
   std::string upperdir;                // empty: a read-only union
   std::string workdir;                 // required with upperdir
   bool fsync = true;                   // fsync copied-up data (off: fsync=0, volatile)
@@ -370,9 +373,10 @@ class UnionFs {
   // "/proc/self/fd/N/name" path); nothing if PATH is not an indexed copy.
   void AdjustLowerLinks(const std::string& path, int delta);
   // Renames work/TMP to NAME in upper directory UPFD (replacing a whiteout there). For a
-  // COPY_UP, UPFD is marked impure first and its times are kept (copy-up changes nothing the
-  // user sees in the parent).
-  Status Publish(const std::string& tmp, int upfd, const std::string& name, bool copy_up);
+  // copy-up into directory COPY_UP_INTO (whose upper directory UPFD is), UPFD is marked
+  // impure first and its times are kept (copy-up changes nothing the user sees in the parent).
+  Status Publish(const std::string& tmp, int upfd, const std::string& name,
+                 Inode* copy_up_into);
   // True if a layer below the upper one shows NAME in directory REALS (whose reals[0] is the
   // upper directory): removing NAME then needs a whiteout.
   Result<bool> ExistsBelow(const Inode& dir, const RealDirs& reals, const std::string& name);
@@ -400,8 +404,9 @@ class UnionFs {
   // NAME may be created in PARENT: a valid name (ENAMETOOLONG, EINVAL for ".wh.*" and the
   // like) that PARENT does not show (EEXIST).
   Status CheckNewEntry(const Inode& parent, const std::string& name);
-  // Marks upper directory UPFD as holding objects with a kept st_ino (see layer_format.h).
-  Status MarkImpure(int upfd);
+  // Marks upper directory UPFD of directory DIR as holding objects with a kept st_ino (see
+  // layer_format.h), unless DIR knows it is marked.
+  Status MarkImpure(Inode& dir, int upfd);
   bool IsImpure(int upfd) const;
   Result<std::shared_ptr<Inode>> Child(const std::shared_ptr<Inode>& parent,
                                        const std::string& name, Found* found);

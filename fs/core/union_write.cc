@@ -118,7 +118,7 @@ Result<UnionFs::Made> UnionFs::MakeEntry(InodeId parent_id, std::string_view nam
         return fail(s.error());
     }
   }
-  if (Status s = Publish(tmp, upfd, name, /*copy_up=*/false); !s) return fail(s.error());
+  if (Status s = Publish(tmp, upfd, name, /*copy_up_into=*/nullptr); !s) return fail(s.error());
   Invalidate(*parent);
 
   Found found;
@@ -209,11 +209,11 @@ Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view 
     std::lock_guard lock(node->op_mu);
     STRATA_ASSIGN_OR_RETURN(auto place, EnsureUpperFile(node));
     if (LinkInto(*place, work, tmp) != 0) return FailErrno("link");
-    if (Status s = MarkImpure(upfd); !s) {
+    if (Status s = MarkImpure(*parent, upfd); !s) {
       ::unlinkat(work, tmp.c_str(), 0);
       return Unexpected{s.error()};
     }
-    if (Status s = Publish(tmp, upfd, name, /*copy_up=*/false); !s) {
+    if (Status s = Publish(tmp, upfd, name, /*copy_up_into=*/nullptr); !s) {
       ::unlinkat(work, tmp.c_str(), 0);
       return Unexpected{s.error()};
     }
@@ -393,13 +393,13 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
   STRATA_ASSIGN_OR_RETURN(bool dst_below, ExistsBelow(*new_parent, *new_reals, new_name));
 
   // Moved objects may carry a kept st_ino into their new directories.
-  STRATA_RETURN_IF_ERROR(MarkImpure(new_upfd));
+  STRATA_RETURN_IF_ERROR(MarkImpure(*new_parent, new_upfd));
   // From here the names the non-directories are placed at change (inode.h).
   std::optional<NameChange> src_moving, dst_moving;
   if (!src->IsDir()) src_moving.emplace(*src);
   if (dst && !dst->IsDir()) dst_moving.emplace(*dst);
   if (exchange) {
-    STRATA_RETURN_IF_ERROR(MarkImpure(upfd));
+    STRATA_RETURN_IF_ERROR(MarkImpure(*parent, upfd));
     if (src->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(src, dst_below));
     if (dst->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(dst, src_below));
     if (::renameat2(upfd, name.c_str(), new_upfd, new_name.c_str(), RENAME_EXCHANGE) != 0) {

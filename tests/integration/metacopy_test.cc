@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "tests/support/layer_builder.h"
@@ -251,6 +252,41 @@ TEST_F(MetacopyMountTest, KernelMetacopyFilesServeAsStratafsUpper) {
   EXPECT_TRUE(Same(ReadPath(km + "/other/moved"), ReadPath(l + "/d/f1") + "more"));
   EXPECT_EQ(Lstat(km + "/other/moved").st_mode & 07777, 0600u);
   EXPECT_TRUE(Same(ReadPath(km + "/d/renamed"), ReadPath(l + "/d/f2")));
+}
+
+// Data-only layers (lowerdir=TOP::DATA, the kernel's syntax): stratafs shows what kernel
+// overlayfs shows for the same layers, whose metacopy files name their data by absolute
+// redirects into the data layer (as composefs images do).
+TEST_F(MetacopyMountTest, DataOnlyLayersMatchKernelOverlayfs) {
+  const std::string top = dir_ / "top", data = dir_ / "data";
+  LayerBuilder(data).File("objects/1", Random(70000, 1)).File("objects/2", Random(3000, 2));
+  LayerBuilder(top).Dir("app").Dir("etc").File("etc/conf", "plain\n");
+  for (const auto& [name, object, size] :
+       {std::tuple<std::string, std::string, off_t>{"app/one", "/objects/1", 70000},
+        {"app/two", "/objects/2", 3000}, {"etc/also-two", "/objects/2", 3000}}) {
+    const std::string path = top + "/" + name;
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0755);
+    ASSERT_GE(fd, 0) << path;
+    ASSERT_EQ(::ftruncate(fd, size), 0);
+    ::close(fd);
+    ASSERT_EQ(::lsetxattr(path.c_str(), kMarker, "", 0, 0), 0);
+    ASSERT_EQ(::lsetxattr(path.c_str(), "trusted.overlay.redirect", object.data(), object.size(),
+                          0),
+              0);
+    const std::string dir = path.substr(0, path.rfind('/'));
+    ASSERT_EQ(::lsetxattr(dir.c_str(), "trusted.overlay.impure", "y", 1, 0), 0);
+  }
+  const std::string lowerdir = "lowerdir=" + top + "::" + data;
+  KernelOverlay kernel(lowerdir + ",metacopy=on,redirect_dir=follow", dir_ / "km");
+  ASSERT_TRUE(kernel.ok()) << kernel.error();
+  StrataMount strata({"-o", lowerdir}, dir_ / "m");
+  ASSERT_TRUE(strata.ok()) << strata.error();
+  const Tree want = DumpTree(dir_ / "km"), got = DumpTree(dir_ / "m");
+  EXPECT_EQ(want.count("/objects"), 0u);
+  EXPECT_EQ(got.count("/app/one"), 1u);
+  EXPECT_EQ(DiffLines(Canonical(want, kView), Canonical(got, kView)), "");
+  EXPECT_TRUE(Same(ReadPath(dir_ / "m/app/one"), ReadPath(data + "/objects/1")));
+  EXPECT_EQ(strata.Stop(), 0) << strata.Stderr();
 }
 
 }  // namespace

@@ -285,6 +285,31 @@ TEST_F(MetacopyTest, ReadOnlyUnionFollowsMetacopyFilesOfEveryShape) {
   EXPECT_EQ(u.Lookup(x.id, "escape").error().code, EIO);
 }
 
+// Data-only layers (lowerdir=TOP::DATA): never merged, listed or looked up; reached only
+// through an absolute redirect, as composefs-style images keep file contents by digest.
+TEST_F(MetacopyTest, DataOnlyLayersServeOnlyRedirects) {
+  const off_t size = static_cast<off_t>(Pattern().size());
+  LayerBuilder(dir_ / "top").Dir("bin");
+  LayerBuilder(dir_ / "data").File("objects/ab/cdef", Pattern()).File("bin/tool", "hidden");
+  WriteMetacopyFile(dir_ / "top/bin/tool", size, "/objects/ab/cdef");
+  WriteMetacopyFile(dir_ / "top/bin/plain", 6);  // its name below is in the data layer only
+  UnionConfig config;
+  config.lowerdirs = {dir_ / "top"};
+  config.datadirs = {dir_ / "data"};
+  auto fs = UnionFs::Open(config);
+  ASSERT_TRUE(fs) << fs.error().Message();
+  UnionFs& u = **fs;
+  EXPECT_EQ(u.Lookup(kRootId, "objects").error().code, ENOENT);
+  auto listing = u.ReadDir(kRootId);
+  ASSERT_TRUE(listing);
+  EXPECT_EQ(listing->size(), 3u) << ". .. bin";
+  const Entry bin = Look(u, kRootId, "bin");
+  EXPECT_TRUE(Same(Read(u, Look(u, bin.id, "tool").id), Pattern()));
+  EXPECT_EQ(u.Lookup(bin.id, "plain").error().code, EIO);
+  config.lowerdirs.clear();
+  EXPECT_EQ(UnionFs::Open(config).error().code, EINVAL) << "data-only layers alone";
+}
+
 // A lower layer holding metacopy files under a writable union: copies take the real data.
 TEST_F(MetacopyTest, CopyUpOfALowerMetacopyFileTakesItsData) {
   const off_t size = static_cast<off_t>(Pattern().size());

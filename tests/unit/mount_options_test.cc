@@ -43,12 +43,14 @@ TEST(MountOptionsTest, ColonEscapesOfTheKernelAndOfFuseOverlayfs) {
 }
 
 TEST(MountOptionsTest, DataOnlyLayers) {
-  auto o = Parse({"-o", "lowerdir=/a:/b::/data1:/data2", "m"});
+  // The kernel's syntax: "::" before each data-only layer.
+  auto o = Parse({"-o", "lowerdir=/a:/b::/data1::/data2", "m"});
   ASSERT_TRUE(o);
   EXPECT_EQ(o->lowerdirs, (std::vector<std::string>{"/a", "/b"}));
   EXPECT_EQ(o->datadirs, (std::vector<std::string>{"/data1", "/data2"}));
-  EXPECT_FALSE(Parse({"-o", "lowerdir=/a::/b::/c", "m"}));
+  EXPECT_FALSE(Parse({"-o", "lowerdir=/a::/b:/c", "m"})) << "a regular layer after data";
   EXPECT_FALSE(Parse({"-o", "lowerdir=/a:", "m"}));
+  EXPECT_FALSE(Parse({"-o", "lowerdir=/a::", "m"}));
 }
 
 TEST(MountOptionsTest, AcceptsEveryFuseOverlayfsOption) {
