@@ -10,6 +10,7 @@
 
 #include <memory>
 
+#include "layerstore/import/archive_error.h"
 #include "layerstore/import/tar_path.h"
 
 namespace strata::store {
@@ -60,7 +61,7 @@ Status UnpackArchive(const std::string& file, const std::string& dir) {
   archive_read_support_filter_xz(a.get());
   archive_read_support_format_tar(a.get());
   if (archive_read_open_filename(a.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {
-    return Fail(EINVAL, file + ": " + archive_error_string(a.get()));
+    return Fail(EINVAL, file + ": " + ArchiveError(a.get()));
   }
   UniqueFd root(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return FailErrno(dir);
@@ -68,7 +69,7 @@ Status UnpackArchive(const std::string& file, const std::string& dir) {
     struct archive_entry* e;
     int rc = archive_read_next_header(a.get(), &e);
     if (rc == ARCHIVE_EOF) break;
-    if (rc < ARCHIVE_WARN) return Fail(EINVAL, file + ": " + archive_error_string(a.get()));
+    if (rc < ARCHIVE_WARN) return Fail(EINVAL, file + ": " + ArchiveError(a.get()));
     const char* raw = archive_entry_pathname(e);
     const std::string shown = raw ? raw : "";
     auto parts = NormalizeTarPath(shown);
@@ -126,7 +127,7 @@ Status UnpackArchive(const std::string& file, const std::string& dir) {
                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!out) return FailErrno("create " + rel);
         if (archive_read_data_into_fd(a.get(), out.Get()) != ARCHIVE_OK) {
-          return Fail(EIO, file + ": " + archive_error_string(a.get()));
+          return Fail(EIO, file + ": " + ArchiveError(a.get()));
         }
         break;
       }

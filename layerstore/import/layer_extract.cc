@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "fs/base/unique_fd.h"
+#include "layerstore/import/archive_error.h"
 #include "layerstore/import/layer_stream.h"
 #include "layerstore/import/tar_path.h"
 
@@ -291,7 +292,7 @@ Status Extractor::WriteData(struct archive* a, struct archive_entry* e, int fd) 
         ended_early_ = true;
         break;
       }
-      return Fail(EIO, "entry '" + shown_ + "': " + archive_error_string(a));
+      return Fail(EIO, "entry '" + shown_ + "': " + ArchiveError(a));
     }
     STRATA_RETURN_IF_ERROR(WriteAll(fd, static_cast<const char*>(block), size, offset));
     delivered = std::max(delivered, offset + static_cast<la_int64_t>(size));
@@ -540,7 +541,7 @@ Result<ExtractResult> ExtractLayer(int blob_fd, int dest_dirfd, const ExtractOpt
   archive_read_support_format_tar(tar.get());  // ustar, pax (global headers ignored), GNU
   if (archive_read_open(tar.get(), &source, nullptr, TarRead, nullptr) != ARCHIVE_OK) {
     if (source.failed) return Unexpected{source.error};
-    return Fail(EIO, std::string("layer tar: ") + archive_error_string(tar.get()));
+    return Fail(EIO, std::string("layer tar: ") + ArchiveError(tar.get()));
   }
   Extractor extractor(dest_dirfd, options, stream.get());
   ExtractResult result;
@@ -550,7 +551,7 @@ Result<ExtractResult> ExtractLayer(int blob_fd, int dest_dirfd, const ExtractOpt
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN) {
       if (source.failed) return Unexpected{source.error};
-      return Fail(EIO, std::string("layer tar: ") + archive_error_string(tar.get()));
+      return Fail(EIO, std::string("layer tar: ") + ArchiveError(tar.get()));
     }
     STRATA_RETURN_IF_ERROR(extractor.Entry(tar.get(), entry));
     ++result.entries;

@@ -5,6 +5,8 @@
 
 #include <vector>
 
+#include "layerstore/import/archive_error.h"
+
 namespace strata::store {
 
 Result<std::unique_ptr<LayerStream>> LayerStream::Open(int blob_fd) {
@@ -18,7 +20,7 @@ Result<std::unique_ptr<LayerStream>> LayerStream::Open(int blob_fd) {
   archive_read_support_format_raw(s->archive_);
   if (archive_read_open(s->archive_, s.get(), nullptr, ReadCallback, nullptr) != ARCHIVE_OK) {
     return Fail(s->read_errno_ ? s->read_errno_ : EIO,
-                std::string("layer blob: ") + archive_error_string(s->archive_));
+                std::string("layer blob: ") + ArchiveError(s->archive_));
   }
   struct archive_entry* entry = nullptr;
   int rc = archive_read_next_header(s->archive_, &entry);
@@ -26,7 +28,7 @@ Result<std::unique_ptr<LayerStream>> LayerStream::Open(int blob_fd) {
     s->eof_ = true;  // an empty blob: not a tar, the tar reader will say so
   } else if (rc != ARCHIVE_OK) {
     return Fail(s->read_errno_ ? s->read_errno_ : EIO,
-                std::string("layer blob: ") + archive_error_string(s->archive_));
+                std::string("layer blob: ") + ArchiveError(s->archive_));
   }
   switch (archive_filter_code(s->archive_, 0)) {
     case ARCHIVE_FILTER_GZIP:
@@ -66,7 +68,7 @@ Result<size_t> LayerStream::Read(void* buf, size_t size) {
   la_ssize_t n = archive_read_data(archive_, buf, size);
   if (n < 0) {
     return Fail(read_errno_ ? read_errno_ : EIO,
-                std::string("layer blob: ") + archive_error_string(archive_));
+                std::string("layer blob: ") + ArchiveError(archive_));
   }
   if (n == 0) eof_ = true;
   diff_hash_.Update(buf, static_cast<size_t>(n));
