@@ -8,6 +8,7 @@
 #include "fs/base/status.h"
 #include "layerstore/digest.h"
 #include "layerstore/import/oci_import.h"
+#include "layerstore/registry/pull.h"
 #include "layerstore/store.h"
 
 namespace strata::cli {
@@ -30,6 +31,7 @@ std::string SelfDir();
 std::string StratafsPath();
 
 int Import(const Globals& g, const std::string& source, store::ImportOptions options);
+int Pull(const Globals& g, const std::string& ref, store::PullOptions options);
 int Images(const Globals& g, const std::string& format, bool ids_only);
 int Inspect(const Globals& g, const std::string& ref, bool config, bool raw);
 int History(const Globals& g, const std::string& ref, const std::string& format);

@@ -27,6 +27,18 @@ int main(int argc, char** argv) {
                      "os/arch[/variant] (default: this host)");
   import->add_flag("--all-platforms", import_options.all_platforms, "import every platform");
 
+  strata::store::PullOptions pull_options;
+  bool tls_verify = true;
+  auto* pull = app.add_subcommand("pull", "Pull an image from a registry");
+  pull->add_option("REF", ref, "nginx, user/repo:tag, host[:port]/path/repo:tag, repo@sha256:...")
+      ->required();
+  pull->add_option("--platform", pull_options.import.platform,
+                   "os/arch[/variant] (default: this host)");
+  pull->add_flag("--all-platforms", pull_options.import.all_platforms, "pull every platform");
+  pull->add_option("--tls-verify", tls_verify,
+                   "verify the registry's TLS certificate and allow no plain HTTP (default true; "
+                   "loopback registries may always be plain HTTP)");
+
   bool ids_only = false;
   auto* images = app.add_subcommand("images", "List images")->alias("ls");
   images->add_option("--format", format, "json")->check(CLI::IsMember({"json"}));
@@ -129,6 +141,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   for (int i = 0; i < argc; ++i) bench_flags.command += (i ? " " : "") + std::string(argv[i]);
   if (*import) return Import(g, source, import_options);
+  if (*pull) {
+    pull_options.registry.tls_verify = tls_verify;
+    return Pull(g, ref, pull_options);
+  }
   if (*images) return Images(g, format, ids_only);
   if (*inspect) return Inspect(g, ref, config, raw);
   if (*lowerdirs) return Lowerdirs(g, ref);

@@ -1,7 +1,9 @@
-// Fuzz target: image references and digests as users type them (reference.h, digest.h):
-// NormalizeName, ResolveReference against a fixed set of names and ids, ParseDigest. Oracles
-// beyond the sanitizers: a normalised name normalises to itself, a parsed digest prints back
-// as its input, and a resolved reference names one of the images given.
+// Fuzz target: image references and digests as users type them (reference.h, digest.h,
+// registry/remote_ref.h), and what registries send and auth files hold (registry/auth.h):
+// NormalizeName, ResolveReference against a fixed set of names and ids, ParseDigest,
+// ParseRemoteRef, ParseChallenge, CredentialsIn. Oracles beyond the sanitizers: a normalised
+// name normalises to itself, a remote reference's name parses back to the same reference, a
+// parsed digest prints back as its input, and a resolved reference names one of the images.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -9,6 +11,8 @@
 
 #include "layerstore/digest.h"
 #include "layerstore/reference.h"
+#include "layerstore/registry/auth.h"
+#include "layerstore/registry/remote_ref.h"
 
 namespace {
 
@@ -27,6 +31,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::abort();
     }
   }
+  if (auto remote = strata::store::ParseRemoteRef(text)) {
+    auto again = strata::store::ParseRemoteRef(remote->Name());
+    if (!again || again->Name() != remote->Name()) {
+      std::fprintf(stderr, "remote reference '%s' does not parse back\n", remote->Name().c_str());
+      std::abort();
+    }
+  }
+  (void)strata::store::ParseChallenge(text);
+  (void)strata::store::CredentialsIn(text, "docker.io");
   if (auto digest = strata::store::ParseDigest(text)) {
     if (digest->String() != text) std::abort();
   }

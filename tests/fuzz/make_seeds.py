@@ -58,7 +58,7 @@ layers = {
 }
 for name, entries in layers.items():
     put("layer", name + ".tar", tar(entries))
-put("layer", "plain.tar.gz", gzip.compress(tar(layers["plain"])))
+put("layer", "plain.tar.gz", gzip.compress(tar(layers["plain"]), mtime=0))
 put("layer", "gnu.tar", tar(layers["plain"], tarfile.GNU_FORMAT))
 put("layer", "truncated.tar", tar(layers["plain"])[:700])
 put("layer", "empty", b"")
@@ -96,7 +96,7 @@ put("oci_layout", "docker-media-types", layout(docker_index, docker, config, lay
 arm = json.loads(json.dumps(index))
 arm["manifests"].append(dict(arm["manifests"][0], platform={"os": "linux", "architecture": "arm64", "variant": "v8"}))
 put("oci_layout", "two-platforms", layout(arm, manifest, config, layer))
-put("oci_layout", "gzip-layer", layout(index, manifest, config, gzip.compress(layer)))
+put("oci_layout", "gzip-layer", layout(index, manifest, config, gzip.compress(layer, mtime=0)))
 bad = json.loads(json.dumps(config))
 bad["rootfs"]["diff_ids"] = ["@DIFF@", "@DIFF@"]
 put("oci_layout", "diffid-count", layout(index, manifest, bad, layer))
@@ -104,7 +104,11 @@ put("oci_layout", "not-json", b"{\n--\n[\n--\n\"\n--\n")
 
 for i, ref in enumerate(["nginx", "nginx:1.11.9", "docker.io/library/nginx:stable-alpine", "user/repo:tag",
                          "localhost:5000/a/b:c", "quay.io/org/app@sha256:" + "d" * 64, "sha256:" + "a" * 64,
-                         "aaaaaaaaaaaa", "App:UPPER", "a b", "app:1.0", "busybox", ""]):
+                         "aaaaaaaaaaaa", "App:UPPER", "a b", "app:1.0", "busybox", "",
+                         "127.0.0.1:5000/test/img:1.0", "[::1]:5000/a@sha256:" + "e" * 64,
+                         'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
+                         'scope="repository:library/nginx:pull"', 'Basic realm="r"',
+                         '{"auths":{"docker.io":{"auth":"dXNlcjpwYXNz"}}}']):
     put("reference", "ref%02d" % i, ref)
 
 for i, words in enumerate([

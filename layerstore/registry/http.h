@@ -1,0 +1,44 @@
+// HTTP for the registry client, behind an interface (libcurl underneath, MakeHttp). Thread-
+// compatible: one request at a time per object.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fs/base/status.h"
+
+namespace strata::store {
+
+struct HttpRequest {
+  std::string url;
+  std::vector<std::string> headers;  // "Name: value"
+  bool verify_tls = true;
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::string url;                             // where the last redirect led
+  std::map<std::string, std::string> headers;  // of the final response; names lowercased
+  std::string body;                            // unless a sink took it
+};
+
+// Receives the body in chunks; returning false aborts the transfer (ECANCELED).
+using BodySink = std::function<bool(const char* data, size_t size)>;
+
+class Http {
+ public:
+  virtual ~Http() = default;
+  // GET REQUEST.url, following up to 5 redirects; headers given (Authorization too) are never
+  // sent to another host than the first. A successful (2xx) body goes to SINK if given, else
+  // into response.body; at most MAX_BODY bytes (EFBIG beyond). Errors: ECONNREFUSED/EHOSTUNREACH/
+  // ETIMEDOUT/EPROTO (TLS) and the like naming the URL; an HTTP error status is a response.
+  virtual Result<HttpResponse> Get(const HttpRequest& request, size_t max_body,
+                                   const BodySink& sink) = 0;
+};
+
+std::unique_ptr<Http> MakeHttp();
+
+}  // namespace strata::store

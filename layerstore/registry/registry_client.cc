@@ -1,0 +1,180 @@
+#include "layerstore/registry/registry_client.h"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+namespace strata::store {
+namespace {
+
+constexpr size_t kMaxManifest = 4 << 20;
+constexpr const char* kManifestAccept =
+    "Accept: application/vnd.oci.image.index.v1+json, "
+    "application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
+
+std::string UrlEncode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+RegistryClient::RegistryClient(Http& http, RemoteRef ref, RegistryOptions options)
+    : http_(http), ref_(std::move(ref)), options_(std::move(options)) {
+  if (!options_.credentials) options_.credentials = FindCredentials(ref_.registry);
+}
+
+Result<HttpResponse> RegistryClient::Send(const std::string& url, const std::string& accept,
+                                          size_t max_body, const BodySink& sink) {
+  HttpRequest req;
+  req.url = url;
+  req.verify_tls = options_.tls_verify && !ref_.Loopback();
+  if (!accept.empty()) req.headers.push_back(accept);
+  if (!authorization_.empty()) req.headers.push_back(authorization_);
+  return http_.Get(req, max_body, sink);
+}
+
+Result<HttpResponse> RegistryClient::Get(const std::string& path, const std::string& accept,
+                                         size_t max_body, const BodySink& sink) {
+  const bool plain_allowed = ref_.Loopback() || !options_.tls_verify;
+  auto url = [&] { return scheme_ + "://" + ref_.ApiHost() + "/v2/" + path; };
+  Result<HttpResponse> r = Fail(EIO);
+  if (scheme_.empty()) {
+    scheme_ = "https";
+    r = Send(url(), accept, max_body, sink);
+    if (!r && plain_allowed) {
+      scheme_ = "http";  // the registry speaks no TLS (allowed here): plain from now on
+      r = Send(url(), accept, max_body, sink);
+    }
+    if (!r) scheme_.clear();
+  } else {
+    r = Send(url(), accept, max_body, sink);
+  }
+  // Challenged: authenticate (again, if a token expired during a long pull) and retry once.
+  if (r && r->status == 401) {
+    STRATA_RETURN_IF_ERROR(Authenticate(*r));
+    return Send(url(), accept, max_body, sink);
+  }
+  return r;
+}
+
+Status RegistryClient::Authenticate(const HttpResponse& r) {
+  const auto h = r.headers.find("www-authenticate");
+  if (h == r.headers.end()) return Fail(EACCES, ref_.registry + ": 401 without a challenge");
+  STRATA_ASSIGN_OR_RETURN(Challenge c, ParseChallenge(h->second));
+  const std::optional<Credentials>& creds = options_.credentials;
+  if (c.scheme == "basic") {
+    if (!creds) return Fail(EACCES, ref_.registry + ": authentication required (strata login)");
+    authorization_ = "Authorization: Basic " + Base64(creds->user + ":" + creds->password);
+    return Ok();
+  }
+  std::string url = c.params["realm"];
+  url += url.find('?') == std::string::npos ? "?" : "&";
+  if (!c.params["service"].empty()) url += "service=" + UrlEncode(c.params["service"]) + "&";
+  const std::string scope =
+      c.params.count("scope") ? c.params["scope"] : "repository:" + ref_.repository + ":pull";
+  url += "scope=" + UrlEncode(scope);
+  HttpRequest req;
+  req.url = url;
+  req.verify_tls = options_.tls_verify && !ref_.Loopback();
+  if (creds) {
+    req.headers.push_back("Authorization: Basic " + Base64(creds->user + ":" + creds->password));
+  }
+  STRATA_ASSIGN_OR_RETURN(HttpResponse t, http_.Get(req, 1 << 20, nullptr));
+  if (t.status != 200) {
+    return Fail(EACCES, ref_.registry + ": the token service answered HTTP " +
+                            std::to_string(t.status) + (creds ? "" : " (strata login?)"));
+  }
+  const nlohmann::json j = nlohmann::json::parse(t.body, nullptr, false);
+  std::string token;
+  for (const char* key : {"token", "access_token"}) {
+    if (token.empty() && j.is_object() && j.contains(key) && j[key].is_string()) token = j[key];
+  }
+  if (token.empty()) return Fail(EACCES, ref_.registry + ": the token service sent no token");
+  authorization_ = "Authorization: Bearer " + token;
+  return Ok();
+}
+
+Unexpected RegistryClient::StatusError(const HttpResponse& r, const std::string& what) const {
+  const std::string where = ref_.Name() + ": " + what + ": HTTP " + std::to_string(r.status);
+  if (r.status == 401 || r.status == 403) return Fail(EACCES, where + " (access denied)");
+  if (r.status == 404) return Fail(ENOENT, where + " (not found)");
+  if (r.status == 429) return Fail(EBUSY, where + " (too many requests)");
+  return Fail(EIO, where);
+}
+
+Result<FetchedManifest> RegistryClient::Manifest(const std::string& reference) {
+  const std::string what = "manifest " + reference;
+  STRATA_ASSIGN_OR_RETURN(HttpResponse r, Get(ref_.repository + "/manifests/" + reference,
+                                              kManifestAccept, kMaxManifest, nullptr));
+  if (r.status != 200) return StatusError(r, what);
+  FetchedManifest m;
+  m.body = std::move(r.body);
+  m.digest = Sha256Of(m.body);
+  if (reference.starts_with("sha256:") && m.digest.String() != reference) {
+    return Fail(EINVAL, ref_.Name() + ": " + what + " was served with sha256 " +
+                            m.digest.String());
+  }
+  if (auto h = r.headers.find("docker-content-digest");
+      h != r.headers.end() && h->second.starts_with("sha256:") && h->second != m.digest.String()) {
+    return Fail(EINVAL, ref_.Name() + ": " + what + ": Docker-Content-Digest " + h->second +
+                            " is not the sha256 of what was served (" + m.digest.String() + ")");
+  }
+  if (auto h = r.headers.find("content-type"); h != r.headers.end()) {
+    m.media_type = h->second.substr(0, h->second.find(';'));
+    while (!m.media_type.empty() && m.media_type.back() == ' ') m.media_type.pop_back();
+  }
+  return m;
+}
+
+Status RegistryClient::Blob(const Digest& digest, uint64_t size, int fd) {
+  const std::string what = "blob " + digest.String();
+  Sha256 hash;
+  uint64_t written = 0;
+  int write_errno = 0;
+  BodySink sink = [&](const char* data, size_t n) {
+    hash.Update(data, n);
+    written += n;
+    for (size_t done = 0; done < n;) {
+      const ssize_t w = ::write(fd, data + done, n - done);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        write_errno = errno;
+        return false;
+      }
+      done += static_cast<size_t>(w);
+    }
+    return true;
+  };
+  auto r = Get(ref_.repository + "/blobs/" + digest.String(), "", size, sink);
+  if (!r) {
+    if (write_errno != 0) return Fail(write_errno, "write " + what);
+    if (r.error().code == EFBIG) {
+      return Fail(EINVAL, ref_.Name() + ": " + what + " is larger than its descriptor's " +
+                              std::to_string(size) + " bytes");
+    }
+    return Unexpected{r.error()};
+  }
+  if (r->status != 200) return StatusError(*r, what);
+  if (written != size) {
+    return Fail(EINVAL, ref_.Name() + ": " + what + " has " + std::to_string(written) +
+                            " bytes, its descriptor says " + std::to_string(size));
+  }
+  if (!(hash.Finish() == digest)) {
+    return Fail(EINVAL, ref_.Name() + ": " + what + ": the data served does not match it");
+  }
+  return Ok();
+}
+
+}  // namespace strata::store

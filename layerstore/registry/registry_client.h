@@ -1,0 +1,61 @@
+// A client of one repository of a registry (OCI distribution spec): manifests by tag or
+// digest, blobs streamed into a file, each verified against its digest and size before it is
+// returned. Authenticates as the registry asks (anonymous or Basic-authenticated bearer
+// tokens, Basic), with credentials from FindCredentials or given. Registries on the loopback,
+// or with tls_verify off, may answer plain HTTP (tried after HTTPS fails). Not thread-safe.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "fs/base/status.h"
+#include "layerstore/digest.h"
+#include "layerstore/registry/auth.h"
+#include "layerstore/registry/http.h"
+#include "layerstore/registry/remote_ref.h"
+
+namespace strata::store {
+
+struct RegistryOptions {
+  bool tls_verify = true;
+  std::optional<Credentials> credentials;  // default: FindCredentials(registry)
+};
+
+struct FetchedManifest {
+  std::string body;        // byte for byte as served
+  std::string media_type;  // Content-Type (parameters dropped), else the body's mediaType
+  Digest digest;           // sha256 of the body (checked against a pinned digest and the
+                           // registry's Docker-Content-Digest)
+};
+
+class RegistryClient {
+ public:
+  RegistryClient(Http& http, RemoteRef ref, RegistryOptions options);
+
+  const RemoteRef& ref() const { return ref_; }
+  // The manifest or index REFERENCE (a tag or "sha256:...") names, at most 4 MiB.
+  // Errors: ENOENT (unknown), EACCES (denied), EINVAL (a digest that does not match, a
+  // document too big), or the transport's errno.
+  Result<FetchedManifest> Manifest(const std::string& reference);
+  // Streams blob DIGEST into FD (at its offset), checking SIZE and the sha256 on the way.
+  // Errors: EINVAL for a digest or size mismatch, ENOENT, EACCES, or the transport's errno.
+  Status Blob(const Digest& digest, uint64_t size, int fd);
+
+ private:
+  // GET PATH (under /v2/) with ACCEPT, authenticating once if challenged.
+  Result<HttpResponse> Get(const std::string& path, const std::string& accept, size_t max_body,
+                           const BodySink& sink);
+  Result<HttpResponse> Send(const std::string& url, const std::string& accept, size_t max_body,
+                            const BodySink& sink);
+  Status Authenticate(const HttpResponse& challenge);
+  Unexpected StatusError(const HttpResponse& r, const std::string& what) const;
+
+  Http& http_;
+  RemoteRef ref_;
+  RegistryOptions options_;
+  std::string scheme_;         // "https" or "http", once known
+  std::string authorization_;  // "Authorization: ..." header, once authenticated
+};
+
+}  // namespace strata::store

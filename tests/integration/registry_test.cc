@@ -1,0 +1,161 @@
+// `strata pull` against a real registry nobody here wrote: Debian's docker-registry on
+// 127.0.0.1 (tests/support/registry_fixture.h), filled by skopeo from an image umoci built.
+// The pulled image is the imported one (same image ID, same tree as `umoci unpack`); a second
+// pull downloads no blob; pulls by digest and from a registry that wants Basic credentials
+// (from an auth.json, as podman keeps them) work; an unknown tag and a lying digest are clear
+// errors that leave the store as it was.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "tests/support/mount_fixture.h"
+#include "tests/support/registry_fixture.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tree_dump.h"
+
+namespace strata::testing {
+namespace {
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string why = MountUnavailableReason();
+    if (!why.empty()) GTEST_SKIP() << why;
+    for (const char* tool : {"/usr/bin/umoci", "/usr/bin/skopeo", kDockerRegistry}) {
+      if (::access(tool, X_OK) != 0) GTEST_SKIP() << tool << " is not installed";
+    }
+    Sh(R"(umoci init --layout img
+umoci new --image img:1.0
+umoci unpack --image img:1.0 b >/dev/null
+r=b/rootfs
+mkdir -p $r/bin $r/etc $r/var/lib
+cp /bin/busybox $r/bin/busybox
+ln -s busybox $r/bin/sh
+echo 'root:x:0:0:root:/root:/bin/sh' > $r/etc/passwd
+head -c 300000 /dev/urandom > $r/var/lib/blob
+chmod 4755 $r/bin/busybox
+umoci repack --image img:1.0 b
+rm -rf b
+umoci unpack --image img:1.0 b >/dev/null
+r=b/rootfs
+rm $r/var/lib/blob
+echo changed > $r/etc/passwd
+mkdir $r/srv && echo data > $r/srv/data
+umoci repack --image img:1.0 b
+rm -rf b
+umoci unpack --image img:1.0 ref >/dev/null)");
+  }
+  void TearDown() override { Unmount(dir_ / "mnt"); }
+  void Sh(const std::string& script) {
+    CommandResult r = RunCommand({"/bin/sh", "-ec", "cd " + dir_.path() + "\n" + script}, 120000);
+    ASSERT_EQ(r.exit_code, 0) << script << "\n" << r.out << r.err;
+  }
+  CommandResult Strata(const std::string& store, std::vector<std::string> args) {
+    args.insert(args.begin(), {STRATA_PATH, "--root", dir_ / store, "--quiet"});
+    return RunCommand(args, 120000);
+  }
+  // skopeo copies the umoci image to REGISTRY as test/img:1.0.
+  void Push(const LoopbackRegistry& registry, const std::string& creds = "") {
+    std::vector<std::string> argv = {"/usr/bin/skopeo", "copy", "--dest-tls-verify=false"};
+    if (!creds.empty()) argv.insert(argv.end(), {"--dest-creds", creds});
+    argv.insert(argv.end(), {"oci:" + (dir_ / "img") + ":1.0",
+                             "docker://" + registry.host() + "/test/img:1.0"});
+    CommandResult r = RunCommand(argv, 120000);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  // Mounts IMAGE of STORE and expects the tree umoci unpacked (directory mtimes and the root's
+  // metadata are umoci's own choice).
+  void ExpectTree(const std::string& store, const std::string& image) {
+    CommandResult lower = RunCommand({STRATA_PATH, "--root", dir_ / store, "lowerdirs", image});
+    ASSERT_EQ(lower.exit_code, 0) << lower.err;
+    ::mkdir((dir_ / "mnt").c_str(), 0755);
+    StrataMount m({"-o", lower.out.substr(0, lower.out.find('\n'))}, dir_ / "mnt");
+    ASSERT_TRUE(m.ok()) << m.error();
+    Tree expected = DumpTree(dir_ / "ref/rootfs"), actual = DumpTree(dir_ / "mnt");
+    expected.erase("/");
+    actual.erase("/");
+    CanonicalOptions options;
+    options.dir_mtime = false;
+    EXPECT_EQ(DiffLines(Canonical(expected, options), Canonical(actual, options)), "");
+    EXPECT_EQ(m.Stop(), 0) << m.Stderr();
+  }
+  TempDir dir_;
+};
+
+TEST_F(RegistryTest, PulledImageIsTheImportedOneAndIsNotDownloadedTwice) {
+  ::mkdir((dir_ / "reg").c_str(), 0755);
+  LoopbackRegistry registry(dir_ / "reg");
+  ASSERT_TRUE(registry.ok()) << registry.error();
+  Push(registry);
+  const std::string ref = registry.host() + "/test/img:1.0";
+
+  CommandResult imported = Strata("imported", {"import", "oci:" + (dir_ / "img") + ":1.0"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  const int blobs_before = registry.Requests("GET", "/blobs/");
+  CommandResult pulled = Strata("pulled", {"pull", ref});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err << registry.Log();
+  EXPECT_EQ(pulled.out, imported.out) << "one image: the same image ID";
+  EXPECT_EQ(registry.Requests("GET", "/blobs/") - blobs_before, 3) << "a config and two layers";
+  ExpectTree("pulled", ref);
+
+  // Again: the manifest is fetched, no blob.
+  const int blobs_after = registry.Requests("GET", "/blobs/");
+  CommandResult again = Strata("pulled", {"pull", ref});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, pulled.out);
+  // The config is read again to learn the layers' diffIDs; no layer is.
+  EXPECT_EQ(registry.Requests("GET", "/blobs/") - blobs_after, 1);
+
+  // By digest: the manifest pulled is kept byte for byte, so its digest pulls it again.
+  CommandResult raw = RunCommand({STRATA_PATH, "--root", dir_ / "pulled", "inspect", ref});
+  ASSERT_EQ(raw.exit_code, 0) << raw.err;
+  const size_t at = raw.out.find("\"manifest_digest\"");
+  ASSERT_NE(at, std::string::npos) << raw.out;
+  const size_t d = raw.out.find("sha256:", at);
+  const std::string digest = raw.out.substr(d, 71);
+  CommandResult by_digest = Strata("by-digest", {"pull", registry.host() + "/test/img@" + digest});
+  ASSERT_EQ(by_digest.exit_code, 0) << by_digest.err;
+  EXPECT_EQ(by_digest.out, pulled.out);
+}
+
+TEST_F(RegistryTest, UnknownImagesAndLyingDigestsAreClearErrors) {
+  ::mkdir((dir_ / "reg").c_str(), 0755);
+  LoopbackRegistry registry(dir_ / "reg");
+  ASSERT_TRUE(registry.ok()) << registry.error();
+  Push(registry);
+  CommandResult missing = Strata("s", {"pull", registry.host() + "/test/img:2.0"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("not found"), std::string::npos) << missing.err;
+  const std::string wrong = "sha256:" + std::string(64, 'a');
+  CommandResult lying = Strata("s", {"pull", registry.host() + "/test/img@" + wrong});
+  EXPECT_NE(lying.exit_code, 0);
+  CommandResult bad = Strata("s", {"pull", "Upper/Case:tag"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("invalid repository"), std::string::npos) << bad.err;
+  CommandResult images = Strata("s", {"images", "-q"});
+  EXPECT_EQ(images.out, "") << "nothing was stored";
+}
+
+TEST_F(RegistryTest, BasicAuthCredentialsComeFromAnAuthFile) {
+  ::mkdir((dir_ / "reg").c_str(), 0755);
+  LoopbackRegistry registry(dir_ / "reg", "tester", "s3cret");
+  ASSERT_TRUE(registry.ok()) << registry.error();
+  Push(registry, "tester:s3cret");
+  const std::string ref = registry.host() + "/test/img:1.0";
+  CommandResult denied = Strata("s", {"pull", ref});
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.err.find("authentication required"), std::string::npos) << denied.err;
+  // As podman writes it: {"auths": {"HOST": {"auth": base64("user:password")}}}.
+  std::ofstream(dir_ / "auth.json") << R"({"auths":{")" << registry.host()
+                                    << R"(":{"auth":"dGVzdGVyOnMzY3JldA=="}}})";
+  CommandResult ok = RunCommand({"/usr/bin/env", "REGISTRY_AUTH_FILE=" + (dir_ / "auth.json"),
+                                 STRATA_PATH, "--root", dir_ / "s", "--quiet", "pull", ref},
+                                120000);
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.err.find("s3cret"), std::string::npos) << "credentials are never printed";
+  ExpectTree("s", ref);
+}
+
+}  // namespace
+}  // namespace strata::testing
