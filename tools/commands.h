@@ -32,6 +32,9 @@ std::string StratafsPath();
 
 int Import(const Globals& g, const std::string& source, store::ImportOptions options);
 int Pull(const Globals& g, const std::string& ref, store::PullOptions options);
+int Login(const std::string& registry, std::string user, bool password_stdin,
+          const std::string& auth_file, bool tls_verify);
+int Logout(const std::string& registry, const std::string& auth_file);
 int Images(const Globals& g, const std::string& format, bool ids_only);
 int Inspect(const Globals& g, const std::string& ref, bool config, bool raw);
 int History(const Globals& g, const std::string& ref, const std::string& format);

@@ -39,6 +39,20 @@ int main(int argc, char** argv) {
                    "verify the registry's TLS certificate and allow no plain HTTP (default true; "
                    "loopback registries may always be plain HTTP)");
 
+  std::string registry, user, auth_file;
+  bool password_stdin = false;
+  auto* login = app.add_subcommand("login", "Log in to a registry (podman's auth file)");
+  login->add_option("REGISTRY", registry, "host[:port] (default docker.io)");
+  login->add_option("-u,--username", user, "user name (asked on a terminal if not given)");
+  login->add_flag("--password-stdin", password_stdin, "read the password from stdin");
+  login->add_option("--authfile", auth_file,
+                    "auth file (default: $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/"
+                    "auth.json, else /run/containers/UID/auth.json)");
+  login->add_option("--tls-verify", tls_verify, "verify the registry's TLS certificate");
+  auto* logout = app.add_subcommand("logout", "Forget a registry's credentials");
+  logout->add_option("REGISTRY", registry, "host[:port] (default docker.io)");
+  logout->add_option("--authfile", auth_file, "auth file (as for login)");
+
   bool ids_only = false;
   auto* images = app.add_subcommand("images", "List images")->alias("ls");
   images->add_option("--format", format, "json")->check(CLI::IsMember({"json"}));
@@ -141,6 +155,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   for (int i = 0; i < argc; ++i) bench_flags.command += (i ? " " : "") + std::string(argv[i]);
   if (*import) return Import(g, source, import_options);
+  if (*login) return Login(registry, user, password_stdin, auth_file, tls_verify);
+  if (*logout) return Logout(registry, auth_file);
   if (*pull) {
     pull_options.registry.tls_verify = tls_verify;
     return Pull(g, ref, pull_options);

@@ -1,6 +1,9 @@
 #include "layerstore/registry/auth.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cstdlib>
@@ -103,11 +106,7 @@ std::optional<Credentials> CredentialsIn(const std::string& auth_json,
 }
 
 std::optional<Credentials> FindCredentials(const std::string& registry) {
-  std::vector<std::string> files;
-  if (const char* f = std::getenv("REGISTRY_AUTH_FILE")) files.push_back(f);
-  if (const char* run = std::getenv("XDG_RUNTIME_DIR")) {
-    files.push_back(std::string(run) + "/containers/auth.json");
-  }
+  std::vector<std::string> files = {AuthFile()};
   if (const char* home = std::getenv("HOME")) {
     files.push_back(std::string(home) + "/.config/containers/auth.json");
     files.push_back(std::string(home) + "/.docker/config.json");
@@ -120,6 +119,58 @@ std::optional<Credentials> FindCredentials(const std::string& registry) {
     if (auto c = CredentialsIn(text.str(), registry)) return c;
   }
   return std::nullopt;
+}
+
+std::string AuthFile() {
+  if (const char* f = std::getenv("REGISTRY_AUTH_FILE"); f && *f) return f;
+  if (const char* run = std::getenv("XDG_RUNTIME_DIR"); run && *run) {
+    return std::string(run) + "/containers/auth.json";
+  }
+  return "/run/containers/" + std::to_string(::getuid()) + "/auth.json";
+}
+
+Status UpdateAuthFile(const std::string& path, const std::string& registry,
+                      const std::optional<Credentials>& credentials) {
+  nlohmann::json j = nlohmann::json::object();
+  if (::access(path.c_str(), F_OK) == 0) {
+    std::ifstream in(path);
+    if (!in) return Fail(EACCES, "read " + path);
+    std::stringstream text;
+    text << in.rdbuf();
+    j = nlohmann::json::parse(text.str(), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return Fail(EINVAL, path + ": not an auth file");
+  } else if (errno != ENOENT) {
+    return FailErrno(path);
+  }
+  if (!j.contains("auths") || !j["auths"].is_object()) j["auths"] = nlohmann::json::object();
+  if (credentials) {
+    j["auths"][registry] = {{"auth", Base64(credentials->user + ":" + credentials->password)}};
+  } else {
+    j["auths"].erase(registry);
+  }
+  const size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    // Parents as podman makes them: private to the user.
+    std::string dir;
+    for (size_t at = 1; at != std::string::npos && at <= slash; at = path.find('/', at + 1)) {
+      dir = path.substr(0, at);
+      if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return FailErrno("mkdir " + dir);
+    }
+  }
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return FailErrno(tmp);
+  const std::string text = j.dump(1, '\t') + "\n";
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = written ? errno : err;
+    ::unlink(tmp.c_str());
+    return Fail(e, "write " + path);
+  }
+  return Ok();
 }
 
 }  // namespace strata::store

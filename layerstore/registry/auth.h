@@ -27,10 +27,19 @@ struct Credentials {
 };
 
 // Credentials for REGISTRY ("docker.io", "127.0.0.1:5000") from the first file that has them:
-// $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json,
+// $REGISTRY_AUTH_FILE, else podman's own (AuthFile()), then ~/.config/containers/auth.json and
 // ~/.docker/config.json ("auths" entries with a base64 "auth"; docker.io is also found under
 // docker's "https://index.docker.io/v1/").
 std::optional<Credentials> FindCredentials(const std::string& registry);
+
+// The file `strata login` writes, as podman: $REGISTRY_AUTH_FILE, else
+// $XDG_RUNTIME_DIR/containers/auth.json, else /run/containers/$UID/auth.json.
+std::string AuthFile();
+// Sets (CREDENTIALS given) or removes REGISTRY's entry in auth file PATH, keeping every other
+// entry and key; the file is replaced atomically, mode 0600 (its directory made 0700 if
+// missing). Errors: EINVAL for a file that is not an auth file, or the errno of the I/O.
+Status UpdateAuthFile(const std::string& path, const std::string& registry,
+                      const std::optional<Credentials>& credentials);
 
 // The same lookup in one file's text (for tests).
 std::optional<Credentials> CredentialsIn(const std::string& auth_json, const std::string& registry);

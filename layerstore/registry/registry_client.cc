@@ -82,9 +82,12 @@ Status RegistryClient::Authenticate(const HttpResponse& r) {
   std::string url = c.params["realm"];
   url += url.find('?') == std::string::npos ? "?" : "&";
   if (!c.params["service"].empty()) url += "service=" + UrlEncode(c.params["service"]) + "&";
-  const std::string scope =
-      c.params.count("scope") ? c.params["scope"] : "repository:" + ref_.repository + ":pull";
-  url += "scope=" + UrlEncode(scope);
+  // The scope the challenge names, else pulling this repository (none for a login check).
+  const std::string scope = c.params.count("scope")   ? c.params["scope"]
+                            : ref_.repository.empty() ? ""
+                                                      : "repository:" + ref_.repository + ":pull";
+  if (!scope.empty()) url += "scope=" + UrlEncode(scope);
+  if (url.back() == '&' || url.back() == '?') url.pop_back();
   HttpRequest req;
   req.url = url;
   req.verify_tls = options_.tls_verify && !ref_.Loopback();
@@ -112,6 +115,15 @@ Unexpected RegistryClient::StatusError(const HttpResponse& r, const std::string&
   if (r.status == 404) return Fail(ENOENT, where + " (not found)");
   if (r.status == 429) return Fail(EBUSY, where + " (too many requests)");
   return Fail(EIO, where);
+}
+
+Status RegistryClient::Ping() {
+  STRATA_ASSIGN_OR_RETURN(HttpResponse r, Get("", "", 1 << 20, nullptr));
+  if (r.status == 401 || r.status == 403) {
+    return Fail(EACCES, ref_.registry + ": the registry refused the credentials");
+  }
+  if (r.status != 200) return StatusError(r, "/v2/");
+  return Ok();
 }
 
 Result<FetchedManifest> RegistryClient::Manifest(const std::string& reference) {

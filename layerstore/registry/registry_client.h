@@ -34,6 +34,9 @@ class RegistryClient {
   RegistryClient(Http& http, RemoteRef ref, RegistryOptions options);
 
   const RemoteRef& ref() const { return ref_; }
+  // GET /v2/, authenticating as challenged (a login check). Errors: EACCES when the registry
+  // refuses the credentials, or the transport's errno.
+  Status Ping();
   // The manifest or index REFERENCE (a tag or "sha256:...") names, at most 4 MiB.
   // Errors: ENOENT (unknown), EACCES (denied), EINVAL (a digest that does not match, a
   // document too big), or the transport's errno.

@@ -2,12 +2,14 @@
 // 127.0.0.1 (tests/support/registry_fixture.h), filled by skopeo from an image umoci built.
 // The pulled image is the imported one (same image ID, same tree as `umoci unpack`); a second
 // pull downloads no blob; pulls by digest and from a registry that wants Basic credentials
-// (from an auth.json, as podman keeps them) work; an unknown tag and a lying digest are clear
-// errors that leave the store as it was.
+// (from an auth.json, as podman keeps them, or written by strata login) work; an unknown tag
+// and a lying digest are clear errors that leave the store as it was.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 
 #include "tests/support/mount_fixture.h"
 #include "tests/support/registry_fixture.h"
@@ -155,6 +157,54 @@ TEST_F(RegistryTest, BasicAuthCredentialsComeFromAnAuthFile) {
   ASSERT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(ok.err.find("s3cret"), std::string::npos) << "credentials are never printed";
   ExpectTree("s", ref);
+}
+
+// strata login checks the credentials with the registry and keeps them where podman looks
+// ($REGISTRY_AUTH_FILE here, so the machine's own auth file is left alone); pull then finds
+// them; logout forgets them, and other entries of the file survive both.
+TEST_F(RegistryTest, LoginKeepsCredentialsForPullAndLogoutForgetsThem) {
+  ::mkdir((dir_ / "reg").c_str(), 0755);
+  LoopbackRegistry registry(dir_ / "reg", "tester", "s3cret");
+  ASSERT_TRUE(registry.ok()) << registry.error();
+  Push(registry, "tester:s3cret");
+  const std::string auth = dir_ / "auth.json";
+  std::ofstream(auth) << R"({"auths":{"other.example":{"auth":"eDp5"}},"credHelpers":{}})";
+  auto with_auth = [&](std::vector<std::string> args, const std::string& input = "") {
+    args.insert(args.begin(), {"/usr/bin/env", "REGISTRY_AUTH_FILE=" + auth, STRATA_PATH,
+                               "--root", dir_ / "s", "--quiet"});
+    if (input.empty()) return RunCommand(args, 120000);
+    const std::string line = "printf '%s\n' '" + input + "' | ";
+    std::string cmd;
+    for (const std::string& a : args) cmd += "'" + a + "' ";
+    return RunCommand({"/bin/sh", "-c", line + cmd}, 120000);
+  };
+  CommandResult wrong = with_auth({"login", registry.host(), "-u", "tester", "--password-stdin"},
+                                  "nope");
+  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_NE(wrong.err.find("refused"), std::string::npos) << wrong.err;
+  CommandResult login = with_auth({"login", registry.host(), "-u", "tester", "--password-stdin"},
+                                  "s3cret");
+  ASSERT_EQ(login.exit_code, 0) << login.err;
+  std::ifstream in(auth);
+  const std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(kept.find("other.example"), std::string::npos) << kept;
+  EXPECT_NE(kept.find("credHelpers"), std::string::npos) << kept;
+  EXPECT_NE(kept.find("dGVzdGVyOnMzY3JldA=="), std::string::npos) << kept;
+  struct stat st;
+  ASSERT_EQ(::stat(auth.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  CommandResult pulled = with_auth({"pull", registry.host() + "/test/img:1.0"});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
+  CommandResult logout = with_auth({"logout", registry.host()});
+  ASSERT_EQ(logout.exit_code, 0) << logout.err;
+  CommandResult again = with_auth({"logout", registry.host()});
+  EXPECT_NE(again.exit_code, 0) << "nothing left to forget";
+  CommandResult denied = with_auth({"pull", registry.host() + "/test/img:1.0"});
+  EXPECT_NE(denied.exit_code, 0);
+  std::ifstream after(auth);
+  const std::string left((std::istreambuf_iterator<char>(after)), std::istreambuf_iterator<char>());
+  EXPECT_NE(left.find("other.example"), std::string::npos) << left;
+  EXPECT_EQ(left.find("dGVzdGVyOnMzY3JldA=="), std::string::npos) << left;
 }
 
 }  // namespace

@@ -100,6 +100,31 @@ TEST(RegistryClientTest, BearerTokenFlow) {
   EXPECT_EQ(http.seen.size(), 7u);
 }
 
+TEST(RegistryClientTest, LoginPingAsksForATokenWithoutAScope) {
+  ScriptedHttp http;
+  http.handler = [&](const Seen& s) -> Result<HttpResponse> {
+    if (s.url.starts_with("https://auth.example/token")) {
+      return s.Has("Authorization: Basic " + Base64("me:pw")) ? Response(200, R"({"token":"T"})")
+                                                             : Response(401);
+    }
+    if (!s.Has("Authorization: Bearer T")) {
+      return Response(401, "", {{"www-authenticate",
+                                 R"(Bearer realm="https://auth.example/token",service="svc")"}});
+    }
+    return Response(200, "{}");
+  };
+  RemoteRef registry_only;
+  registry_only.registry = "reg.example";
+  RegistryClient good(http, registry_only, RegistryOptions{true, Credentials{"me", "pw"}});
+  ASSERT_TRUE(good.Ping());
+  EXPECT_EQ(http.seen[0].url, "https://reg.example/v2/");
+  EXPECT_EQ(http.seen[1].url, "https://auth.example/token?service=svc");
+  RegistryClient bad(http, registry_only, RegistryOptions{true, Credentials{"me", "no"}});
+  auto refused = bad.Ping();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, EACCES);
+}
+
 TEST(RegistryClientTest, BasicAndMissingCredentials) {
   ScriptedHttp http;
   http.handler = [&](const Seen& s) -> Result<HttpResponse> {

@@ -1,12 +1,19 @@
 // What the registry client parses, with no network: image references as docker and podman
 // read them, WWW-Authenticate challenges, and credentials in auth.json files.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <iterator>
 
 #include "layerstore/registry/auth.h"
 #include "layerstore/registry/remote_ref.h"
+#include "tests/support/temp_dir.h"
 
 namespace strata::store {
 namespace {
+
+using testing::TempDir;
 
 TEST(RemoteRefTest, NormalizesAsDockerDoes) {
   struct Case {
@@ -116,6 +123,32 @@ TEST(CredentialsTest, FindsPodmanAndDockerEntries) {
     EXPECT_FALSE(CredentialsIn(broken, "h"));
   }
   EXPECT_EQ(Base64("tester:s3cret"), "dGVzdGVyOnMzY3JldA==");
+}
+
+TEST(CredentialsTest, AuthFileUpdatesKeepEverythingElse) {
+  TempDir dir;
+  const std::string file = dir / "sub/auth.json";
+  ASSERT_TRUE(UpdateAuthFile(file, "h:5000", Credentials{"u", "p"}));
+  struct stat st;
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat((dir / "sub").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  std::ofstream(file) << R"({"auths":{"h:5000":{"auth":"dTpw"},"k":{"auth":"eDp5"}},"x":1})";
+  ASSERT_TRUE(UpdateAuthFile(file, "new", Credentials{"a", "b"}));
+  auto read = [&] {
+    std::ifstream in(file);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  EXPECT_TRUE(CredentialsIn(read(), "k"));
+  EXPECT_EQ(CredentialsIn(read(), "new")->password, "b");
+  EXPECT_NE(read().find("\"x\": 1"), std::string::npos) << read();
+  ASSERT_TRUE(UpdateAuthFile(file, "k", std::nullopt));
+  EXPECT_FALSE(CredentialsIn(read(), "k"));
+  EXPECT_TRUE(CredentialsIn(read(), "h:5000"));
+  std::ofstream(file) << "[not an auth file";
+  EXPECT_EQ(UpdateAuthFile(file, "k", std::nullopt).error().code, EINVAL);
+  EXPECT_EQ(read(), "[not an auth file") << "left alone";
 }
 
 }  // namespace
