@@ -142,6 +142,14 @@ Result<ImportedImage> Importer::ImportManifestText(const BlobSource& source, con
   STRATA_ASSIGN_OR_RETURN(
       std::vector<Digest> diff_ids,
       ConfigDiffIds(config_text, layers.size(), "config " + cd.digest.String()));
+  // Sources that fetch blobs may start on the layers the store lacks while the first extract.
+  std::vector<Descriptor> wanted;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (store_.HasLayer(diff_ids[i])) continue;
+    auto ld = ParseDescriptor(layers[i], what + " layers[" + std::to_string(i) + "]");
+    if (ld) wanted.push_back(*ld);
+  }
+  if (!wanted.empty()) source.Prefetch(wanted);
   ImportedImage result;
   for (size_t i = 0; i < layers.size(); ++i) {
     const std::string where = what + " layers[" + std::to_string(i) + "]";

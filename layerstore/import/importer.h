@@ -58,6 +58,9 @@ class BlobSource {
   virtual std::string Where() const = 0;
   // A JSON blob, verified (size, sha256) and size-capped.
   Result<std::string> ReadJsonBlob(const Descriptor& d) const;
+  // The layer blobs about to be opened, in order: a source that fetches them may start now
+  // (OpenBlob still returns each only once it verified). Default: nothing.
+  virtual void Prefetch(const std::vector<Descriptor>& blobs) const { (void)blobs; }
 };
 
 class Importer {

@@ -4,15 +4,41 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
 #include "layerstore/import/importer.h"
 
 namespace strata::store {
 namespace {
 
-// The blobs of one repository, fetched when the importer opens them.
+// A layer blob fetched into an unnamed file in the store's tmp/ (nothing is left behind,
+// whatever happens), at offset 0 once verified.
+Result<UniqueFd> FetchBlob(RegistryClient& client, const Store& store, const Descriptor& d,
+                           const std::atomic<bool>* cancel) {
+  const std::string tmp = store.root() + "/tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (!fd) return FailErrno("temporary file in " + tmp);
+  STRATA_RETURN_IF_ERROR(client.Blob(d.digest, d.size, fd.Get(), cancel));
+  if (::lseek(fd.Get(), 0, SEEK_SET) != 0) return FailErrno("seek blob");
+  return fd;
+}
+
+// The blobs of one repository, fetched when the importer opens them; the layers it announces
+// (Prefetch) are fetched ahead by up to kFetchers connections of their own, in order.
 class RegistrySource : public BlobSource {
  public:
+  static constexpr size_t kFetchers = 3;
+
   RegistrySource(RegistryClient* client, const Store& store) : client_(client), store_(store) {}
+  ~RegistrySource() override {
+    cancel_.store(true);  // an import that failed does not wait for the rest
+    for (std::thread& t : fetchers_) t.join();
+  }
 
   Result<UniqueFd> OpenBlob(const Descriptor& d) const override {
     if (IsIndexType(d.media_type) || IsManifestType(d.media_type)) {
@@ -32,20 +58,67 @@ class RegistrySource : public BlobSource {
       ::lseek(fd.Get(), 0, SEEK_SET);
       return fd;
     }
-    // Unnamed in the store's tmp/: nothing is left behind whatever happens.
-    const std::string tmp = store_.root() + "/tmp";
-    UniqueFd fd(::open(tmp.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-    if (!fd) return FailErrno("temporary file in " + tmp);
-    STRATA_RETURN_IF_ERROR(client_->Blob(d.digest, d.size, fd.Get()));
-    if (::lseek(fd.Get(), 0, SEEK_SET) != 0) return FailErrno("seek blob");
+    std::unique_lock lock(mu_);
+    auto it = fetched_.find(d.digest.String());
+    if (it == fetched_.end()) {
+      lock.unlock();
+      return FetchBlob(*client_, store_, d, nullptr);
+    }
+    done_.wait(lock, [&] { return it->second.has_value(); });
+    Result<UniqueFd> fd = std::move(*it->second);
+    fetched_.erase(it);
     return fd;
+  }
+
+  void Prefetch(const std::vector<Descriptor>& blobs) const override {
+    std::lock_guard lock(mu_);
+    for (const Descriptor& d : blobs) {
+      if (fetched_.count(d.digest.String()) != 0) continue;
+      fetched_.emplace(d.digest.String(), std::nullopt);
+      queue_.push_back(d);
+    }
+    while (active_ < kFetchers && active_ < queue_.size() - next_) {
+      ++active_;
+      fetchers_.emplace_back([this] { Fetch(); });
+    }
   }
 
   std::string Where() const override { return client_->ref().Name(); }
 
  private:
+  // One fetcher: its own connection, taking announced blobs in order.
+  void Fetch() const {
+    std::unique_ptr<Http> http = MakeHttp();
+    RegistryClient client(*http, *client_);
+    for (;;) {
+      Descriptor d;
+      {
+        std::lock_guard lock(mu_);
+        if (next_ >= queue_.size()) {
+          --active_;  // a later Prefetch starts fetchers anew
+          return;
+        }
+        d = queue_[next_++];
+      }
+      Result<UniqueFd> fd = cancel_.load() ? Result<UniqueFd>(Fail(ECANCELED))
+                                           : FetchBlob(client, store_, d, &cancel_);
+      std::lock_guard lock(mu_);
+      fetched_[d.digest.String()] = std::move(fd);
+      done_.notify_all();
+    }
+  }
+
   RegistryClient* client_;
   const Store& store_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable done_;
+  // Announced blobs by digest: nullopt until fetched (or failed). Guarded by mu_.
+  mutable std::map<std::string, std::optional<Result<UniqueFd>>> fetched_;
+  mutable std::vector<Descriptor> queue_;  // guarded by mu_
+  mutable size_t next_ = 0;                // guarded by mu_
+  mutable size_t active_ = 0;              // fetchers running; guarded by mu_
+  mutable std::vector<std::thread> fetchers_;
+  mutable std::atomic<bool> cancel_{false};
 };
 
 }  // namespace

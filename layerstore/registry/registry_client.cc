@@ -150,12 +150,14 @@ Result<FetchedManifest> RegistryClient::Manifest(const std::string& reference) {
   return m;
 }
 
-Status RegistryClient::Blob(const Digest& digest, uint64_t size, int fd) {
+Status RegistryClient::Blob(const Digest& digest, uint64_t size, int fd,
+                            const std::atomic<bool>* cancel) {
   const std::string what = "blob " + digest.String();
   Sha256 hash;
   uint64_t written = 0;
   int write_errno = 0;
   BodySink sink = [&](const char* data, size_t n) {
+    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return false;
     hash.Update(data, n);
     written += n;
     for (size_t done = 0; done < n;) {

@@ -5,6 +5,7 @@
 // or with tls_verify off, may answer plain HTTP (tried after HTTPS fails). Not thread-safe.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +33,14 @@ struct FetchedManifest {
 class RegistryClient {
  public:
   RegistryClient(Http& http, RemoteRef ref, RegistryOptions options);
+  // A client of the same repository over another HTTP connection, taking over what OTHER has
+  // learned (scheme, token): for fetching in parallel.
+  RegistryClient(Http& http, const RegistryClient& other)
+      : http_(http),
+        ref_(other.ref_),
+        options_(other.options_),
+        scheme_(other.scheme_),
+        authorization_(other.authorization_) {}
 
   const RemoteRef& ref() const { return ref_; }
   // GET /v2/, authenticating as challenged (a login check). Errors: EACCES when the registry
@@ -41,9 +50,11 @@ class RegistryClient {
   // Errors: ENOENT (unknown), EACCES (denied), EINVAL (a digest that does not match, a
   // document too big), or the transport's errno.
   Result<FetchedManifest> Manifest(const std::string& reference);
-  // Streams blob DIGEST into FD (at its offset), checking SIZE and the sha256 on the way.
-  // Errors: EINVAL for a digest or size mismatch, ENOENT, EACCES, or the transport's errno.
-  Status Blob(const Digest& digest, uint64_t size, int fd);
+  // Streams blob DIGEST into FD (at its offset), checking SIZE and the sha256 on the way; a
+  // set CANCEL stops it (ECANCELED). Errors: EINVAL for a digest or size mismatch, ENOENT,
+  // EACCES, or the transport's errno.
+  Status Blob(const Digest& digest, uint64_t size, int fd,
+              const std::atomic<bool>* cancel = nullptr);
 
  private:
   // GET PATH (under /v2/) with ACCEPT, authenticating once if challenged.

@@ -159,6 +159,56 @@ TEST_F(RegistryTest, BasicAuthCredentialsComeFromAnAuthFile) {
   ExpectTree("s", ref);
 }
 
+// Seven layers fetched over parallel connections make the image import makes; a blob the
+// registry serves corrupted (one byte flipped in its storage) fails the pull with nothing
+// stored, and once it is whole again the pull completes.
+TEST_F(RegistryTest, ManyLayersInParallelAndACorruptBlob) {
+  Sh(R"(for i in 1 2 3 4 5; do
+umoci unpack --image img:1.0 b >/dev/null
+head -c $((i * 50000)) /dev/urandom > b/rootfs/layer$i
+umoci repack --image img:1.0 b
+rm -rf b
+done
+rm -rf ref && umoci unpack --image img:1.0 ref >/dev/null)");
+  ::mkdir((dir_ / "reg").c_str(), 0755);
+  LoopbackRegistry registry(dir_ / "reg");
+  ASSERT_TRUE(registry.ok()) << registry.error();
+  Push(registry);
+  const std::string ref = registry.host() + "/test/img:1.0";
+  CommandResult imported = Strata("imported", {"import", "oci:" + (dir_ / "img") + ":1.0"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+
+  // The biggest blob in the registry's storage is the 300 kB layer: flip its middle byte.
+  CommandResult biggest = RunCommand(
+      {"/bin/sh", "-c",
+       "find " + (dir_ / "reg/data") + " -name data -path '*/blobs/*' -printf '%s %p\n' | "
+       "sort -n | tail -1 | cut -d' ' -f2"});
+  const std::string blob = biggest.out.substr(0, biggest.out.find('\n'));
+  ASSERT_FALSE(blob.empty());
+  auto flip = [&] {
+    std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(0, std::ios::end);
+    const std::streamoff middle = f.tellg() / 2;
+    f.seekg(middle);
+    char c = 0;
+    f.get(c);
+    f.seekp(middle);
+    f.put(static_cast<char>(c ^ 0x55));
+  };
+  flip();
+  CommandResult corrupt = Strata("pulled", {"pull", ref});
+  EXPECT_NE(corrupt.exit_code, 0);
+  EXPECT_NE(corrupt.err.find("does not match"), std::string::npos) << corrupt.err;
+  EXPECT_EQ(Strata("pulled", {"images", "-q"}).out, "") << "no image from unverified data";
+  flip();
+  CommandResult pulled = Strata("pulled", {"pull", ref});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
+  EXPECT_EQ(pulled.out, imported.out);
+  ExpectTree("pulled", ref);
+  CommandResult tmp = RunCommand({"/bin/sh", "-c", "ls -A " + (dir_ / "pulled/tmp") + " | wc -l"});
+  EXPECT_EQ(tmp.out, "0\n") << "nothing left in the store's tmp/";
+}
+
 // strata login checks the credentials with the registry and keeps them where podman looks
 // ($REGISTRY_AUTH_FILE here, so the machine's own auth file is left alone); pull then finds
 // them; logout forgets them, and other entries of the file survive both.
