@@ -79,17 +79,18 @@ class RegistrySource : public BlobSource {
     }
     while (active_ < kFetchers && active_ < queue_.size() - next_) {
       ++active_;
-      fetchers_.emplace_back([this] { Fetch(); });
+      // Its client is copied here, on the importer's thread, which alone uses client_.
+      std::shared_ptr<Http> http = MakeHttp();
+      auto client = std::make_shared<RegistryClient>(*http, *client_);
+      fetchers_.emplace_back([this, http, client] { Fetch(*client); });
     }
   }
 
   std::string Where() const override { return client_->ref().Name(); }
 
  private:
-  // One fetcher: its own connection, taking announced blobs in order.
-  void Fetch() const {
-    std::unique_ptr<Http> http = MakeHttp();
-    RegistryClient client(*http, *client_);
+  // One fetcher: CLIENT, over a connection of its own, taking announced blobs in order.
+  void Fetch(RegistryClient& client) const {
     for (;;) {
       Descriptor d;
       {
