@@ -238,18 +238,21 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
     }
   }
 
-  const std::string_view marker_prefix = in_upper ? upper_->xattr_prefix() : top.kept_ino_prefix;
-  if (!place->anchor && MayBeMetacopy(st) && !marker_prefix.empty()) {
-    if (auto redirect = ReadMetacopy(top.fd.Get(), name, marker_prefix)) {
+  // A metacopy file's data, found only when PLACE becomes a node's (a node already placed
+  // has it): a revalidating lookup of a known node costs nothing more.
+  auto find_data = [&]() -> Status {
+    const std::string_view prefix = in_upper ? upper_->xattr_prefix() : top.kept_ino_prefix;
+    if (place->anchor || !MayBeMetacopy(st) || prefix.empty()) return Ok();
+    if (auto redirect = ReadMetacopy(top.fd.Get(), name, prefix)) {
       STRATA_ASSIGN_OR_RETURN(place->data, FindData(reals, found.index, name, *redirect));
     }
-  }
+    return Ok();
+  };
 
   // What the lookup found is what users see, unless the node lives elsewhere (another name of
   // a hard link, an indexed copy), its link count needs the index's correction, or its
   // blocks are its data's (a metacopy file).
-  bool restat = place->anchor || (in_upper && !is_dir && st.st_nlink > 1) || Overrides() ||
-                place->data;
+  bool restat = place->anchor || (in_upper && !is_dir && st.st_nlink > 1) || Overrides();
   std::shared_ptr<Inode> node = table_.FindAndRef(ino);
   if (node && node->type != (st.st_mode & S_IFMT)) {
     // Every node keeps its real object alive (inode.h), so its number cannot name another
@@ -269,10 +272,16 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
         // caller holds PARENT's names, so NAME stays; op_mu orders this with removals of the
         // node's other names.
         std::lock_guard lock(node->op_mu);
-        if (node->Place()->removed) node->SetPlace(place);
+        if (node->Place()->removed) {
+          if (Status s = find_data(); !s) {
+            table_.Forget(node->id, 1);
+            return Unexpected{s.error()};
+          }
+          node->SetPlace(place);
+        }
         current = node->Place();
       }
-      restat = restat || current->anchor || current->layer != place->layer ||
+      restat = restat || current->anchor || current->data || current->layer != place->layer ||
                current->name != name || current->parent != parent;
     }
   } else {
@@ -295,6 +304,8 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
       fresh->SetReals(std::move(dir_reals));
       fresh->SetLowerPath(std::move(lower_path));
     }
+    STRATA_RETURN_IF_ERROR(find_data());
+    restat = restat || place->data;
     fresh->SetPlace(std::move(place));
     node = table_.InsertAndRef(std::move(fresh));
   }

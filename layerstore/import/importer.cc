@@ -6,6 +6,13 @@
 #include "layerstore/import/image_files.h"
 
 namespace strata::store {
+namespace {
+
+std::string LayerWhere(const std::string& manifest, size_t i) {
+  return manifest + " layers[" + std::to_string(i) + "]";
+}
+
+}  // namespace
 
 Result<Descriptor> ParseDescriptor(const Json& j, const std::string& where) {
   if (!j.is_object()) return Fail(EINVAL, where + ": descriptor is not an object");
@@ -142,22 +149,25 @@ Result<ImportedImage> Importer::ImportManifestText(const BlobSource& source, con
   STRATA_ASSIGN_OR_RETURN(
       std::vector<Digest> diff_ids,
       ConfigDiffIds(config_text, layers.size(), "config " + cd.digest.String()));
+  std::vector<Descriptor> descriptors;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    STRATA_ASSIGN_OR_RETURN(Descriptor ld, ParseDescriptor(layers[i], LayerWhere(what, i)));
+    descriptors.push_back(std::move(ld));
+  }
   // Sources that fetch blobs may start on the layers the store lacks while the first extract.
   std::vector<Descriptor> wanted;
   for (size_t i = 0; i < layers.size(); ++i) {
-    if (store_.HasLayer(diff_ids[i])) continue;
-    auto ld = ParseDescriptor(layers[i], what + " layers[" + std::to_string(i) + "]");
-    if (ld) wanted.push_back(*ld);
+    if (!store_.HasLayer(diff_ids[i])) wanted.push_back(descriptors[i]);
   }
   if (!wanted.empty()) source.Prefetch(wanted);
   ImportedImage result;
   for (size_t i = 0; i < layers.size(); ++i) {
-    const std::string where = what + " layers[" + std::to_string(i) + "]";
-    STRATA_ASSIGN_OR_RETURN(Descriptor ld, ParseDescriptor(layers[i], where));
+    const Descriptor& ld = descriptors[i];
     STRATA_ASSIGN_OR_RETURN(bool extracted,
                             EnsureLayer(
                                 store_, options_, i, layers.size(), diff_ids[i],
-                                [&] { return source.OpenBlob(ld); }, ld.digest, where));
+                                [&] { return source.OpenBlob(ld); }, ld.digest,
+                                LayerWhere(what, i)));
     ++(extracted ? result.layers_extracted : result.layers_reused);
   }
   ImageDocuments docs{md.digest, manifest_text, cd.digest, config_text, diff_ids, {}};

@@ -39,7 +39,7 @@ Result<HttpResponse> RegistryClient::Send(const std::string& url, const std::str
                                           size_t max_body, const BodySink& sink) {
   HttpRequest req;
   req.url = url;
-  req.verify_tls = options_.tls_verify && !ref_.Loopback();
+  req.verify_tls = VerifyTls();
   if (!accept.empty()) req.headers.push_back(accept);
   if (!authorization_.empty()) req.headers.push_back(authorization_);
   return http_.Get(req, max_body, sink);
@@ -90,7 +90,7 @@ Status RegistryClient::Authenticate(const HttpResponse& r) {
   if (url.back() == '&' || url.back() == '?') url.pop_back();
   HttpRequest req;
   req.url = url;
-  req.verify_tls = options_.tls_verify && !ref_.Loopback();
+  req.verify_tls = VerifyTls();
   if (creds) {
     req.headers.push_back("Authorization: Basic " + Base64(creds->user + ":" + creds->password));
   }

@@ -63,6 +63,9 @@ class RegistryClient {
   Result<HttpResponse> Send(const std::string& url, const std::string& accept, size_t max_body,
                             const BodySink& sink);
   Status Authenticate(const HttpResponse& challenge);
+  // Certificates are checked unless asked not to, or on the loopback (where the registry may
+  // well be plain HTTP).
+  bool VerifyTls() const { return options_.tls_verify && !ref_.Loopback(); }
   Unexpected StatusError(const HttpResponse& r, const std::string& what) const;
 
   Http& http_;

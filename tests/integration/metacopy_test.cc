@@ -17,6 +17,7 @@
 #include <tuple>
 #include <vector>
 
+#include "tests/support/file_data.h"
 #include "tests/support/layer_builder.h"
 #include "tests/support/mount_fixture.h"
 #include "tests/support/temp_dir.h"
@@ -34,14 +35,6 @@ std::string Random(size_t size, uint32_t seed) {
   return s;
 }
 
-std::string ReadPath(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return "<" + std::string(std::strerror(errno)) + ">";
-  std::string out = PreadAll(fd);
-  ::close(fd);
-  return out;
-}
-
 bool HasMarker(const std::string& path) {
   return ::lgetxattr(path.c_str(), kMarker, nullptr, 0) >= 0;
 }
@@ -50,15 +43,6 @@ struct stat Lstat(const std::string& path) {
   struct stat st{};
   EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path << ": " << std::strerror(errno);
   return st;
-}
-
-// Equal data, reported by the first differing offset rather than in full.
-::testing::AssertionResult Same(const std::string& got, const std::string& want) {
-  if (got == want) return ::testing::AssertionSuccess();
-  size_t i = 0;
-  while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
-  return ::testing::AssertionFailure() << "sizes " << got.size() << " and " << want.size()
-                                       << ", first difference at offset " << i;
 }
 
 constexpr CanonicalOptions kView{.dir_nlink = false, .file_nlink = true, .dir_mtime = false};
@@ -113,7 +97,7 @@ TEST_F(MetacopyMountTest, AttributeChangesLeaveTheDataBelow) {
       EXPECT_LT(Lstat(u + name).st_blocks, Lstat(dir_ / ("l" + name)).st_blocks) << name;
       EXPECT_EQ(Lstat(m + name).st_blocks, Lstat(dir_ / ("l" + name)).st_blocks)
           << name << ": du counts the data below";
-      EXPECT_TRUE(Same(ReadPath(m + name), ReadPath(dir_ / ("l" + name)))) << name;
+      EXPECT_TRUE(SameData(ReadPath(m + name), ReadPath(dir_ / ("l" + name)))) << name;
     }
     EXPECT_TRUE(HasMarker(u + "/d/small"));
     EXPECT_FALSE(HasMarker(u + "/d/empty")) << "nothing to leave below";
@@ -206,7 +190,7 @@ TEST_F(MetacopyMountTest, ReadersNeverSeeAHalfCompletedFile) {
         << " reads did not show the original data";
   }
   EXPECT_FALSE(HasMarker(dir_ / "u/big"));
-  EXPECT_TRUE(Same(ReadPath(path), data + "tail"));
+  EXPECT_TRUE(SameData(ReadPath(path), data + "tail"));
   EXPECT_EQ(mount.Stop(), 0) << mount.Stderr();
 }
 
@@ -243,15 +227,15 @@ TEST_F(MetacopyMountTest, KernelMetacopyFilesServeAsStratafsUpper) {
     ASSERT_EQ(::write(fd, "more", 4), 4);
     ::close(fd);
     EXPECT_FALSE(HasMarker(u + "/other/moved"));
-    EXPECT_TRUE(Same(ReadPath(m + "/other/moved"), ReadPath(l + "/d/f1") + "more"));
-    EXPECT_TRUE(Same(ReadPath(m + "/d/renamed"), ReadPath(l + "/d/f2")));
+    EXPECT_TRUE(SameData(ReadPath(m + "/other/moved"), ReadPath(l + "/d/f1") + "more"));
+    EXPECT_TRUE(SameData(ReadPath(m + "/d/renamed"), ReadPath(l + "/d/f2")));
     EXPECT_EQ(mount.Stop(), 0) << mount.Stderr();
   }
   KernelOverlay k(kernel_data, km);
   ASSERT_TRUE(k.ok()) << k.error();
-  EXPECT_TRUE(Same(ReadPath(km + "/other/moved"), ReadPath(l + "/d/f1") + "more"));
+  EXPECT_TRUE(SameData(ReadPath(km + "/other/moved"), ReadPath(l + "/d/f1") + "more"));
   EXPECT_EQ(Lstat(km + "/other/moved").st_mode & 07777, 0600u);
-  EXPECT_TRUE(Same(ReadPath(km + "/d/renamed"), ReadPath(l + "/d/f2")));
+  EXPECT_TRUE(SameData(ReadPath(km + "/d/renamed"), ReadPath(l + "/d/f2")));
 }
 
 // Data-only layers (lowerdir=TOP::DATA, the kernel's syntax): stratafs shows what kernel
@@ -285,7 +269,7 @@ TEST_F(MetacopyMountTest, DataOnlyLayersMatchKernelOverlayfs) {
   EXPECT_EQ(want.count("/objects"), 0u);
   EXPECT_EQ(got.count("/app/one"), 1u);
   EXPECT_EQ(DiffLines(Canonical(want, kView), Canonical(got, kView)), "");
-  EXPECT_TRUE(Same(ReadPath(dir_ / "m/app/one"), ReadPath(data + "/objects/1")));
+  EXPECT_TRUE(SameData(ReadPath(dir_ / "m/app/one"), ReadPath(data + "/objects/1")));
   EXPECT_EQ(strata.Stop(), 0) << strata.Stderr();
 }
 

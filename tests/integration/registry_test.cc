@@ -9,12 +9,13 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <iterator>
+#include <memory>
 
+#include "tests/support/file_data.h"
+#include "tests/support/image_check.h"
 #include "tests/support/mount_fixture.h"
 #include "tests/support/registry_fixture.h"
 #include "tests/support/temp_dir.h"
-#include "tests/support/tree_dump.h"
 
 namespace strata::testing {
 namespace {
@@ -66,48 +67,47 @@ umoci unpack --image img:1.0 ref >/dev/null)");
     CommandResult r = RunCommand(argv, 120000);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
-  // Mounts IMAGE of STORE and expects the tree umoci unpacked (directory mtimes and the root's
-  // metadata are umoci's own choice).
+  // A registry on the loopback (wanting Basic credentials when USER is given) that holds the
+  // umoci image as test/img:1.0; null (the test failed) if it could not be made so.
+  std::unique_ptr<LoopbackRegistry> StartRegistry(const std::string& user = "",
+                                                  const std::string& password = "") {
+    ::mkdir((dir_ / "reg").c_str(), 0755);
+    auto registry = std::make_unique<LoopbackRegistry>(dir_ / "reg", user, password);
+    if (!registry->ok()) {
+      ADD_FAILURE() << registry->error();
+      return nullptr;
+    }
+    Push(*registry, user.empty() ? "" : user + ":" + password);
+    return HasFatalFailure() ? nullptr : std::move(registry);
+  }
+  // Mounts IMAGE of STORE and expects the tree umoci unpacked.
   void ExpectTree(const std::string& store, const std::string& image) {
-    CommandResult lower = RunCommand({STRATA_PATH, "--root", dir_ / store, "lowerdirs", image});
-    ASSERT_EQ(lower.exit_code, 0) << lower.err;
-    ::mkdir((dir_ / "mnt").c_str(), 0755);
-    StrataMount m({"-o", lower.out.substr(0, lower.out.find('\n'))}, dir_ / "mnt");
-    ASSERT_TRUE(m.ok()) << m.error();
-    Tree expected = DumpTree(dir_ / "ref/rootfs"), actual = DumpTree(dir_ / "mnt");
-    expected.erase("/");
-    actual.erase("/");
-    CanonicalOptions options;
-    options.dir_mtime = false;
-    EXPECT_EQ(DiffLines(Canonical(expected, options), Canonical(actual, options)), "");
-    EXPECT_EQ(m.Stop(), 0) << m.Stderr();
+    ExpectImageMountsAs(dir_ / store, image, dir_ / "mnt", dir_ / "ref/rootfs");
   }
   TempDir dir_;
 };
 
 TEST_F(RegistryTest, PulledImageIsTheImportedOneAndIsNotDownloadedTwice) {
-  ::mkdir((dir_ / "reg").c_str(), 0755);
-  LoopbackRegistry registry(dir_ / "reg");
-  ASSERT_TRUE(registry.ok()) << registry.error();
-  Push(registry);
-  const std::string ref = registry.host() + "/test/img:1.0";
+  auto registry = StartRegistry();
+  ASSERT_TRUE(registry);
+  const std::string ref = registry->host() + "/test/img:1.0";
 
   CommandResult imported = Strata("imported", {"import", "oci:" + (dir_ / "img") + ":1.0"});
   ASSERT_EQ(imported.exit_code, 0) << imported.err;
-  const int blobs_before = registry.Requests("GET", "/blobs/");
+  const int blobs_before = registry->Requests("GET", "/blobs/");
   CommandResult pulled = Strata("pulled", {"pull", ref});
-  ASSERT_EQ(pulled.exit_code, 0) << pulled.err << registry.Log();
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err << registry->Log();
   EXPECT_EQ(pulled.out, imported.out) << "one image: the same image ID";
-  EXPECT_EQ(registry.Requests("GET", "/blobs/") - blobs_before, 3) << "a config and two layers";
+  EXPECT_EQ(registry->Requests("GET", "/blobs/") - blobs_before, 3) << "a config and two layers";
   ExpectTree("pulled", ref);
 
   // Again: the manifest is fetched, no blob.
-  const int blobs_after = registry.Requests("GET", "/blobs/");
+  const int blobs_after = registry->Requests("GET", "/blobs/");
   CommandResult again = Strata("pulled", {"pull", ref});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(again.out, pulled.out);
   // The config is read again to learn the layers' diffIDs; no layer is.
-  EXPECT_EQ(registry.Requests("GET", "/blobs/") - blobs_after, 1);
+  EXPECT_EQ(registry->Requests("GET", "/blobs/") - blobs_after, 1);
 
   // By digest: the manifest pulled is kept byte for byte, so its digest pulls it again.
   CommandResult raw = RunCommand({STRATA_PATH, "--root", dir_ / "pulled", "inspect", ref});
@@ -116,21 +116,19 @@ TEST_F(RegistryTest, PulledImageIsTheImportedOneAndIsNotDownloadedTwice) {
   ASSERT_NE(at, std::string::npos) << raw.out;
   const size_t d = raw.out.find("sha256:", at);
   const std::string digest = raw.out.substr(d, 71);
-  CommandResult by_digest = Strata("by-digest", {"pull", registry.host() + "/test/img@" + digest});
+  CommandResult by_digest = Strata("by-digest", {"pull", registry->host() + "/test/img@" + digest});
   ASSERT_EQ(by_digest.exit_code, 0) << by_digest.err;
   EXPECT_EQ(by_digest.out, pulled.out);
 }
 
 TEST_F(RegistryTest, UnknownImagesAndLyingDigestsAreClearErrors) {
-  ::mkdir((dir_ / "reg").c_str(), 0755);
-  LoopbackRegistry registry(dir_ / "reg");
-  ASSERT_TRUE(registry.ok()) << registry.error();
-  Push(registry);
-  CommandResult missing = Strata("s", {"pull", registry.host() + "/test/img:2.0"});
+  auto registry = StartRegistry();
+  ASSERT_TRUE(registry);
+  CommandResult missing = Strata("s", {"pull", registry->host() + "/test/img:2.0"});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_NE(missing.err.find("not found"), std::string::npos) << missing.err;
   const std::string wrong = "sha256:" + std::string(64, 'a');
-  CommandResult lying = Strata("s", {"pull", registry.host() + "/test/img@" + wrong});
+  CommandResult lying = Strata("s", {"pull", registry->host() + "/test/img@" + wrong});
   EXPECT_NE(lying.exit_code, 0);
   CommandResult bad = Strata("s", {"pull", "Upper/Case:tag"});
   EXPECT_NE(bad.exit_code, 0);
@@ -140,16 +138,14 @@ TEST_F(RegistryTest, UnknownImagesAndLyingDigestsAreClearErrors) {
 }
 
 TEST_F(RegistryTest, BasicAuthCredentialsComeFromAnAuthFile) {
-  ::mkdir((dir_ / "reg").c_str(), 0755);
-  LoopbackRegistry registry(dir_ / "reg", "tester", "s3cret");
-  ASSERT_TRUE(registry.ok()) << registry.error();
-  Push(registry, "tester:s3cret");
-  const std::string ref = registry.host() + "/test/img:1.0";
+  auto registry = StartRegistry("tester", "s3cret");
+  ASSERT_TRUE(registry);
+  const std::string ref = registry->host() + "/test/img:1.0";
   CommandResult denied = Strata("s", {"pull", ref});
   EXPECT_NE(denied.exit_code, 0);
   EXPECT_NE(denied.err.find("authentication required"), std::string::npos) << denied.err;
   // As podman writes it: {"auths": {"HOST": {"auth": base64("user:password")}}}.
-  std::ofstream(dir_ / "auth.json") << R"({"auths":{")" << registry.host()
+  std::ofstream(dir_ / "auth.json") << R"({"auths":{")" << registry->host()
                                     << R"(":{"auth":"dGVzdGVyOnMzY3JldA=="}}})";
   CommandResult ok = RunCommand({"/usr/bin/env", "REGISTRY_AUTH_FILE=" + (dir_ / "auth.json"),
                                  STRATA_PATH, "--root", dir_ / "s", "--quiet", "pull", ref},
@@ -170,11 +166,9 @@ umoci repack --image img:1.0 b
 rm -rf b
 done
 rm -rf ref && umoci unpack --image img:1.0 ref >/dev/null)");
-  ::mkdir((dir_ / "reg").c_str(), 0755);
-  LoopbackRegistry registry(dir_ / "reg");
-  ASSERT_TRUE(registry.ok()) << registry.error();
-  Push(registry);
-  const std::string ref = registry.host() + "/test/img:1.0";
+  auto registry = StartRegistry();
+  ASSERT_TRUE(registry);
+  const std::string ref = registry->host() + "/test/img:1.0";
   CommandResult imported = Strata("imported", {"import", "oci:" + (dir_ / "img") + ":1.0"});
   ASSERT_EQ(imported.exit_code, 0) << imported.err;
 
@@ -213,10 +207,8 @@ rm -rf ref && umoci unpack --image img:1.0 ref >/dev/null)");
 // ($REGISTRY_AUTH_FILE here, so the machine's own auth file is left alone); pull then finds
 // them; logout forgets them, and other entries of the file survive both.
 TEST_F(RegistryTest, LoginKeepsCredentialsForPullAndLogoutForgetsThem) {
-  ::mkdir((dir_ / "reg").c_str(), 0755);
-  LoopbackRegistry registry(dir_ / "reg", "tester", "s3cret");
-  ASSERT_TRUE(registry.ok()) << registry.error();
-  Push(registry, "tester:s3cret");
+  auto registry = StartRegistry("tester", "s3cret");
+  ASSERT_TRUE(registry);
   const std::string auth = dir_ / "auth.json";
   std::ofstream(auth) << R"({"auths":{"other.example":{"auth":"eDp5"}},"credHelpers":{}})";
   auto with_auth = [&](std::vector<std::string> args, const std::string& input = "") {
@@ -228,31 +220,29 @@ TEST_F(RegistryTest, LoginKeepsCredentialsForPullAndLogoutForgetsThem) {
     for (const std::string& a : args) cmd += "'" + a + "' ";
     return RunCommand({"/bin/sh", "-c", line + cmd}, 120000);
   };
-  CommandResult wrong = with_auth({"login", registry.host(), "-u", "tester", "--password-stdin"},
+  CommandResult wrong = with_auth({"login", registry->host(), "-u", "tester", "--password-stdin"},
                                   "nope");
   EXPECT_NE(wrong.exit_code, 0);
   EXPECT_NE(wrong.err.find("refused"), std::string::npos) << wrong.err;
-  CommandResult login = with_auth({"login", registry.host(), "-u", "tester", "--password-stdin"},
+  CommandResult login = with_auth({"login", registry->host(), "-u", "tester", "--password-stdin"},
                                   "s3cret");
   ASSERT_EQ(login.exit_code, 0) << login.err;
-  std::ifstream in(auth);
-  const std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string kept = ReadPath(auth);
   EXPECT_NE(kept.find("other.example"), std::string::npos) << kept;
   EXPECT_NE(kept.find("credHelpers"), std::string::npos) << kept;
   EXPECT_NE(kept.find("dGVzdGVyOnMzY3JldA=="), std::string::npos) << kept;
   struct stat st;
   ASSERT_EQ(::stat(auth.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  CommandResult pulled = with_auth({"pull", registry.host() + "/test/img:1.0"});
+  CommandResult pulled = with_auth({"pull", registry->host() + "/test/img:1.0"});
   ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
-  CommandResult logout = with_auth({"logout", registry.host()});
+  CommandResult logout = with_auth({"logout", registry->host()});
   ASSERT_EQ(logout.exit_code, 0) << logout.err;
-  CommandResult again = with_auth({"logout", registry.host()});
+  CommandResult again = with_auth({"logout", registry->host()});
   EXPECT_NE(again.exit_code, 0) << "nothing left to forget";
-  CommandResult denied = with_auth({"pull", registry.host() + "/test/img:1.0"});
+  CommandResult denied = with_auth({"pull", registry->host() + "/test/img:1.0"});
   EXPECT_NE(denied.exit_code, 0);
-  std::ifstream after(auth);
-  const std::string left((std::istreambuf_iterator<char>(after)), std::istreambuf_iterator<char>());
+  const std::string left = ReadPath(auth);
   EXPECT_NE(left.find("other.example"), std::string::npos) << left;
   EXPECT_EQ(left.find("dGVzdGVyOnMzY3JldA=="), std::string::npos) << left;
 }

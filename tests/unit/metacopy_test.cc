@@ -10,13 +10,18 @@
 #include <string>
 
 #include "fs/core/union_fs.h"
+#include "tests/support/file_data.h"
 #include "tests/support/layer_builder.h"
+#include "tests/support/mount_fixture.h"
 #include "tests/support/temp_dir.h"
 
 namespace strata::core {
 namespace {
 
 using testing::LayerBuilder;
+using testing::PreadAll;
+using testing::ReadPath;
+using testing::SameData;
 using testing::TempDir;
 
 constexpr const char* kMarker = "trusted.overlay.metacopy";
@@ -26,33 +31,6 @@ std::string Pattern() {
   std::string s(96 * 1024, '\0');
   for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
   return s;
-}
-
-std::string ReadAll(int fd) {
-  std::string out;
-  char buf[8192];
-  for (off_t off = 0;;) {
-    const ssize_t n = ::pread(fd, buf, sizeof buf, off);
-    if (n <= 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-    off += n;
-  }
-}
-
-std::string ReadPath(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  std::string out = fd >= 0 ? ReadAll(fd) : "";
-  if (fd >= 0) ::close(fd);
-  return out;
-}
-
-// Equal data, reported by the first differing offset rather than in full.
-::testing::AssertionResult Same(const std::string& got, const std::string& want) {
-  if (got == want) return ::testing::AssertionSuccess();
-  size_t i = 0;
-  while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
-  return ::testing::AssertionFailure() << "sizes " << got.size() << " and " << want.size()
-                                       << ", first difference at offset " << i;
 }
 
 bool HasMarker(const std::string& path) {
@@ -114,7 +92,7 @@ class MetacopyTest : public ::testing::Test {
   std::string Read(UnionFs& fs, InodeId id) {
     auto h = fs.OpenFile(id, O_RDONLY);
     EXPECT_TRUE(h) << h.error().Message();
-    return h ? ReadAll(*fs.HandleFd(**h)) : "";
+    return h ? PreadAll(*fs.HandleFd(**h)) : "";
   }
   Status Chmod(UnionFs& fs, InodeId id, mode_t mode) {
     AttrChange change;
@@ -143,7 +121,7 @@ TEST_F(MetacopyTest, ChmodCopiesUpMetadataOnly) {
   EXPECT_EQ(st->st_ino, f.attr.st_ino);
   EXPECT_EQ(st->st_blocks, lower.st_blocks) << "a metacopy file occupies what its data does";
   EXPECT_EQ(st->st_mtim.tv_sec, lower.st_mtim.tv_sec);
-  EXPECT_TRUE(Same(Read(*fs, f.id), Pattern()));
+  EXPECT_TRUE(SameData(Read(*fs, f.id), Pattern()));
   auto names = fs->ListXattr(f.id);
   ASSERT_TRUE(names);
   EXPECT_EQ(names->find("metacopy"), std::string::npos) << "the marker is private";
@@ -181,9 +159,9 @@ TEST_F(MetacopyTest, OpenForWriteCopiesTheDataInPlace) {
   ASSERT_EQ(::pwrite(*fs->HandleFd(**writer), "XYZ", 3, 0), 3);
   std::string want = Pattern();
   want.replace(0, 3, "XYZ");
-  EXPECT_TRUE(Same(ReadAll(*fs->HandleFd(**reader)), want)) << "an older reader follows the data";
-  EXPECT_TRUE(Same(Read(*fs, f.id), want));
-  EXPECT_TRUE(Same(ReadPath(dir_ / "l0/d/f"), Pattern())) << "lower intact";
+  EXPECT_TRUE(SameData(PreadAll(*fs->HandleFd(**reader)), want)) << "an older reader follows the data";
+  EXPECT_TRUE(SameData(Read(*fs, f.id), want));
+  EXPECT_TRUE(SameData(ReadPath(dir_ / "l0/d/f"), Pattern())) << "lower intact";
 }
 
 TEST_F(MetacopyTest, RemountFollowsTheMetacopyFile) {
@@ -200,7 +178,7 @@ TEST_F(MetacopyTest, RemountFollowsTheMetacopyFile) {
     EXPECT_EQ(f.attr.st_mode & 07777, 0640u);
     EXPECT_EQ(f.attr.st_blocks, Lstat(dir_ / "l0/d/f").st_blocks);
     EXPECT_EQ(*fs->GetXattr(f.id, "user.note"), "kept");
-    EXPECT_TRUE(Same(Read(*fs, f.id), Pattern()));
+    EXPECT_TRUE(SameData(Read(*fs, f.id), Pattern()));
   }
   // Truncating needs the data: copied, then cut.
   auto fs = Mount();
@@ -209,7 +187,7 @@ TEST_F(MetacopyTest, RemountFollowsTheMetacopyFile) {
   cut.size = 1000;
   ASSERT_TRUE(fs->SetAttr(f.id, cut));
   EXPECT_FALSE(HasMarker(dir_ / "u/d/f"));
-  EXPECT_TRUE(Same(Read(*fs, f.id), Pattern().substr(0, 1000)));
+  EXPECT_TRUE(SameData(Read(*fs, f.id), Pattern().substr(0, 1000)));
 }
 
 TEST_F(MetacopyTest, RenameAndLinkCopyTheDataFirst) {
@@ -220,12 +198,12 @@ TEST_F(MetacopyTest, RenameAndLinkCopyTheDataFirst) {
     ASSERT_TRUE(fs->Rename(d.id, "f", kRootId, "moved", 0));
     EXPECT_FALSE(HasMarker(dir_ / "u/moved"));
     const Entry moved = Look(*fs, kRootId, "moved");
-    EXPECT_TRUE(Same(Read(*fs, moved.id), Pattern()));
+    EXPECT_TRUE(SameData(Read(*fs, moved.id), Pattern()));
     ASSERT_TRUE(fs->Link(moved.id, d.id, "again"));
-    EXPECT_TRUE(Same(Read(*fs, Look(*fs, d.id, "again").id), Pattern()));
+    EXPECT_TRUE(SameData(Read(*fs, Look(*fs, d.id, "again").id), Pattern()));
   }
   auto fs = Mount();
-  EXPECT_TRUE(Same(Read(*fs, Look(*fs, kRootId, "moved").id), Pattern()));
+  EXPECT_TRUE(SameData(Read(*fs, Look(*fs, kRootId, "moved").id), Pattern()));
   EXPECT_EQ(fs->Lookup(Look(*fs, kRootId, "d").id, "f").error().code, ENOENT);
 }
 
@@ -237,7 +215,7 @@ TEST_F(MetacopyTest, UnlinkedMetacopyFileStaysReadableWhileOpen) {
   auto reader = fs->OpenFile(f.id, O_RDONLY);
   ASSERT_TRUE(reader);
   ASSERT_TRUE(fs->Unlink(d.id, "f"));
-  EXPECT_TRUE(Same(ReadAll(*fs->HandleFd(**reader)), Pattern()));
+  EXPECT_TRUE(SameData(PreadAll(*fs->HandleFd(**reader)), Pattern()));
   ASSERT_TRUE(Chmod(*fs, f.id, 0644)) << "the node itself stays usable";
   EXPECT_EQ(fs->GetAttr(f.id)->st_mode & 07777, 0644u);
 }
@@ -278,9 +256,9 @@ TEST_F(MetacopyTest, ReadOnlyUnionFollowsMetacopyFilesOfEveryShape) {
   const Entry f = Look(u, d.id, "f");
   EXPECT_EQ(f.attr.st_mode & 07777, 0600u) << "attributes from the top";
   EXPECT_EQ(f.attr.st_blocks, Lstat(dir_ / "l0/d/f").st_blocks);
-  EXPECT_TRUE(Same(Read(u, f.id), Pattern()));
-  EXPECT_TRUE(Same(Read(u, Look(u, d.id, "renamed").id), Pattern()));
-  EXPECT_TRUE(Same(Read(u, Look(u, x.id, "far").id), Pattern()));
+  EXPECT_TRUE(SameData(Read(u, f.id), Pattern()));
+  EXPECT_TRUE(SameData(Read(u, Look(u, d.id, "renamed").id), Pattern()));
+  EXPECT_TRUE(SameData(Read(u, Look(u, x.id, "far").id), Pattern()));
   EXPECT_EQ(u.Lookup(d.id, "orphan").error().code, EIO);
   EXPECT_EQ(u.Lookup(x.id, "escape").error().code, EIO);
 }
@@ -304,7 +282,7 @@ TEST_F(MetacopyTest, DataOnlyLayersServeOnlyRedirects) {
   ASSERT_TRUE(listing);
   EXPECT_EQ(listing->size(), 3u) << ". .. bin";
   const Entry bin = Look(u, kRootId, "bin");
-  EXPECT_TRUE(Same(Read(u, Look(u, bin.id, "tool").id), Pattern()));
+  EXPECT_TRUE(SameData(Read(u, Look(u, bin.id, "tool").id), Pattern()));
   EXPECT_EQ(u.Lookup(bin.id, "plain").error().code, EIO);
   config.lowerdirs.clear();
   EXPECT_EQ(UnionFs::Open(config).error().code, EINVAL) << "data-only layers alone";
@@ -327,12 +305,12 @@ TEST_F(MetacopyTest, CopyUpOfALowerMetacopyFileTakesItsData) {
     const Entry f = Look(**fs, Look(**fs, kRootId, "d").id, "f");
     ASSERT_TRUE(Chmod(**fs, f.id, 0600));
     EXPECT_EQ(HasMarker(dir_ / "u/d/f"), metacopy);
-    EXPECT_TRUE(Same(Read(**fs, f.id), Pattern()));
+    EXPECT_TRUE(SameData(Read(**fs, f.id), Pattern()));
     auto writer = (*fs)->OpenFile(f.id, O_WRONLY);
     ASSERT_TRUE(writer) << writer.error().Message();
     EXPECT_FALSE(HasMarker(dir_ / "u/d/f"));
     writer->reset();
-    EXPECT_TRUE(Same(Read(**fs, f.id), Pattern()));
+    EXPECT_TRUE(SameData(Read(**fs, f.id), Pattern()));
     fs->reset();
     ASSERT_EQ(::unlink((dir_ / "u/d/f").c_str()), 0);  // again, from the lower file
   }

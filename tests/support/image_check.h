@@ -1,0 +1,16 @@
+// Checks of a stored image against a tree another tool unpacked (umoci unpack).
+#pragma once
+
+#include <string>
+
+namespace strata::testing {
+
+// Mounts IMAGE of the store at STORE_ROOT read-only with stratafs at MOUNTPOINT (made if
+// missing) and expects the tree at EXPECTED_ROOT (gtest failures otherwise). The root
+// directory's own metadata is the unpacking tool's choice, and so are directory mtimes (umoci
+// drops their nanoseconds and, for directories later layers changed, shows a value other than
+// the top layer's entry, which kernel overlayfs and strata show): everything else must match.
+void ExpectImageMountsAs(const std::string& store_root, const std::string& image,
+                         const std::string& mountpoint, const std::string& expected_root);
+
+}  // namespace strata::testing
