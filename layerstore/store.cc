@@ -135,6 +135,10 @@ std::string Store::LayerDir(const Digest& diff_id) const {
   return root_ + "/layers/" + diff_id.encoded + "/diff";
 }
 
+std::string Store::LayerBlobPath(const Digest& diff_id) const {
+  return root_ + "/layers/" + diff_id.encoded + "/blob";
+}
+
 bool Store::HasBlob(const Digest& digest) const {
   return ::access((root_ + "/blobs/sha256/" + digest.encoded).c_str(), F_OK) == 0;
 }

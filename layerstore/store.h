@@ -4,6 +4,8 @@
 //   ROOT/blobs/sha256/HEX          manifests, indexes and configs, byte for byte as imported
 //   ROOT/layers/HEX/diff/          one extracted layer, HEX = its diffID; shared by images
 //   ROOT/layers/HEX/layer.json     its blob digest, compression, sizes
+//   ROOT/layers/HEX/blob           the layer blob byte for byte as received (compressed as it
+//                                  came), for save and push; absent in layers stored before
 //   ROOT/images/HEX.json           one image, HEX = its config digest (the image ID)
 //   ROOT/names.json                name[:tag] -> image ID (a tag is an alias, never a copy)
 //   ROOT/containers/NAME/          a writable container layer: container.json (its image),
@@ -61,6 +63,8 @@ class Store {
 
   const std::string& root() const { return root_; }
   std::string LayerDir(const Digest& diff_id) const;  // ROOT/layers/HEX/diff
+  // ROOT/layers/HEX/blob: the blob the layer was extracted from (may be absent).
+  std::string LayerBlobPath(const Digest& diff_id) const;
 
   // Blobs (small JSON documents). PutBlob verifies DATA hashes to DIGEST.
   bool HasBlob(const Digest& digest) const;
@@ -68,7 +72,8 @@ class Store {
   Result<std::string> GetBlob(const Digest& digest) const;
 
   bool HasLayer(const Digest& diff_id) const;
-  // A fresh directory under tmp/ to extract into (its "diff" subdirectory is created).
+  // A fresh directory under tmp/ to extract into (its "diff" subdirectory is created; the
+  // blob goes to WORK/blob).
   Result<std::string> MakeWorkDir();
   // Publishes a layer extracted into WORK/diff: writes layer.json, renames WORK into layers/.
   // If another import published the same diffID meanwhile, WORK is discarded.

@@ -54,6 +54,13 @@ struct MountLayer {
 int Mount(const Globals& g, const std::string& ref, const std::string& mountpoint,
           const MountLayer& layer);
 int Containers(const Globals& g, const std::string& format);
+struct CommitFlags {
+  std::string container, name, message, author;
+  std::string compression = "gzip";
+};
+int Commit(const Globals& g, const CommitFlags& flags);
+int Save(const Globals& g, const std::vector<std::string>& refs, const std::string& output,
+         const std::string& format);
 int RemoveContainers(const Globals& g, const std::vector<std::string>& names);
 int Umount(const std::string& mountpoint);
 int DigestFiles(const std::vector<std::string>& files);

@@ -88,6 +88,26 @@ int main(int argc, char** argv) {
   auto* container_rm = container->add_subcommand("rm", "Remove containers and their changes");
   container_rm->add_option("NAME", container_names, "containers")->required();
 
+  CommitFlags commit_flags;
+  auto* commit = app.add_subcommand(
+      "commit", "Make a container's changes the new top layer of an image (unmount it first)");
+  commit->add_option("CONTAINER", commit_flags.container, "container name (strata container ls)")
+      ->required();
+  commit->add_option("NAME", commit_flags.name, "name[:tag] for the new image (default: none)");
+  commit->add_option("-m,--message", commit_flags.message, "the history entry's comment");
+  commit->add_option("--author", commit_flags.author, "the image's author");
+  commit->add_option("--compression", commit_flags.compression, "gzip (default), zstd or none")
+      ->check(CLI::IsMember({"gzip", "zstd", "none"}));
+
+  std::vector<std::string> save_refs;
+  std::string save_output, save_format = "oci-archive";
+  auto* save = app.add_subcommand("save", "Write images to a file podman, skopeo and docker load");
+  save->add_option("REF", save_refs, "images (names or IDs)")->required();
+  save->add_option("-o,--output", save_output, "FILE (or DIR for oci-dir; '-' for stdout)")
+      ->required();
+  save->add_option("--format", save_format, "oci-archive (default), docker-archive or oci-dir")
+      ->check(CLI::IsMember({"oci-archive", "docker-archive", "oci-dir"}));
+
   auto* umount = app.add_subcommand("umount", "Unmount a mounted image");
   umount->add_option("MOUNTPOINT", mountpoint, "directory")->required();
 
@@ -167,6 +187,8 @@ int main(int argc, char** argv) {
   if (*mount) return Mount(g, ref, mountpoint, layer);
   if (*container_ls) return Containers(g, format);
   if (*container_rm) return RemoveContainers(g, container_names);
+  if (*commit) return Commit(g, commit_flags);
+  if (*save) return Save(g, save_refs, save_output, save_format);
   if (*umount) return Umount(mountpoint);
   if (*rm) return Remove(g, refs);
   if (*prune) return Prune(g);

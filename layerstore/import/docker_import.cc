@@ -15,12 +15,6 @@ namespace {
 using Json = nlohmann::json;
 constexpr size_t kMaxJsonBytes = 4 << 20;
 
-const char* LayerMediaType(const std::string& compression) {
-  if (compression == "gzip") return "application/vnd.oci.image.layer.v1.tar+gzip";
-  if (compression == "zstd") return "application/vnd.oci.image.layer.v1.tar+zstd";
-  return "application/vnd.oci.image.layer.v1.tar";
-}
-
 Result<std::string> ReadJsonFile(int root, const std::string& rel) {
   STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(root, rel));
   return ReadCapped(fd.Get(), kMaxJsonBytes, rel);
@@ -56,7 +50,6 @@ Result<ImportedImage> ImportOne(Store& store, int root, const Json& entry, size_
   STRATA_ASSIGN_OR_RETURN(std::vector<Digest> diffs,
                           ConfigDiffIds(config_text, layers.size(), config_path));
   ImportedImage result;
-  Json descriptors = Json::array();
   for (size_t i = 0; i < layers.size(); ++i) {
     const std::string lwhere = where + " layer " + std::to_string(i);
     if (!layers[i].is_string()) return Fail(EINVAL, lwhere + ": not a path");
@@ -71,20 +64,10 @@ Result<ImportedImage> ImportOne(Store& store, int root, const Json& entry, size_
                                                 [&] { return OpenBeneath(root, path); }, claimed,
                                                 lwhere + " ('" + path + "')"));
     ++(extracted ? result.layers_extracted : result.layers_reused);
-    STRATA_ASSIGN_OR_RETURN(LayerRecord record, store.GetLayer(diff));
-    descriptors.push_back({{"mediaType", LayerMediaType(record.compression)},
-                           {"digest", record.blob_digest.String()},
-                           {"size", record.blob_size}});
   }
-  const Json manifest = {{"schemaVersion", 2},
-                         {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                         {"config",
-                          {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-                           {"digest", config_digest.String()},
-                           {"size", config_text.size()}}},
-                         {"layers", descriptors}};
   ImageDocuments docs;
-  docs.manifest = manifest.dump();
+  STRATA_ASSIGN_OR_RETURN(docs.manifest,
+                          ManifestOfStoredLayers(store, config_digest, config_text, diffs));
   docs.manifest_digest = Sha256Of(docs.manifest);
   docs.config = config_text;
   docs.config_digest = config_digest;

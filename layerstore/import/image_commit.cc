@@ -12,17 +12,59 @@
 #include "layerstore/tree_digest.h"
 
 namespace strata::store {
+namespace {
+
+// Keeps the blob BLOB_FD (from offset 0) as PATH, mode 0600, and opens the kept file: a
+// temporary file (the O_TMPFILE a pull downloaded into) is linked in, anything else copied
+// (copy_file_range, which clones where the filesystem can), never hard-linked to a file the
+// user owns. The kept bytes are the ones then verified and extracted.
+Result<UniqueFd> KeepBlob(int blob_fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(blob_fd, &st) != 0) return FailErrno("stat blob");
+  if (st.st_nlink == 0 &&
+      ::linkat(AT_FDCWD, ("/proc/self/fd/" + std::to_string(blob_fd)).c_str(), AT_FDCWD,
+               path.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+    UniqueFd kept(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!kept) return FailErrno(path);
+    return kept;
+  }
+  UniqueFd out(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!out) return FailErrno("create " + path);
+  loff_t in_off = 0;
+  while (in_off < st.st_size) {
+    ssize_t n = ::copy_file_range(blob_fd, &in_off, out.Get(), nullptr,
+                                  static_cast<size_t>(st.st_size - in_off), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+      char buf[1 << 16];
+      n = ::pread(blob_fd, buf, sizeof(buf), in_off);
+      if (n > 0 && ::write(out.Get(), buf, static_cast<size_t>(n)) != n) n = -1;
+      if (n > 0) in_off += n;
+    }
+    if (n < 0) return FailErrno("copy blob to " + path);
+    if (n == 0) return Fail(EIO, "blob shrank while being kept");
+  }
+  if (::lseek(out.Get(), 0, SEEK_SET) != 0) return FailErrno("seek " + path);
+  return out;
+}
+
+}  // namespace
 
 Status ImportLayerBlob(Store& store, int blob_fd, const std::optional<Digest>& expected_blob,
                        const Digest& diff_id, const std::string& where) {
   STRATA_ASSIGN_OR_RETURN(std::string work, store.MakeWorkDir());
   Digest tree;
+  uint64_t blob_size = 0;
   auto extracted = [&]() -> Result<ExtractResult> {
     UniqueFd dest(::open((work + "/diff").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dest) return FailErrno(work);
+    STRATA_ASSIGN_OR_RETURN(UniqueFd kept, KeepBlob(blob_fd, work + "/blob"));
+    struct stat st;
+    if (::fstat(kept.Get(), &st) != 0) return FailErrno("stat kept blob");
+    blob_size = static_cast<uint64_t>(st.st_size);
     ExtractOptions opts;
     opts.privileged = ::geteuid() == 0;
-    STRATA_ASSIGN_OR_RETURN(ExtractResult r, ExtractLayer(blob_fd, dest.Get(), opts));
+    STRATA_ASSIGN_OR_RETURN(ExtractResult r, ExtractLayer(kept.Get(), dest.Get(), opts));
     if (expected_blob && !(r.blob_digest == *expected_blob)) {
       return Fail(EINVAL,
                   "blob sha256 is " + r.blob_digest.String() + ", not " + expected_blob->String());
@@ -38,8 +80,6 @@ Status ImportLayerBlob(Store& store, int blob_fd, const std::optional<Digest>& e
     (void)RemoveAll(work);
     return Fail(extracted.error().code, where + ": " + extracted.error().context);
   }
-  struct stat st;
-  const uint64_t blob_size = ::fstat(blob_fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
   LayerRecord record{diff_id,   extracted->blob_digest, extracted->compression,
                      blob_size, extracted->tar_bytes,   tree};
   return store.PublishLayer(work, record);
@@ -89,6 +129,33 @@ Result<std::vector<Digest>> ConfigDiffIds(const std::string& config_text, size_t
     out.push_back(*digest);
   }
   return out;
+}
+
+std::string LayerMediaType(const std::string& compression) {
+  if (compression == "gzip") return "application/vnd.oci.image.layer.v1.tar+gzip";
+  if (compression == "zstd") return "application/vnd.oci.image.layer.v1.tar+zstd";
+  return "application/vnd.oci.image.layer.v1.tar";
+}
+
+Result<std::string> ManifestOfStoredLayers(const Store& store, const Digest& config_digest,
+                                           const std::string& config_text,
+                                           const std::vector<Digest>& diff_ids) {
+  using Json = nlohmann::json;
+  Json layers = Json::array();
+  for (const Digest& d : diff_ids) {
+    STRATA_ASSIGN_OR_RETURN(LayerRecord record, store.GetLayer(d));
+    layers.push_back({{"mediaType", LayerMediaType(record.compression)},
+                      {"digest", record.blob_digest.String()},
+                      {"size", record.blob_size}});
+  }
+  const Json manifest = {{"schemaVersion", 2},
+                         {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                         {"config",
+                          {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                           {"digest", config_digest.String()},
+                           {"size", config_text.size()}}},
+                         {"layers", layers}};
+  return manifest.dump();
 }
 
 Result<ImportedImage> CommitImage(Store& store, const ImageDocuments& docs) {

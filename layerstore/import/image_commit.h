@@ -14,7 +14,8 @@
 
 namespace strata::store {
 
-// Extracts the layer blob BLOB_FD into a work directory and publishes it as DIFF_ID, after
+// Keeps the layer blob BLOB_FD (read from offset 0) with the layer (Store::LayerBlobPath),
+// extracts the kept copy into a work directory and publishes it as DIFF_ID, after
 // checking the blob's sha256 (if EXPECTED_BLOB is given) and its uncompressed sha256 (DIFF_ID).
 // WHERE names the layer in errors. On any failure the work directory is removed.
 Status ImportLayerBlob(Store& store, int blob_fd, const std::optional<Digest>& expected_blob,
@@ -31,6 +32,15 @@ Result<std::vector<Digest>> ConfigDiffIds(const std::string& config_text, size_t
 Result<bool> EnsureLayer(Store& store, const ImportOptions& options, size_t index, size_t count,
                          const Digest& diff_id, const std::function<Result<UniqueFd>()>& open_blob,
                          const std::optional<Digest>& expected_blob, const std::string& where);
+
+// The OCI media type of a layer blob compressed as COMPRESSION says ("gzip", "zstd", "none").
+std::string LayerMediaType(const std::string& compression);
+
+// An OCI image manifest for the config CONFIG_TEXT (digest CONFIG_DIGEST) whose layers are the
+// blobs the store keeps for DIFF_IDS (LayerRecord). Errors: the store's, for a missing layer.
+Result<std::string> ManifestOfStoredLayers(const Store& store, const Digest& config_digest,
+                                           const std::string& config_text,
+                                           const std::vector<Digest>& diff_ids);
 
 struct ImageDocuments {
   Digest manifest_digest;

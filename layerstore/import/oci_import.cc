@@ -149,10 +149,18 @@ Result<std::vector<ImportedImage>> ImportImage(Store& store, const std::string& 
     if (source.starts_with(prefix)) {
       transport = std::string(prefix, std::string(prefix).size() - 1);
       path = source.substr(std::string(prefix).size());
-      const size_t colon = path.rfind(':');
-      if (colon != std::string::npos && path.find('/', colon) == std::string::npos) {
-        ref = path.substr(colon + 1);
-        path = path.substr(0, colon);
+      // PATH[:REF], where REF may hold colons (localhost/app:1.0) and so may PATH: the first
+      // colon after which what comes before it exists.
+      struct stat probe;
+      if (::stat(path.c_str(), &probe) != 0) {
+        for (size_t colon = path.find(':'); colon != std::string::npos;
+             colon = path.find(':', colon + 1)) {
+          if (::stat(path.substr(0, colon).c_str(), &probe) == 0) {
+            ref = path.substr(colon + 1);
+            path = path.substr(0, colon);
+            break;
+          }
+        }
       }
     }
   }
