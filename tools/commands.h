@@ -59,6 +59,8 @@ struct CommitFlags {
   std::string compression = "gzip";
 };
 int Commit(const Globals& g, const CommitFlags& flags);
+int Push(const Globals& g, const std::string& ref, const std::string& destination,
+         bool tls_verify);
 int Save(const Globals& g, const std::vector<std::string>& refs, const std::string& output,
          const std::string& format);
 int RemoveContainers(const Globals& g, const std::vector<std::string>& names);

@@ -39,6 +39,15 @@ int main(int argc, char** argv) {
                    "verify the registry's TLS certificate and allow no plain HTTP (default true; "
                    "loopback registries may always be plain HTTP)");
 
+  std::string push_destination;
+  auto* push = app.add_subcommand("push", "Push an image to a registry");
+  push->add_option("REF", ref, "image (its name is the destination unless DEST is given)")
+      ->required();
+  push->add_option("DEST", push_destination, "host[:port]/path/repo[:tag]");
+  push->add_option("--tls-verify", tls_verify,
+                   "verify the registry's TLS certificate and allow no plain HTTP (default true; "
+                   "loopback registries may always be plain HTTP)");
+
   std::string registry, user, auth_file;
   bool password_stdin = false;
   auto* login = app.add_subcommand("login", "Log in to a registry (podman's auth file)");
@@ -181,6 +190,7 @@ int main(int argc, char** argv) {
     pull_options.registry.tls_verify = tls_verify;
     return Pull(g, ref, pull_options);
   }
+  if (*push) return Push(g, ref, push_destination, tls_verify);
   if (*images) return Images(g, format, ids_only);
   if (*inspect) return Inspect(g, ref, config, raw);
   if (*lowerdirs) return Lowerdirs(g, ref);

@@ -12,15 +12,15 @@
 
 #include "layerstore/export/tar_out.h"
 #include "layerstore/image_ops.h"
-#include "layerstore/import/image_commit.h"
+#include "layerstore/image_plan.h"
 #include "layerstore/import/layer_stream.h"
 
 namespace strata::store {
 namespace {
 
 using Json = nlohmann::json;
-// Writes DATA of SIZE bytes to the file being filled.
-using Put = std::function<Status(const void* data, size_t size)>;
+// Writes DATA of SIZE bytes to the file being filled (image_plan.h).
+using Put = BlobPut;
 
 // Where a saved layout goes: a directory or a tar stream.
 class Sink {
@@ -118,97 +118,13 @@ class TarSink : public Sink {
   std::unique_ptr<TarOut> tar_;
 };
 
-struct SavedLayer {
-  LayerRecord record;
-  std::string blob_path;
+// One image to write: what leaves the store, and the names REFs gave it, in order.
+struct Planned : PlannedImage {
+  std::vector<std::string> names;
 };
-
-// One image to write, with everything it needs read and checked up front.
-struct Planned {
-  ImageRecord image;
-  std::string config;
-  std::string manifest;
-  Digest manifest_digest;
-  std::string manifest_media_type;
-  std::vector<SavedLayer> layers;
-  std::vector<std::string> names;  // names REFs gave, in order
-};
-
-// The manifest the image was received with if it names exactly the kept layer blobs.
-bool ManifestMatches(const std::string& text, const Planned& p) {
-  const Json m = Json::parse(text, nullptr, false);
-  if (m.is_discarded() || !m.is_object() || !m.contains("layers") || !m["layers"].is_array() ||
-      m["layers"].size() != p.layers.size() || !m.contains("config") ||
-      !m["config"].is_object() || m["config"].value("digest", "") != p.image.id.String()) {
-    return false;
-  }
-  for (size_t i = 0; i < p.layers.size(); ++i) {
-    const Json& d = m["layers"][i];
-    if (!d.is_object() || d.value("digest", "") != p.layers[i].record.blob_digest.String() ||
-        d.value("size", uint64_t{0}) != p.layers[i].record.blob_size) {
-      return false;
-    }
-  }
-  return true;
-}
-
-Result<Planned> Plan(const Store& store, const Digest& id) {
-  Planned p;
-  STRATA_ASSIGN_OR_RETURN(p.image, store.GetImage(id));
-  STRATA_ASSIGN_OR_RETURN(p.config, store.GetBlob(id));
-  for (const Digest& d : p.image.diff_ids) {
-    STRATA_ASSIGN_OR_RETURN(LayerRecord record, store.GetLayer(d));
-    const std::string path = store.LayerBlobPath(d);
-    if (::access(path.c_str(), R_OK) != 0) {
-      return Fail(ENOENT, "layer " + d.String() + " of image " + id.String() +
-                              " was stored without its blob (by an older strata): remove the "
-                              "image and import or pull it again to save it");
-    }
-    p.layers.push_back({record, path});
-  }
-  auto received = store.GetBlob(p.image.manifest_digest);
-  if (received && ManifestMatches(*received, p)) {
-    p.manifest = *received;
-    p.manifest_digest = p.image.manifest_digest;
-  } else {
-    STRATA_ASSIGN_OR_RETURN(p.manifest,
-                            ManifestOfStoredLayers(store, id, p.config, p.image.diff_ids));
-    p.manifest_digest = Sha256Of(p.manifest);
-  }
-  const Json m = Json::parse(p.manifest, nullptr, false);
-  p.manifest_media_type = m.is_object() ? m.value("mediaType", "") : "";
-  if (p.manifest_media_type.empty()) {
-    p.manifest_media_type = "application/vnd.oci.image.manifest.v1+json";
-  }
-  return p;
-}
-
-// Streams the kept blob of LAYER through PUT, checking its digest and size.
-Status PutBlob(const SavedLayer& layer, const Put& put) {
-  UniqueFd fd(::open(layer.blob_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) return FailErrno(layer.blob_path);
-  Sha256 hash;
-  std::vector<char> buf(1 << 17);
-  uint64_t total = 0;
-  for (;;) {
-    const ssize_t n = ::read(fd.Get(), buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FailErrno("read " + layer.blob_path);
-    if (n == 0) break;
-    hash.Update(buf.data(), static_cast<size_t>(n));
-    total += static_cast<uint64_t>(n);
-    STRATA_RETURN_IF_ERROR(put(buf.data(), static_cast<size_t>(n)));
-  }
-  if (!(hash.Finish() == layer.record.blob_digest) || total != layer.record.blob_size) {
-    return Fail(EIO, "the kept blob of layer " + layer.record.diff_id.String() +
-                         " does not hash to " + layer.record.blob_digest.String() +
-                         " (strata verify checks the store)");
-  }
-  return Ok();
-}
 
 // Streams LAYER uncompressed (its diffID's bytes) through PUT, checking both digests.
-Status PutTar(const SavedLayer& layer, const Put& put) {
+Status PutTar(const PlannedLayer& layer, const Put& put) {
   UniqueFd fd(::open(layer.blob_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return FailErrno(layer.blob_path);
   STRATA_ASSIGN_OR_RETURN(auto stream, LayerStream::Open(fd.Get()));
@@ -238,9 +154,9 @@ Status WriteOciLayout(const std::vector<Planned>& images, const std::vector<size
     return sink.File("blobs/sha256/" + d.encoded, size, fill);
   };
   for (const Planned& p : images) {
-    for (const SavedLayer& layer : p.layers) {
+    for (const PlannedLayer& layer : p.layers) {
       STRATA_RETURN_IF_ERROR(blob(layer.record.blob_digest, layer.record.blob_size,
-                                  [&](const Put& put) { return PutBlob(layer, put); }));
+                                  [&](const Put& put) { return CopyKeptBlob(layer, put); }));
     }
     STRATA_RETURN_IF_ERROR(blob(p.image.id, p.config.size(), [&](const Put& put) {
       return put(p.config.data(), p.config.size());
@@ -276,7 +192,7 @@ Status WriteDockerArchive(const std::vector<Planned>& images, Sink& sink) {
   Json manifest = Json::array();
   for (const Planned& p : images) {
     Json layers = Json::array();
-    for (const SavedLayer& layer : p.layers) {
+    for (const PlannedLayer& layer : p.layers) {
       const std::string hex = layer.record.diff_id.encoded;
       layers.push_back(hex + "/layer.tar");
       if (!written.insert(hex).second) continue;
@@ -323,8 +239,8 @@ Result<std::vector<SavedImage>> SaveImages(const Store& store, const SaveOptions
     STRATA_ASSIGN_OR_RETURN(Resolved r, ResolveImage(store, ref));
     auto [it, fresh] = by_id.try_emplace(r.id.encoded, images.size());
     if (fresh) {
-      STRATA_ASSIGN_OR_RETURN(Planned p, Plan(store, r.id));
-      images.push_back(std::move(p));
+      STRATA_ASSIGN_OR_RETURN(PlannedImage p, PlanImage(store, r.id));
+      images.push_back(Planned{std::move(p), {}});
     }
     Planned& p = images[it->second];
     if (!r.name.empty() &&

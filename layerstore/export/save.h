@@ -7,9 +7,7 @@
 //   DIFFID/layer.tar uncompressed), which docker, podman and skopeo load.
 // Every blob is the store's own copy (the layer blob kept at import, pull or commit), hashed
 // again on the way out: a corrupt store fails the save instead of producing a bad file. The
-// manifest is the one the image was received with when its layers are the kept blobs (so the
-// saved image has the same digest), else an OCI manifest of the kept blobs; the image ID (the
-// config) never changes. Output is written next to its final path and renamed into place when
+// manifest is chosen as image_plan.h says (the received one when it can be). Output is written next to its final path and renamed into place when
 // complete ("-" writes an archive to stdout).
 #pragma once
 

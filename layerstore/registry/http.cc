@@ -2,8 +2,11 @@
 
 #include <curl/curl.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <mutex>
 
 namespace strata::store {
@@ -17,7 +20,41 @@ struct Transfer {
   size_t received = 0;
   bool too_big = false;
   bool cancelled = false;
+  const HttpRequest* request = nullptr;
+  uint64_t sent = 0;  // of the request body
+  int read_errno = 0;
 };
+
+size_t OnRead(char* buffer, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const HttpRequest& r = *t->request;
+  const uint64_t total = r.body_fd >= 0 ? r.body_size : r.body.size();
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(size * n, total - t->sent));
+  if (want == 0) return 0;
+  if (r.body_fd < 0) {
+    std::memcpy(buffer, r.body.data() + t->sent, want);
+    t->sent += want;
+    return want;
+  }
+  for (;;) {
+    const ssize_t got = ::pread(r.body_fd, buffer, want, static_cast<off_t>(t->sent));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      t->read_errno = got < 0 ? errno : EIO;
+      return CURL_READFUNC_ABORT;
+    }
+    t->sent += static_cast<uint64_t>(got);
+    return static_cast<size_t>(got);
+  }
+}
+
+// Rewinds the request body when curl must send it again (a redirect, an auth round).
+int OnSeek(void* user, curl_off_t offset, int origin) {
+  auto* t = static_cast<Transfer*>(user);
+  if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
+  t->sent = static_cast<uint64_t>(offset);
+  return CURL_SEEKFUNC_OK;
+}
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
@@ -93,17 +130,32 @@ class CurlHttp : public Http {
     if (curl_) curl_easy_cleanup(curl_);
   }
 
-  Result<HttpResponse> Get(const HttpRequest& request, size_t max_body,
-                           const BodySink& sink) override {
+  Result<HttpResponse> Send(const HttpRequest& request, size_t max_body,
+                            const BodySink& sink) override {
     if (!curl_) return Fail(ENOMEM, "curl_easy_init");
     curl_easy_reset(curl_);
     HttpResponse response;
     Transfer t{curl_, &response, &sink, max_body};
+    t.request = &request;
     curl_slist* headers = nullptr;
     for (const std::string& h : request.headers) headers = curl_slist_append(headers, h.c_str());
+    const std::string& method = request.method;
+    const bool fetch = method == "GET" || method == "HEAD";
+    if (!fetch) headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
     curl_easy_setopt(curl_, CURLOPT_URL, request.url.c_str());
     curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, 1L);
+    if (method == "HEAD") curl_easy_setopt(curl_, CURLOPT_NOBODY, 1L);
+    if (!fetch) {
+      const uint64_t size = request.body_fd >= 0 ? request.body_size : request.body.size();
+      curl_easy_setopt(curl_, CURLOPT_UPLOAD, 1L);  // PUT, renamed below for POST and PATCH
+      curl_easy_setopt(curl_, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+      curl_easy_setopt(curl_, CURLOPT_READFUNCTION, OnRead);
+      curl_easy_setopt(curl_, CURLOPT_READDATA, &t);
+      curl_easy_setopt(curl_, CURLOPT_SEEKFUNCTION, OnSeek);
+      curl_easy_setopt(curl_, CURLOPT_SEEKDATA, &t);
+      if (method != "PUT") curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, method.c_str());
+    }
+    curl_easy_setopt(curl_, CURLOPT_FOLLOWLOCATION, fetch ? 1L : 0L);
     curl_easy_setopt(curl_, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(curl_, CURLOPT_UNRESTRICTED_AUTH, 0L);  // no credentials to another host
     curl_easy_setopt(curl_, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -126,6 +178,7 @@ class CurlHttp : public Http {
       return Fail(EFBIG, request.url + ": more than " + std::to_string(max_body) + " bytes");
     }
     if (t.cancelled) return Fail(ECANCELED, request.url);
+    if (t.read_errno != 0) return Fail(t.read_errno, request.url + ": read the request body");
     if (rc != CURLE_OK) {
       return Fail(ErrnoOf(rc), request.url + ": " + curl_easy_strerror(rc));
     }

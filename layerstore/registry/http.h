@@ -13,9 +13,15 @@
 namespace strata::store {
 
 struct HttpRequest {
+  std::string method = "GET";  // GET, HEAD, POST, PUT or PATCH
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
   bool verify_tls = true;
+  // The request body (POST, PUT, PATCH): BODY_SIZE bytes of BODY_FD from offset 0 (read with
+  // pread, so a retry sends them again) if BODY_FD >= 0, else BODY.
+  std::string body;
+  int body_fd = -1;
+  uint64_t body_size = 0;
 };
 
 struct HttpResponse {
@@ -31,12 +37,13 @@ using BodySink = std::function<bool(const char* data, size_t size)>;
 class Http {
  public:
   virtual ~Http() = default;
-  // GET REQUEST.url, following up to 5 redirects; headers given (Authorization too) are never
-  // sent to another host than the first. A successful (2xx) body goes to SINK if given, else
-  // into response.body; at most MAX_BODY bytes (EFBIG beyond). Errors: ECONNREFUSED/EHOSTUNREACH/
-  // ETIMEDOUT/EPROTO (TLS) and the like naming the URL; an HTTP error status is a response.
-  virtual Result<HttpResponse> Get(const HttpRequest& request, size_t max_body,
-                                   const BodySink& sink) = 0;
+  // Sends REQUEST. GET and HEAD follow up to 5 redirects; headers given (Authorization too)
+  // are never sent to another host than the first. Other methods follow none (a 202's Location
+  // is the caller's). A successful (2xx) body goes to SINK if given, else into response.body;
+  // at most MAX_BODY bytes (EFBIG beyond). Errors: ECONNREFUSED/EHOSTUNREACH/ETIMEDOUT/EPROTO
+  // (TLS) and the like naming the URL; an HTTP error status is a response.
+  virtual Result<HttpResponse> Send(const HttpRequest& request, size_t max_body,
+                                    const BodySink& sink) = 0;
 };
 
 std::unique_ptr<Http> MakeHttp();

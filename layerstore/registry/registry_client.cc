@@ -35,38 +35,57 @@ RegistryClient::RegistryClient(Http& http, RemoteRef ref, RegistryOptions option
   if (!options_.credentials) options_.credentials = FindCredentials(ref_.registry);
 }
 
-Result<HttpResponse> RegistryClient::Send(const std::string& url, const std::string& accept,
-                                          size_t max_body, const BodySink& sink) {
+std::string RegistryClient::Url(const std::string& target) const {
+  if (target.starts_with("http://") || target.starts_with("https://")) return target;
+  if (target.starts_with("/")) return scheme_ + "://" + ref_.ApiHost() + target;  // a Location
+  return scheme_ + "://" + ref_.ApiHost() + "/v2/" + target;
+}
+
+Result<HttpResponse> RegistryClient::Send(const Call& call, size_t max_body,
+                                          const BodySink& sink) {
   HttpRequest req;
-  req.url = url;
+  req.method = call.method;
+  req.url = Url(call.target);
   req.verify_tls = VerifyTls();
-  if (!accept.empty()) req.headers.push_back(accept);
-  if (!authorization_.empty()) req.headers.push_back(authorization_);
-  return http_.Get(req, max_body, sink);
+  req.headers = call.headers;
+  req.body = call.body;
+  req.body_fd = call.body_fd;
+  req.body_size = call.body_size;
+  // Credentials go only to the registry itself (an upload Location may name another host).
+  const std::string own = scheme_ + "://" + ref_.ApiHost() + "/";
+  if (!authorization_.empty() && req.url.starts_with(own)) req.headers.push_back(authorization_);
+  return http_.Send(req, max_body, sink);
+}
+
+Result<HttpResponse> RegistryClient::Do(const Call& call, size_t max_body, const BodySink& sink) {
+  const bool plain_allowed = ref_.Loopback() || !options_.tls_verify;
+  Result<HttpResponse> r = Fail(EIO);
+  if (scheme_.empty()) {
+    scheme_ = "https";
+    r = Send(call, max_body, sink);
+    if (!r && plain_allowed) {
+      scheme_ = "http";  // the registry speaks no TLS (allowed here): plain from now on
+      r = Send(call, max_body, sink);
+    }
+    if (!r) scheme_.clear();
+  } else {
+    r = Send(call, max_body, sink);
+  }
+  // Challenged: authenticate (again, if a token expired during a long transfer, or for the
+  // push scope a pull token lacks) and retry once.
+  if (r && r->status == 401) {
+    STRATA_RETURN_IF_ERROR(Authenticate(*r));
+    return Send(call, max_body, sink);
+  }
+  return r;
 }
 
 Result<HttpResponse> RegistryClient::Get(const std::string& path, const std::string& accept,
                                          size_t max_body, const BodySink& sink) {
-  const bool plain_allowed = ref_.Loopback() || !options_.tls_verify;
-  auto url = [&] { return scheme_ + "://" + ref_.ApiHost() + "/v2/" + path; };
-  Result<HttpResponse> r = Fail(EIO);
-  if (scheme_.empty()) {
-    scheme_ = "https";
-    r = Send(url(), accept, max_body, sink);
-    if (!r && plain_allowed) {
-      scheme_ = "http";  // the registry speaks no TLS (allowed here): plain from now on
-      r = Send(url(), accept, max_body, sink);
-    }
-    if (!r) scheme_.clear();
-  } else {
-    r = Send(url(), accept, max_body, sink);
-  }
-  // Challenged: authenticate (again, if a token expired during a long pull) and retry once.
-  if (r && r->status == 401) {
-    STRATA_RETURN_IF_ERROR(Authenticate(*r));
-    return Send(url(), accept, max_body, sink);
-  }
-  return r;
+  Call call;
+  call.target = path;
+  if (!accept.empty()) call.headers.push_back(accept);
+  return Do(call, max_body, sink);
 }
 
 Status RegistryClient::Authenticate(const HttpResponse& r) {
@@ -85,7 +104,8 @@ Status RegistryClient::Authenticate(const HttpResponse& r) {
   // The scope the challenge names, else pulling this repository (none for a login check).
   const std::string scope = c.params.count("scope")   ? c.params["scope"]
                             : ref_.repository.empty() ? ""
-                                                      : "repository:" + ref_.repository + ":pull";
+                                                      : "repository:" + ref_.repository +
+                                                            (options_.push ? ":pull,push" : ":pull");
   if (!scope.empty()) url += "scope=" + UrlEncode(scope);
   if (url.back() == '&' || url.back() == '?') url.pop_back();
   HttpRequest req;
@@ -94,7 +114,7 @@ Status RegistryClient::Authenticate(const HttpResponse& r) {
   if (creds) {
     req.headers.push_back("Authorization: Basic " + Base64(creds->user + ":" + creds->password));
   }
-  STRATA_ASSIGN_OR_RETURN(HttpResponse t, http_.Get(req, 1 << 20, nullptr));
+  STRATA_ASSIGN_OR_RETURN(HttpResponse t, http_.Send(req, 1 << 20, nullptr));
   if (t.status != 200) {
     return Fail(EACCES, ref_.registry + ": the token service answered HTTP " +
                             std::to_string(t.status) + (creds ? "" : " (strata login?)"));
@@ -110,7 +130,15 @@ Status RegistryClient::Authenticate(const HttpResponse& r) {
 }
 
 Unexpected RegistryClient::StatusError(const HttpResponse& r, const std::string& what) const {
-  const std::string where = ref_.Name() + ": " + what + ": HTTP " + std::to_string(r.status);
+  std::string where = ref_.Name() + ": " + what + ": HTTP " + std::to_string(r.status);
+  // The distribution spec's error body: {"errors": [{"code": ..., "message": ...}]}.
+  const nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("errors") && j["errors"].is_array() && !j["errors"].empty() &&
+      j["errors"][0].is_object()) {
+    const nlohmann::json& e = j["errors"][0];
+    const std::string code = e.value("code", ""), message = e.value("message", "");
+    if (!code.empty() || !message.empty()) where += " (" + code + ": " + message + ")";
+  }
   if (r.status == 401 || r.status == 403) return Fail(EACCES, where + " (access denied)");
   if (r.status == 404) return Fail(ENOENT, where + " (not found)");
   if (r.status == 429) return Fail(EBUSY, where + " (too many requests)");
@@ -187,6 +215,67 @@ Status RegistryClient::Blob(const Digest& digest, uint64_t size, int fd,
   }
   if (!(hash.Finish() == digest)) {
     return Fail(EINVAL, ref_.Name() + ": " + what + ": the data served does not match it");
+  }
+  return Ok();
+}
+
+Result<bool> RegistryClient::HasBlob(const Digest& digest) {
+  Call call;
+  call.method = "HEAD";
+  call.target = ref_.repository + "/blobs/" + digest.String();
+  STRATA_ASSIGN_OR_RETURN(HttpResponse r, Do(call, 1 << 20, nullptr));
+  if (r.status == 200) return true;
+  if (r.status == 404) return false;
+  return StatusError(r, "blob " + digest.String());
+}
+
+Result<bool> RegistryClient::PushBlob(const Digest& digest, int fd, uint64_t size,
+                                      const std::string& from) {
+  const std::string what = "upload of blob " + digest.String();
+  Call start;
+  start.method = "POST";
+  start.target = ref_.repository + "/blobs/uploads/";
+  if (!from.empty()) {
+    start.target += "?mount=" + UrlEncode(digest.String()) + "&from=" + UrlEncode(from);
+  }
+  STRATA_ASSIGN_OR_RETURN(HttpResponse r, Do(start, 1 << 20, nullptr));
+  if (r.status == 201 && !from.empty()) return true;  // mounted: nothing to send
+  if (r.status != 202) return StatusError(r, what);
+  const auto location = r.headers.find("location");
+  if (location == r.headers.end() || location->second.empty()) {
+    return Fail(EIO, ref_.Name() + ": " + what + ": the registry gave no upload location");
+  }
+  Call put;
+  put.method = "PUT";
+  put.target = location->second;
+  put.target += (put.target.find('?') == std::string::npos ? "?" : "&");
+  put.target += "digest=" + UrlEncode(digest.String());
+  put.headers = {"Content-Type: application/octet-stream"};
+  put.body_fd = fd;
+  put.body_size = size;
+  STRATA_ASSIGN_OR_RETURN(HttpResponse done, Do(put, 1 << 20, nullptr));
+  if (done.status != 201) return StatusError(done, what);
+  if (auto h = done.headers.find("docker-content-digest");
+      h != done.headers.end() && h->second != digest.String()) {
+    return Fail(EINVAL, ref_.Name() + ": " + what + ": the registry stored " + h->second);
+  }
+  return false;
+}
+
+Status RegistryClient::PutManifest(const std::string& reference, const std::string& body,
+                                   const std::string& media_type, const Digest& digest) {
+  const std::string what = "manifest " + reference;
+  Call put;
+  put.method = "PUT";
+  put.target = ref_.repository + "/manifests/" + reference;
+  put.headers = {"Content-Type: " + media_type};
+  put.body = body;
+  STRATA_ASSIGN_OR_RETURN(HttpResponse r, Do(put, 1 << 20, nullptr));
+  if (r.status != 201) return StatusError(r, what);
+  if (auto h = r.headers.find("docker-content-digest");
+      h != r.headers.end() && h->second != digest.String()) {
+    return Fail(EINVAL, ref_.Name() + ": " + what + ": the registry stored it as " + h->second +
+                            ", not " + digest.String());
   }
   return Ok();
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "fs/base/status.h"
 #include "layerstore/digest.h"
@@ -21,6 +22,7 @@ namespace strata::store {
 struct RegistryOptions {
   bool tls_verify = true;
   std::optional<Credentials> credentials;  // default: FindCredentials(registry)
+  bool push = false;  // tokens for "pull,push" where a challenge names no scope
 };
 
 struct FetchedManifest {
@@ -56,12 +58,37 @@ class RegistryClient {
   Status Blob(const Digest& digest, uint64_t size, int fd,
               const std::atomic<bool>* cancel = nullptr);
 
+  // --- push ---
+  // Whether the repository has blob DIGEST (HEAD). Errors: EACCES, or the transport's errno.
+  Result<bool> HasBlob(const Digest& digest);
+  // Puts blob DIGEST (SIZE bytes of FD from offset 0) into the repository: mounted from
+  // repository FROM of the same registry if FROM is given and the registry has it there (no
+  // transfer; returns true), else uploaded (POST, then one PUT with the data; false).
+  // Errors: EINVAL if the registry computes another digest, EACCES, EIO with the registry's
+  // message, or the transport's errno.
+  Result<bool> PushBlob(const Digest& digest, int fd, uint64_t size, const std::string& from);
+  // PUTs manifest BODY (MEDIA_TYPE, sha256 DIGEST) as REFERENCE (a tag, or DIGEST). Errors:
+  // EINVAL if the registry names another digest, EACCES, EIO with the registry's message (a
+  // blob it lacks, a manifest it refuses), or the transport's errno.
+  Status PutManifest(const std::string& reference, const std::string& body,
+                     const std::string& media_type, const Digest& digest);
+
  private:
-  // GET PATH (under /v2/) with ACCEPT, authenticating once if challenged.
+  struct Call {
+    std::string method = "GET";
+    std::string target;  // a path under /v2/, or a Location (absolute, or a path from /)
+    std::vector<std::string> headers;
+    std::string body;  // or BODY_SIZE bytes of BODY_FD (HttpRequest)
+    int body_fd = -1;
+    uint64_t body_size = 0;
+  };
+  // CALL, finding the scheme on the first request and authenticating once if challenged.
+  Result<HttpResponse> Do(const Call& call, size_t max_body, const BodySink& sink);
+  Result<HttpResponse> Send(const Call& call, size_t max_body, const BodySink& sink);
+  // GET PATH (under /v2/) with ACCEPT.
   Result<HttpResponse> Get(const std::string& path, const std::string& accept, size_t max_body,
                            const BodySink& sink);
-  Result<HttpResponse> Send(const std::string& url, const std::string& accept, size_t max_body,
-                            const BodySink& sink);
+  std::string Url(const std::string& target) const;
   Status Authenticate(const HttpResponse& challenge);
   // Certificates are checked unless asked not to, or on the loopback (where the registry may
   // well be plain HTTP).

@@ -247,5 +247,84 @@ TEST_F(RegistryTest, LoginKeepsCredentialsForPullAndLogoutForgetsThem) {
   EXPECT_EQ(left.find("dGVzdGVyOnMzY3JldA=="), std::string::npos) << left;
 }
 
+// A pulled image pushed to another repository of the registry is mounted there, blob by blob
+// (no layer sent again), under the digest it was pulled with; a committed image pushes only
+// its new layer and config, and skopeo and a fresh strata pull it back the same; pushing
+// again sends no blob.
+TEST_F(RegistryTest, PushSendsOnlyWhatTheRegistryLacks) {
+  auto registry = StartRegistry();
+  ASSERT_TRUE(registry);
+  const std::string host = registry->host();
+  CommandResult pulled = Strata("s", {"pull", host + "/test/img:1.0"});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
+  const std::string manifest =
+      RunCommand({"/usr/bin/skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}",
+                  "docker://" + host + "/test/img:1.0"})
+          .out;
+
+  const int uploads = registry->Requests("PUT", "/blobs/uploads/");
+  CommandResult copy = Strata("s", {"push", host + "/test/img:1.0", host + "/team/copy:1"});
+  ASSERT_EQ(copy.exit_code, 0) << copy.err << registry->Log();
+  EXPECT_EQ(copy.out, manifest) << "the digest it was pulled with";
+  EXPECT_EQ(registry->Requests("PUT", "/blobs/uploads/"), uploads) << "every blob mounted";
+  EXPECT_EQ(registry->Requests("POST", "mount="), 3) << "two layers and the config, from test/img";
+
+  // A container's change, committed and pushed: one layer and a config travel.
+  ::mkdir((dir_ / "mnt").c_str(), 0755);
+  ASSERT_EQ(Strata("s", {"mount", host + "/test/img:1.0", dir_ / "mnt", "--name", "c"}).exit_code,
+            0);
+  Sh("echo pushed > mnt/etc/motd && rm mnt/srv/data\n"
+     "cp -a mnt/etc/motd ref/rootfs/etc/motd && rm ref/rootfs/srv/data");
+  ASSERT_EQ(Strata("s", {"umount", dir_ / "mnt"}).exit_code, 0);
+  ASSERT_TRUE(WaitForMount(dir_ / "mnt", false, 10000));
+  CommandResult committed = Strata("s", {"commit", "c", host + "/team/app:2"});
+  ASSERT_EQ(committed.exit_code, 0) << committed.err;
+  const int before = registry->Requests("PUT", "/blobs/uploads/");
+  CommandResult app = Strata("s", {"push", host + "/team/app:2"});
+  ASSERT_EQ(app.exit_code, 0) << app.err << registry->Log();
+  EXPECT_EQ(registry->Requests("PUT", "/blobs/uploads/") - before, 2) << "the new layer, the config";
+  CommandResult digest =
+      RunCommand({"/usr/bin/skopeo", "inspect", "--tls-verify=false", "--format", "{{.Digest}}",
+                  "docker://" + host + "/team/app:2"});
+  ASSERT_EQ(digest.exit_code, 0) << digest.err;
+  EXPECT_EQ(digest.out, app.out);
+
+  const int again_before = registry->Requests("PUT", "/blobs/uploads/");
+  ASSERT_EQ(Strata("s", {"push", host + "/team/app:2"}).exit_code, 0);
+  EXPECT_EQ(registry->Requests("PUT", "/blobs/uploads/"), again_before) << "nothing sent twice";
+
+  // A fresh store pulls what was pushed: the same image, the tree the container showed.
+  CommandResult back = Strata("fresh", {"pull", host + "/team/app:2"});
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_EQ(back.out, committed.out) << "the committed image's ID";
+  ExpectTree("fresh", host + "/team/app:2");
+}
+
+TEST_F(RegistryTest, PushNeedsCredentialsAndADestination) {
+  auto registry = StartRegistry("tester", "s3cret");
+  ASSERT_TRUE(registry);
+  ASSERT_EQ(Strata("s", {"import", "oci:" + (dir_ / "img") + ":1.0"}).exit_code, 0);
+  const std::string id = Strata("s", {"images", "-q"}).out;
+  CommandResult nameless = Strata("s", {"push", id.substr(0, id.find('\n'))});
+  EXPECT_NE(nameless.exit_code, 0);
+  EXPECT_NE(nameless.err.find("give a destination"), std::string::npos) << nameless.err;
+  const std::string dest = registry->host() + "/team/img:1";
+  CommandResult denied = Strata("s", {"push", "img:1.0", dest});
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.err.find("authentication required"), std::string::npos) << denied.err;
+  std::ofstream(dir_ / "auth.json") << R"({"auths":{")" << registry->host()
+                                    << R"(":{"auth":"dGVzdGVyOnMzY3JldA=="}}})";
+  CommandResult ok = RunCommand({"/usr/bin/env", "REGISTRY_AUTH_FILE=" + (dir_ / "auth.json"),
+                                 STRATA_PATH, "--root", dir_ / "s", "--quiet", "push", "img:1.0",
+                                 dest},
+                                120000);
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  CommandResult inspect =
+      RunCommand({"/usr/bin/skopeo", "inspect", "--tls-verify=false", "--creds", "tester:s3cret",
+                  "--format", "{{.Digest}}", "docker://" + dest});
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  EXPECT_EQ(inspect.out, ok.out);
+}
+
 }  // namespace
 }  // namespace strata::testing

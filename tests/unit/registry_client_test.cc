@@ -1,7 +1,8 @@
 // RegistryClient against a scripted HTTP peer (no network): the bearer-token flow (challenge,
 // token request with the scope and the credentials, retry with the token), Basic, plain HTTP
 // only where allowed, and the checks on what registries send (pinned digests,
-// Docker-Content-Digest, blob sizes and sha256).
+// Docker-Content-Digest, blob sizes and sha256), and the push protocol (HEAD, cross-repository
+// mount, POST then PUT to the Location, the manifest PUT).
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -17,6 +18,8 @@ struct Seen {
   std::string url;
   std::vector<std::string> headers;
   bool verify_tls = true;
+  std::string method = "GET";
+  std::string body;  // the request body, read as the transport would
   bool Has(const std::string& header) const {
     for (const auto& h : headers) {
       if (h == header) return true;
@@ -31,9 +34,17 @@ class ScriptedHttp : public Http {
   std::function<Result<HttpResponse>(const Seen&)> handler;
   std::vector<Seen> seen;
 
-  Result<HttpResponse> Get(const HttpRequest& request, size_t max_body,
-                           const BodySink& sink) override {
-    seen.push_back({request.url, request.headers, request.verify_tls});
+  Result<HttpResponse> Send(const HttpRequest& request, size_t max_body,
+                            const BodySink& sink) override {
+    std::string body = request.body;
+    if (request.body_fd >= 0) {
+      body.resize(request.body_size);
+      if (::pread(request.body_fd, body.data(), body.size(), 0) !=
+          static_cast<ssize_t>(body.size())) {
+        return Fail(EIO, "short body");
+      }
+    }
+    seen.push_back({request.url, request.headers, request.verify_tls, request.method, body});
     STRATA_ASSIGN_OR_RETURN(HttpResponse r, handler(seen.back()));
     if (r.body.size() > max_body) return Fail(EFBIG, request.url);
     if (sink && r.status >= 200 && r.status < 300) {
@@ -198,6 +209,102 @@ TEST(RegistryClientTest, WhatRegistriesSendIsChecked) {
   auto missing = client.Manifest("nope");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, ENOENT);
+}
+
+TEST(RegistryClientTest, PushMountsOrUploadsToTheLocationAndPutsTheManifest) {
+  ScriptedHttp http;
+  const std::string data = "layer bytes";
+  const Digest digest = Sha256Of(data);
+  bool mountable = false;
+  http.handler = [&](const Seen& s) -> Result<HttpResponse> {
+    if (s.method == "HEAD") return Response(404);
+    if (s.method == "POST" && s.url.find("mount=") != std::string::npos && mountable) {
+      return Response(201);
+    }
+    if (s.method == "POST") {
+      // A relative Location, and one with a query of its own.
+      return Response(202, "", {{"location", "/v2/a/blobs/uploads/u1?_state=x"}});
+    }
+    if (s.method == "PUT" && s.url.find("/blobs/uploads/") != std::string::npos) {
+      return Response(201, "", {{"docker-content-digest", digest.String()}});
+    }
+    if (s.method == "PUT") return Response(201, "", {{"docker-content-digest", digest.String()}});
+    return Response(500);
+  };
+  RegistryClient client(http, Ref("reg.example/a"), RegistryOptions{true, Credentials{}});
+  auto has = client.HasBlob(digest);
+  ASSERT_TRUE(has);
+  EXPECT_FALSE(*has);
+  EXPECT_EQ(http.seen.back().url, "https://reg.example/v2/a/blobs/" + digest.String());
+
+  const int fd = ::memfd_create("blob", MFD_CLOEXEC);
+  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  auto uploaded = client.PushBlob(digest, fd, data.size(), "");
+  ASSERT_TRUE(uploaded) << uploaded.error().Message();
+  EXPECT_FALSE(*uploaded);
+  ASSERT_GE(http.seen.size(), 2u);
+  const Seen& put = http.seen.back();
+  EXPECT_EQ(put.method, "PUT");
+  EXPECT_EQ(put.url, "https://reg.example/v2/a/blobs/uploads/u1?_state=x&digest=sha256%3A" +
+                         digest.encoded);
+  EXPECT_EQ(put.body, data) << "the blob, sent whole";
+  EXPECT_EQ(http.seen[http.seen.size() - 2].method, "POST");
+
+  mountable = true;
+  auto mounted = client.PushBlob(digest, fd, data.size(), "other/repo");
+  ASSERT_TRUE(mounted);
+  EXPECT_TRUE(*mounted);
+  EXPECT_EQ(http.seen.back().url, "https://reg.example/v2/a/blobs/uploads/?mount=sha256%3A" +
+                                      digest.encoded + "&from=other%2Frepo");
+  ::close(fd);
+
+  ASSERT_TRUE(client.PutManifest("v1", data, "application/vnd.oci.image.manifest.v1+json", digest));
+  EXPECT_EQ(http.seen.back().url, "https://reg.example/v2/a/manifests/v1");
+  EXPECT_TRUE(http.seen.back().Has("Content-Type: application/vnd.oci.image.manifest.v1+json"));
+  auto lying = client.PutManifest("v1", data, "x", Sha256Of("other"));
+  ASSERT_FALSE(lying);
+  EXPECT_EQ(lying.error().code, EINVAL) << "the registry stored another digest";
+
+  http.handler = [&](const Seen&) -> Result<HttpResponse> {
+    return Response(400, R"({"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown"}]})");
+  };
+  auto refused = client.PutManifest("v1", data, "x", digest);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, EIO);
+  EXPECT_NE(refused.error().Message().find("MANIFEST_BLOB_UNKNOWN"), std::string::npos)
+      << refused.error().Message();
+}
+
+TEST(RegistryClientTest, PushTokensAskForThePushScopeAndStayWithTheRegistry) {
+  ScriptedHttp http;
+  std::string token_url;
+  http.handler = [&](const Seen& s) -> Result<HttpResponse> {
+    if (s.url.starts_with("https://auth.example/")) {
+      token_url = s.url;
+      return Response(200, R"({"token":"T"})");
+    }
+    if (s.url.starts_with("https://uploads.example/")) return Response(201);  // presigned
+    if (!s.Has("Authorization: Bearer T")) {
+      return Response(401, "", {{"www-authenticate",
+                                 R"(Bearer realm="https://auth.example/token",service="reg")"}});
+    }
+    if (s.method == "POST") {
+      return Response(202, "", {{"location", "https://uploads.example/u1"}});
+    }
+    return Response(201);
+  };
+  RegistryOptions options{true, Credentials{"me", "pw"}};
+  options.push = true;
+  RegistryClient client(http, Ref("reg.example/a"), options);
+  const int fd = ::memfd_create("blob", MFD_CLOEXEC);
+  auto pushed = client.PushBlob(Sha256Of(""), fd, 0, "");
+  ::close(fd);
+  ASSERT_TRUE(pushed) << pushed.error().Message();
+  EXPECT_NE(token_url.find("scope=repository%3Aa%3Apull%2Cpush"), std::string::npos) << token_url;
+  EXPECT_EQ(http.seen.back().url, "https://uploads.example/u1?digest=sha256%3A" +
+                                      Sha256Of("").encoded);
+  EXPECT_FALSE(http.seen.back().Has("Authorization: Bearer T"))
+      << "no token for an upload location on another host";
 }
 
 }  // namespace
