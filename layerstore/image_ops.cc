@@ -7,6 +7,25 @@ Result<Resolved> ResolveImage(const Store& store, const std::string& ref) {
   STRATA_ASSIGN_OR_RETURN(auto images, store.ListImages());
   std::vector<Digest> ids;
   for (const auto& image : images) ids.push_back(image.id);
+  if (const size_t at = ref.find('@'); at != std::string::npos) {
+    auto manifest = ParseDigest(ref.substr(at + 1));
+    auto repository = NormalizeName(ref.substr(0, at));
+    if (manifest && repository) {
+      // Short names match under any registry, as for names (app -> docker.io/library/app).
+      const std::string repo = RepositoryOf(*repository);
+      const std::string short_suffix =
+          ref.starts_with("localhost/") ? "" : "/" + repo.substr(repo.find('/') + 1);
+      for (const auto& image : images) {
+        for (const RepoDigest& r : image.repo_digests) {
+          if (!(r.manifest == *manifest)) continue;
+          if (r.repository == repo ||
+              (!short_suffix.empty() && r.repository.ends_with(short_suffix))) {
+            return Resolved{image.id, "", *manifest};
+          }
+        }
+      }
+    }
+  }
   return ResolveReferenceName(ref, names, ids);
 }
 

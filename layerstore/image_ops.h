@@ -12,7 +12,9 @@
 
 namespace strata::store {
 
-// The image REF names (see ResolveReferenceName). Errors: ENOENT, EINVAL.
+// The image REF names (see ResolveReferenceName); NAME@sha256:... also finds the image one of
+// whose repo digests it is (then Resolved::manifest is set), as podman reads it, before the
+// digest is taken as an image ID. Errors: ENOENT, EINVAL.
 Result<Resolved> ResolveImage(const Store& store, const std::string& ref);
 
 struct Removal {

@@ -33,7 +33,9 @@ bool ManifestMatches(const std::string& text, const PlannedImage& p) {
 
 }  // namespace
 
-Result<PlannedImage> PlanImage(const Store& store, const Digest& id) {
+Result<PlannedImage> PlanImage(const Store& store, const Digest& id,
+                               const std::string& repository,
+                               const std::optional<Digest>& manifest) {
   PlannedImage p;
   STRATA_ASSIGN_OR_RETURN(p.image, store.GetImage(id));
   STRATA_ASSIGN_OR_RETURN(p.config, store.GetBlob(id));
@@ -47,11 +49,25 @@ Result<PlannedImage> PlanImage(const Store& store, const Digest& id) {
     }
     p.layers.push_back({record, path});
   }
-  auto received = store.GetBlob(p.image.manifest_digest);
-  if (received && ManifestMatches(*received, p)) {
-    p.manifest = *received;
-    p.manifest_digest = p.image.manifest_digest;
-  } else {
+  std::vector<Digest> candidates;
+  if (manifest) candidates.push_back(*manifest);
+  const auto& received = p.image.repo_digests;
+  for (auto it = received.rbegin(); it != received.rend(); ++it) {
+    if (!repository.empty() && it->repository == repository) candidates.push_back(it->manifest);
+  }
+  candidates.push_back(p.image.manifest_digest);
+  for (auto it = received.rbegin(); it != received.rend(); ++it) {
+    candidates.push_back(it->manifest);
+  }
+  for (const Digest& candidate : candidates) {
+    auto text = store.GetBlob(candidate);
+    if (text && ManifestMatches(*text, p)) {
+      p.manifest = *text;
+      p.manifest_digest = candidate;
+      break;
+    }
+  }
+  if (p.manifest.empty()) {
     STRATA_ASSIGN_OR_RETURN(p.manifest,
                             ManifestOfStoredLayers(store, id, p.config, p.image.diff_ids));
     p.manifest_digest = Sha256Of(p.manifest);

@@ -1,12 +1,14 @@
 // What an image is made of when it leaves the store (save, push): its config, the manifest to
 // send and the kept blob of every layer, read and checked before anything is written.
 //
-// The manifest is the one the image was received with when it names exactly the kept layer
-// blobs (so the image keeps its digest), else an OCI manifest of the kept blobs (ImageManifest
-// of image_commit.h); the image ID (the config) never changes.
+// The manifest is one the image was received with (its repo digests) that names exactly the
+// kept layer blobs, so the image keeps its digest: the one asked for, else the newest received
+// under the repository asked for, else the newest received at all; failing those, an OCI
+// manifest of the kept blobs (ManifestOfStoredLayers). The image ID (the config) never changes.
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,7 +34,9 @@ struct PlannedImage {
 
 // Errors: ENOENT for an unknown image or a layer stored without its blob (by a strata older
 // than blob keeping: import or pull the image again), or the store's errors.
-Result<PlannedImage> PlanImage(const Store& store, const Digest& id);
+Result<PlannedImage> PlanImage(const Store& store, const Digest& id,
+                               const std::string& repository = "",
+                               const std::optional<Digest>& manifest = std::nullopt);
 
 // Writes DATA of SIZE bytes somewhere; a failure stops the copy.
 using BlobPut = std::function<Status(const void* data, size_t size)>;

@@ -109,6 +109,11 @@ Result<VerifyReport> VerifyStore(const Store& store) {
     if (!store.HasBlob(image.id)) report.problems.push_back(what + ": config blob missing");
     if (!store.HasBlob(image.manifest_digest))
       report.problems.push_back(what + ": manifest blob missing");
+    for (const RepoDigest& r : image.repo_digests) {
+      if (!store.HasBlob(r.manifest)) {
+        report.problems.push_back(what + ": manifest " + r.String() + " missing");
+      }
+    }
     auto chain = image.diff_ids.empty() ? Result<Digest>(Fail(EINVAL)) : ChainId(image.diff_ids);
     if (!image.diff_ids.empty() &&
         (!chain || image.chain_ids.empty() || !(image.chain_ids.back() == *chain))) {
@@ -126,6 +131,14 @@ Result<VerifyReport> VerifyStore(const Store& store) {
       } else if (!record->tree_digest) {
         ++report.layers_unhashed;
       } else {
+        UniqueFd blob(::open(store.LayerBlobPath(d).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        if (!blob) {
+          ++report.layers_without_blob;
+        } else if (auto hashed = Sha256OfFd(blob.Get());
+                   !hashed || !(*hashed == record->blob_digest)) {
+          report.problems.push_back("layer " + d.String() + ": kept blob does not match " +
+                                    record->blob_digest.String());
+        }
         UniqueFd dir(::open(store.LayerDir(d).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         auto tree = dir ? TreeDigest(dir.Get()) : Result<Digest>(FailErrno("open"));
         if (!tree) {

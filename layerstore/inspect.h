@@ -41,11 +41,12 @@ Result<std::vector<HistoryEntry>> ImageHistory(const Store& store, const Digest&
 struct VerifyReport {
   size_t blobs = 0, layers = 0, images = 0;
   size_t layers_unhashed = 0;         // layers imported before tree digests were recorded
+  size_t layers_without_blob = 0;     // layers stored before blobs were kept (no save, push)
   std::vector<std::string> problems;  // empty when everything verified
 };
 
-// Re-hashes every blob against its name, re-hashes every layer tree against the TreeDigest
-// recorded at import, and checks that every image's documents and layers are present and
+// Re-hashes every blob against its name, every layer tree against the TreeDigest recorded at
+// import and every kept layer blob against its digest, and checks that every image's documents and layers are present and
 // agree with its record.
 Result<VerifyReport> VerifyStore(const Store& store);
 

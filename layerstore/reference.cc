@@ -43,6 +43,15 @@ Result<std::string> NormalizeName(const std::string& name) {
   return repo + ":" + (tag.empty() ? "latest" : tag);
 }
 
+std::string RepositoryOf(const std::string& name) {
+  const size_t slash = name.rfind('/');
+  const size_t colon = name.rfind(':');
+  if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) {
+    return name.substr(0, colon);
+  }
+  return name;
+}
+
 Result<Digest> ResolveReference(const std::string& ref,
                                 const std::vector<std::pair<std::string, Digest>>& names,
                                 const std::vector<Digest>& ids) {
@@ -63,20 +72,20 @@ Result<Resolved> ResolveReferenceName(const std::string& ref,
         return Fail(EINVAL, "image ID prefix '" + ref + "' is ambiguous");
       match = &id;
     }
-    if (match) return Resolved{*match, ""};
+    if (match) return Resolved{*match, "", std::nullopt};
     if (ref.starts_with("sha256:")) return Fail(ENOENT, "no image with ID " + ref);
   }
   // name@sha256:... pins the image by ID.
   if (const size_t at = ref.find('@'); at != std::string::npos) {
     STRATA_ASSIGN_OR_RETURN(Digest pinned, ParseDigest(ref.substr(at + 1)));
     for (const Digest& id : ids) {
-      if (id == pinned) return Resolved{id, ""};
+      if (id == pinned) return Resolved{id, "", std::nullopt};
     }
     return Fail(ENOENT, "no image with ID " + pinned.String());
   }
   STRATA_ASSIGN_OR_RETURN(std::string normalized, NormalizeName(ref));
   for (const auto& [name, id] : names) {
-    if (name == normalized) return Resolved{id, name};
+    if (name == normalized) return Resolved{id, name, std::nullopt};
   }
   // A short name ("app:v1") also matches one stored under a registry ("docker.io/library/app:v1"),
   // as podman's short-name lookup in local storage does, if exactly one image matches.
@@ -90,7 +99,7 @@ Result<Resolved> ResolveReferenceName(const std::string& ref,
       }
       match = &entry;
     }
-    if (match) return Resolved{match->second, match->first};
+    if (match) return Resolved{match->second, match->first, std::nullopt};
   }
   return Fail(ENOENT, "no image named '" + ref + "' (" + normalized + ")");
 }

@@ -3,6 +3,7 @@
 // a tag get ":latest". Pure functions; thread-safe.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,9 @@ namespace strata::store {
 // "busybox" -> "localhost/busybox:latest"; "quay.io/a/b" -> "quay.io/a/b:latest".
 // Errors: EINVAL for an empty name, whitespace, or uppercase in the repository.
 Result<std::string> NormalizeName(const std::string& name);
+
+// The repository of normalised NAME: "docker.io/library/nginx:1.25" -> "docker.io/library/nginx".
+std::string RepositoryOf(const std::string& name);
 
 // Finds the image REF names among NAMES (name -> id) and IDS (all image ids). A full or
 // prefix ID (12+ hex digits, optionally "sha256:") matches ids; otherwise the normalised
@@ -28,6 +32,9 @@ Result<Digest> ResolveReference(const std::string& ref,
 struct Resolved {
   Digest id;
   std::string name;
+  // REF was NAME@sha256:... naming one of the manifests the image was received with
+  // (ResolveImage), not its ID.
+  std::optional<Digest> manifest;
 };
 Result<Resolved> ResolveReferenceName(const std::string& ref,
                                       const std::vector<std::pair<std::string, Digest>>& names,

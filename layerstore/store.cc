@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -203,14 +204,39 @@ Result<LayerRecord> Store::GetLayer(const Digest& diff_id) const {
   return r;
 }
 
+namespace {
+// Serialises read-modify-write of names.json and of image records between processes that
+// share the store lock.
+class NamesLock {
+ public:
+  explicit NamesLock(const std::string& root)
+      : fd_(::open((root + "/names.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+    if (fd_) ::flock(fd_.Get(), LOCK_EX);
+  }
+
+ private:
+  UniqueFd fd_;
+};
+}  // namespace
+
 Status Store::PutImage(const ImageRecord& image) {
-  Json layers = Json::array(), chains = Json::array();
+  NamesLock guard(root_);
+  std::vector<RepoDigest> repo_digests;
+  if (auto stored = GetImage(image.id)) repo_digests = stored->repo_digests;
+  for (const RepoDigest& r : image.repo_digests) {
+    if (std::find(repo_digests.begin(), repo_digests.end(), r) == repo_digests.end()) {
+      repo_digests.push_back(r);
+    }
+  }
+  Json layers = Json::array(), chains = Json::array(), repos = Json::array();
   for (const Digest& d : image.diff_ids) layers.push_back(d.String());
   for (const Digest& d : image.chain_ids) chains.push_back(d.String());
+  for (const RepoDigest& r : repo_digests) repos.push_back(r.String());
   Json j = {{"id", image.id.String()},  {"manifest_digest", image.manifest_digest.String()},
             {"diff_ids", layers},       {"chain_ids", chains},
             {"os", image.os},           {"architecture", image.architecture},
-            {"variant", image.variant}, {"created", image.created}};
+            {"variant", image.variant}, {"created", image.created},
+            {"repo_digests", repos}};
   return WriteFileAtomic(root_ + "/images/" + image.id.encoded + ".json", j.dump(2) + "\n");
 }
 
@@ -232,6 +258,13 @@ Result<ImageRecord> Store::GetImage(const Digest& id) const {
   r.architecture = j.value("architecture", "");
   r.variant = j.value("variant", "");
   r.created = j.value("created", "");
+  for (const Json& rd : j.value("repo_digests", Json::array())) {
+    const std::string text = rd.is_string() ? rd.get<std::string>() : "";
+    const size_t at = text.rfind('@');
+    if (at == std::string::npos) return Fail(EINVAL, "image record: bad repo digest");
+    STRATA_ASSIGN_OR_RETURN(Digest manifest, ParseDigest(text.substr(at + 1)));
+    r.repo_digests.push_back({text.substr(0, at), manifest});
+  }
   return r;
 }
 
@@ -259,19 +292,6 @@ Result<std::vector<std::pair<std::string, Digest>>> Store::ListNames() const {
   return out;
 }
 
-namespace {
-// Serialises read-modify-write of names.json between processes that share the store lock.
-class NamesLock {
- public:
-  explicit NamesLock(const std::string& root)
-      : fd_(::open((root + "/names.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
-    if (fd_) ::flock(fd_.Get(), LOCK_EX);
-  }
-
- private:
-  UniqueFd fd_;
-};
-}  // namespace
 
 Status Store::SetName(const std::string& name, const Digest& id) {
   NamesLock guard(root_);
@@ -327,6 +347,7 @@ Result<std::vector<std::string>> Store::CollectGarbage() {
   for (const ImageRecord& image : images) {
     live_blobs.insert(image.id.encoded);
     live_blobs.insert(image.manifest_digest.encoded);
+    for (const RepoDigest& r : image.repo_digests) live_blobs.insert(r.manifest.encoded);
     for (const Digest& d : image.diff_ids) live_layers.insert(d.encoded);
   }
   for (const std::string& name : ListDir(root_ + "/layers")) {

@@ -45,9 +45,20 @@ struct ContainerRecord {
   std::string work;   // ROOT/containers/NAME/work
 };
 
+// A manifest an image was received with under a repository (podman's RepoDigests).
+struct RepoDigest {
+  std::string repository;  // "docker.io/library/nginx"; "" when received without a name
+  Digest manifest;
+  std::string String() const { return repository + "@" + manifest.String(); }
+  friend bool operator==(const RepoDigest&, const RepoDigest&) = default;
+};
+
 struct ImageRecord {
   Digest id;  // config digest
-  Digest manifest_digest;
+  Digest manifest_digest;  // the manifest it was last received with
+  // Every manifest it was received with (import, pull, commit), oldest first; each kept as a
+  // blob while the image exists, so inspect --raw, save and push can use it byte for byte.
+  std::vector<RepoDigest> repo_digests;
   std::vector<Digest> diff_ids;   // bottom layer first
   std::vector<Digest> chain_ids;  // chainID of each prefix of the stack
   std::string os, architecture, variant;
@@ -80,6 +91,8 @@ class Store {
   Status PublishLayer(const std::string& work, const LayerRecord& record);
   Result<LayerRecord> GetLayer(const Digest& diff_id) const;
 
+  // Stores IMAGE; its repo_digests are added to those of an already stored record of the same
+  // id (atomically with other writers of this store).
   Status PutImage(const ImageRecord& image);
   Result<ImageRecord> GetImage(const Digest& id) const;
   Result<std::vector<ImageRecord>> ListImages() const;

@@ -78,12 +78,22 @@ int Images(const Globals& g, const std::string& format, bool ids_only) {
 int Inspect(const Globals& g, const std::string& ref, bool config, bool raw) {
   auto store = Store::Open(g.root, Store::Lock::kShared);
   if (!store) return Report(store.error());
-  auto id = Resolve(*store, ref);
-  if (!id) return Report(id.error());
-  auto image = store->GetImage(*id);
+  auto resolved = store::ResolveImage(*store, ref);
+  if (!resolved) return Report(resolved.error());
+  auto image = store->GetImage(resolved->id);
   if (!image) return Report(image.error());
   if (config || raw) {
-    auto blob = store->GetBlob(config ? image->id : image->manifest_digest);
+    // The manifest REF names (NAME@sha256:...), else the newest received under REF's
+    // repository, else the newest received.
+    Digest manifest = image->manifest_digest;
+    if (resolved->manifest) {
+      manifest = *resolved->manifest;
+    } else if (!resolved->name.empty()) {
+      for (const auto& r : image->repo_digests) {
+        if (r.repository == store::RepositoryOf(resolved->name)) manifest = r.manifest;
+      }
+    }
+    auto blob = store->GetBlob(config ? image->id : manifest);
     if (!blob) return Report(blob.error());
     std::fwrite(blob->data(), 1, blob->size(), stdout);
     return 0;
@@ -100,9 +110,19 @@ int Inspect(const Globals& g, const std::string& ref, bool config, bool raw) {
     }
     layers.push_back(l);
   }
+  Json tags = Json::array(), repo_digests = Json::array();
+  if (auto names = store->ListNames()) {
+    for (const auto& [name, id] : *names) {
+      if (id == image->id) tags.push_back(name);
+    }
+  }
+  for (const auto& r : image->repo_digests) {
+    if (!r.repository.empty()) repo_digests.push_back(r.String());
+  }
   Json out = {{"id", image->id.String()},  {"manifest_digest", image->manifest_digest.String()},
               {"os", image->os},           {"architecture", image->architecture},
-              {"created", image->created}, {"layers", layers}};
+              {"created", image->created}, {"layers", layers},
+              {"repo_tags", tags},         {"repo_digests", repo_digests}};
   std::printf("%s\n", out.dump(2).c_str());
   return 0;
 }
@@ -216,6 +236,11 @@ int Verify(const Globals& g) {
   if (report->layers_unhashed) {
     std::printf("(%zu layers imported by an older strata have no tree digest: not re-hashed)\n",
                 report->layers_unhashed);
+  }
+  if (report->layers_without_blob) {
+    std::printf("(%zu layers stored by an older strata keep no blob: their images cannot be "
+                "saved or pushed until imported or pulled again)\n",
+                report->layers_without_blob);
   }
   return report->problems.empty() ? 0 : 1;
 }

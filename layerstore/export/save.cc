@@ -13,6 +13,7 @@
 #include "layerstore/export/tar_out.h"
 #include "layerstore/image_ops.h"
 #include "layerstore/image_plan.h"
+#include "layerstore/reference.h"
 #include "layerstore/import/layer_stream.h"
 
 namespace strata::store {
@@ -239,7 +240,8 @@ Result<std::vector<SavedImage>> SaveImages(const Store& store, const SaveOptions
     STRATA_ASSIGN_OR_RETURN(Resolved r, ResolveImage(store, ref));
     auto [it, fresh] = by_id.try_emplace(r.id.encoded, images.size());
     if (fresh) {
-      STRATA_ASSIGN_OR_RETURN(PlannedImage p, PlanImage(store, r.id));
+      STRATA_ASSIGN_OR_RETURN(PlannedImage p, PlanImage(store, r.id, RepositoryOf(r.name),
+                                                        r.manifest));
       images.push_back(Planned{std::move(p), {}});
     }
     Planned& p = images[it->second];

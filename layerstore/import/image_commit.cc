@@ -177,13 +177,19 @@ Result<ImportedImage> CommitImage(Store& store, const ImageDocuments& docs) {
     STRATA_ASSIGN_OR_RETURN(Digest chain, ChainId(prefix));
     image.chain_ids.push_back(chain);
   }
+  std::vector<std::string> names;
+  for (const std::string& name : docs.names) {
+    STRATA_ASSIGN_OR_RETURN(std::string normalized, NormalizeName(name));
+    names.push_back(normalized);
+    image.repo_digests.push_back({RepositoryOf(normalized), docs.manifest_digest});
+  }
+  if (names.empty()) image.repo_digests.push_back({"", docs.manifest_digest});
   STRATA_RETURN_IF_ERROR(store.PutBlob(docs.manifest_digest, docs.manifest));
   STRATA_RETURN_IF_ERROR(store.PutBlob(docs.config_digest, docs.config));
   STRATA_RETURN_IF_ERROR(store.PutImage(image));
   ImportedImage result;
   result.id = image.id;
-  for (const std::string& name : docs.names) {
-    STRATA_ASSIGN_OR_RETURN(std::string normalized, NormalizeName(name));
+  for (const std::string& normalized : names) {
     STRATA_RETURN_IF_ERROR(store.SetName(normalized, image.id));
     result.names.push_back(normalized);
   }

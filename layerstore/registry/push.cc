@@ -10,6 +10,7 @@
 
 #include "layerstore/image_ops.h"
 #include "layerstore/image_plan.h"
+#include "layerstore/reference.h"
 #include "layerstore/registry/remote_ref.h"
 
 namespace strata::store {
@@ -51,7 +52,9 @@ Result<PushedImage> PushImage(const Store& store, const std::string& ref,
                               "(strata push " + ref + " registry.example/repo:tag)");
   }
   STRATA_ASSIGN_OR_RETURN(RemoteRef dest, ParseRemoteRef(dest_text));
-  STRATA_ASSIGN_OR_RETURN(PlannedImage plan, PlanImage(store, local.id));
+  // The manifest received under the local name's repository: a pulled image keeps its digest.
+  STRATA_ASSIGN_OR_RETURN(PlannedImage plan, PlanImage(store, local.id, RepositoryOf(local.name),
+                                                       local.manifest));
   STRATA_ASSIGN_OR_RETURN(auto names, store.ListNames());
 
   std::unique_ptr<Http> own;

@@ -169,6 +169,49 @@ rm -rf ref && umoci unpack --image boci:latest ref >/dev/null)");
   ExpectFormat(dir_ / "bdocker.tar", "store-docker");
 }
 
+// One image received twice with different manifests (an OCI layout, then skopeo's
+// docker-archive of it, whose manifest strata synthesises): both manifests are kept, byte for
+// byte, through a prune; each is inspect --raw'able by its repo digest; save picks one that
+// names the kept blobs.
+TEST_F(ImageTest, EveryManifestAnImageWasReceivedWithIsKept) {
+  if (::access("/usr/bin/skopeo", X_OK) != 0) GTEST_SKIP() << "skopeo is not installed";
+  BuildImage();
+  Sh("skopeo --insecure-policy copy -q oci:img:latest docker-archive:docker.tar:app:v1");
+  ASSERT_EQ(Strata({"import", "oci:" + (dir_ / "img") + ":latest", "--name", "app:v1"}).exit_code,
+            0);
+  CommandResult first = Strata({"inspect", "--raw", "app:v1"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(Strata({"import", dir_ / "docker.tar"}).exit_code, 0);
+  ASSERT_EQ(Strata({"prune"}).exit_code, 0);
+  CommandResult inspect = Strata({"inspect", "app:v1"});
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  std::vector<std::string> repo_digests;
+  // localhost/app@... (the layout, named here) and docker.io/library/app@... (skopeo's
+  // RepoTags) in the order received.
+  for (size_t at = inspect.out.find("/app@"); at != std::string::npos;
+       at = inspect.out.find("/app@", at + 1)) {
+    const size_t start = inspect.out.rfind('"', at) + 1;
+    repo_digests.push_back(inspect.out.substr(start, inspect.out.find('"', at) - start));
+  }
+  ASSERT_EQ(repo_digests.size(), 2u) << inspect.out;
+  std::vector<std::string> raws;
+  for (const std::string& rd : repo_digests) {
+    CommandResult raw = Strata({"inspect", "--raw", rd});
+    ASSERT_EQ(raw.exit_code, 0) << rd << ": " << raw.err;
+    std::ofstream(dir_ / "m.json", std::ios::binary) << raw.out;
+    CommandResult digest = Strata({"digest", dir_ / "m.json"});
+    EXPECT_EQ(digest.out.substr(0, 71), rd.substr(rd.find('@') + 1)) << "byte for byte";
+    raws.push_back(raw.out);
+  }
+  EXPECT_EQ(raws[0], first.out) << "the OCI layout's manifest, as imported";
+  EXPECT_NE(raws[0], raws[1]);
+  EXPECT_EQ(Strata({"verify"}).exit_code, 0);
+  ASSERT_EQ(Strata({"save", repo_digests[0], "-o", dir_ / "first.tar"}).exit_code, 0);
+  CommandResult saved = RunCommand({"/usr/bin/skopeo", "inspect", "--format", "{{.Digest}}",
+                                    "oci-archive:" + (dir_ / "first.tar")});
+  EXPECT_EQ(saved.out.substr(0, 71), repo_digests[0].substr(repo_digests[0].find('@') + 1));
+}
+
 TEST_F(ImageTest, ReimportIsANoOpAndTheMountCommandWorks) {
   BuildImage();
   ASSERT_EQ(Strata({"import", "oci:" + (dir_ / "img") + ":latest", "--name", "demo:v1"}).exit_code,
