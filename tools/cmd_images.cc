@@ -1,4 +1,4 @@
-// Listing and managing images: images, inspect, history, tag, rm, prune, df, verify.
+// Managing images: tag, rm, prune, df, verify (listings are in cmd_list.cc).
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -17,115 +17,6 @@ using store::Store;
 using Json = nlohmann::json;
 
 }  // namespace
-
-int Images(const Globals& g, const std::string& format, bool ids_only) {
-  auto store = Store::Open(g.root, Store::Lock::kShared);
-  if (!store) return Report(store.error());
-  auto images = store->ListImages();
-  if (!images) return Report(images.error());
-  auto names = store->ListNames();
-  if (!names) return Report(names.error());
-  auto usage = store::ComputeUsage(*store);
-  if (!usage) return Report(usage.error());
-  Json rows = Json::array();
-  // The table: columns as wide as their widest cell.
-  std::vector<std::array<std::string, 5>> table = {
-      {"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"}};
-  for (const auto& image : *images) {
-    std::vector<std::string> image_names;
-    for (const auto& [name, id] : *names) {
-      if (id == image.id) image_names.push_back(name);
-    }
-    if (ids_only) {
-      std::printf("%s\n", Short(image.id).c_str());
-      continue;
-    }
-    uint64_t size = 0;
-    for (const auto& u : usage->images) size = u.id == image.id ? u.total : size;
-    if (format == "json") {
-      rows.push_back({{"id", image.id.String()},
-                      {"names", image_names},
-                      {"created", image.created},
-                      {"size", size},
-                      {"layers", image.diff_ids.size()},
-                      {"platform", image.os + "/" + image.architecture +
-                                       (image.variant.empty() ? "" : "/" + image.variant)}});
-      continue;
-    }
-    if (image_names.empty()) image_names.push_back("<none>:<none>");
-    for (const std::string& n : image_names) {
-      const size_t colon = n.rfind(':');
-      table.push_back({n.substr(0, colon), n.substr(colon + 1), Short(image.id),
-                       image.created.substr(0, 19), HumanSize(size)});
-    }
-  }
-  if (format == "json") {
-    std::printf("%s\n", rows.dump(2).c_str());
-  } else if (!ids_only) {
-    std::array<size_t, 5> width{};
-    for (const auto& row : table) {
-      for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-    }
-    for (const auto& row : table) {
-      std::printf("%-*s   %-*s   %-*s   %-*s   %s\n", static_cast<int>(width[0]), row[0].c_str(),
-                  static_cast<int>(width[1]), row[1].c_str(), static_cast<int>(width[2]),
-                  row[2].c_str(), static_cast<int>(width[3]), row[3].c_str(), row[4].c_str());
-    }
-  }
-  return 0;
-}
-
-int Inspect(const Globals& g, const std::string& ref, bool config, bool raw) {
-  auto store = Store::Open(g.root, Store::Lock::kShared);
-  if (!store) return Report(store.error());
-  auto resolved = store::ResolveImage(*store, ref);
-  if (!resolved) return Report(resolved.error());
-  auto image = store->GetImage(resolved->id);
-  if (!image) return Report(image.error());
-  if (config || raw) {
-    // The manifest REF names (NAME@sha256:...), else the newest received under REF's
-    // repository, else the newest received.
-    Digest manifest = image->manifest_digest;
-    if (resolved->manifest) {
-      manifest = *resolved->manifest;
-    } else if (!resolved->name.empty()) {
-      for (const auto& r : image->repo_digests) {
-        if (r.repository == store::RepositoryOf(resolved->name)) manifest = r.manifest;
-      }
-    }
-    auto blob = store->GetBlob(config ? image->id : manifest);
-    if (!blob) return Report(blob.error());
-    std::fwrite(blob->data(), 1, blob->size(), stdout);
-    return 0;
-  }
-  Json layers = Json::array();
-  for (size_t i = 0; i < image->diff_ids.size(); ++i) {
-    Json l = {{"diff_id", image->diff_ids[i].String()},
-              {"chain_id", image->chain_ids[i].String()},
-              {"path", store->LayerDir(image->diff_ids[i])}};
-    if (auto rec = store->GetLayer(image->diff_ids[i])) {
-      l["blob_digest"] = rec->blob_digest.String();
-      l["compression"] = rec->compression;
-      l["size"] = rec->tar_size;
-    }
-    layers.push_back(l);
-  }
-  Json tags = Json::array(), repo_digests = Json::array();
-  if (auto names = store->ListNames()) {
-    for (const auto& [name, id] : *names) {
-      if (id == image->id) tags.push_back(name);
-    }
-  }
-  for (const auto& r : image->repo_digests) {
-    if (!r.repository.empty()) repo_digests.push_back(r.String());
-  }
-  Json out = {{"id", image->id.String()},  {"manifest_digest", image->manifest_digest.String()},
-              {"os", image->os},           {"architecture", image->architecture},
-              {"created", image->created}, {"layers", layers},
-              {"repo_tags", tags},         {"repo_digests", repo_digests}};
-  std::printf("%s\n", out.dump(2).c_str());
-  return 0;
-}
 
 int Remove(const Globals& g, const std::vector<std::string>& refs) {
   auto store = Store::Open(g.root, Store::Lock::kExclusive);
@@ -165,37 +56,6 @@ int Tag(const Globals& g, const std::string& ref, const std::string& name) {
   if (!normalized) return Report(normalized.error());
   Status s = store->SetName(*normalized, *id);
   if (!s) return Report(s.error());
-  return 0;
-}
-
-int History(const Globals& g, const std::string& ref, const std::string& format) {
-  auto store = Store::Open(g.root, Store::Lock::kShared);
-  if (!store) return Report(store.error());
-  auto id = Resolve(*store, ref);
-  if (!id) return Report(id.error());
-  auto history = store::ImageHistory(*store, *id);
-  if (!history) return Report(history.error());
-  if (format == "json") {
-    Json rows = Json::array();
-    for (const auto& h : *history) {
-      rows.push_back({{"created", h.created},
-                      {"created_by", h.created_by},
-                      {"comment", h.comment},
-                      {"empty_layer", h.empty_layer},
-                      {"size", h.size},
-                      {"diff_id", h.empty_layer ? "" : h.diff_id.String()}});
-    }
-    std::printf("%s\n", rows.dump(2).c_str());
-    return 0;
-  }
-  std::printf("%-14s %-22s %-50s %10s\n", "LAYER", "CREATED", "CREATED BY", "SIZE");
-  for (const auto& h : *history) {
-    std::string by = h.created_by.substr(0, 50);
-    std::printf("%-14s %-22s %-50s %10s\n",
-                h.empty_layer ? "<empty layer>" : Short(h.diff_id).c_str(),
-                h.created.substr(0, 19).c_str(), by.c_str(),
-                h.empty_layer ? "0 B" : HumanSize(h.size).c_str());
-  }
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "layerstore/import/oci_import.h"
 #include "layerstore/registry/pull.h"
 #include "layerstore/store.h"
+#include "tools/format.h"
 
 namespace strata::cli {
 
@@ -21,7 +22,6 @@ struct Globals {
 std::string DefaultRoot();
 int Report(const Error& e);                 // prints "strata: ..." and returns 1
 std::string Short(const store::Digest& d);  // 12 hex digits
-std::string HumanSize(uint64_t bytes);
 Result<store::Digest> Resolve(const store::Store& store, const std::string& ref);
 // The directories of REF's layers, topmost first. Errors: ENOENT for a missing layer.
 Result<std::vector<std::string>> ImageLowers(const store::Store& store, const std::string& ref);
@@ -35,9 +35,25 @@ int Pull(const Globals& g, const std::string& ref, store::PullOptions options);
 int Login(const std::string& registry, std::string user, bool password_stdin,
           const std::string& auth_file, bool tls_verify);
 int Logout(const std::string& registry, const std::string& auth_file);
-int Images(const Globals& g, const std::string& format, bool ids_only);
-int Inspect(const Globals& g, const std::string& ref, bool config, bool raw);
-int History(const Globals& g, const std::string& ref, const std::string& format);
+// Listings (cmd_list.cc): podman's flags; FORMAT is "json" or a template (format.h).
+struct ImagesFlags {
+  std::string format;
+  bool quiet = false, no_trunc = false, digests = false, noheading = false;
+  std::vector<std::string> filters;  // dangling=, reference=, before=, since=
+  std::string sort = "created";      // created, id, repository, size, tag
+};
+int Images(const Globals& g, const ImagesFlags& flags);
+struct InspectFlags {
+  bool config = false, raw = false;
+  std::string format;
+};
+int Inspect(const Globals& g, const std::string& ref, const InspectFlags& flags);
+struct HistoryFlags {
+  std::string format;
+  bool human = true, no_trunc = false, quiet = false, noheading = false;
+};
+int History(const Globals& g, const std::string& ref, const HistoryFlags& flags);
+int ImageTree(const Globals& g, const std::string& ref);
 int Tag(const Globals& g, const std::string& ref, const std::string& name);
 int Remove(const Globals& g, const std::vector<std::string>& refs);
 int Prune(const Globals& g);

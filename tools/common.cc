@@ -61,17 +61,4 @@ std::string StratafsPath() {
   return "stratafs";
 }
 
-std::string HumanSize(uint64_t bytes) {
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1000 && u < 4) {
-    v /= 1000;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.3g %s", v, units[u]);
-  return buf;
-}
-
 }  // namespace strata::cli

@@ -62,16 +62,31 @@ int main(int argc, char** argv) {
   logout->add_option("REGISTRY", registry, "host[:port] (default docker.io)");
   logout->add_option("--authfile", auth_file, "auth file (as for login)");
 
-  bool ids_only = false;
+  ImagesFlags images_flags;
   auto* images = app.add_subcommand("images", "List images")->alias("ls");
-  images->add_option("--format", format, "json")->check(CLI::IsMember({"json"}));
-  images->add_flag("-q", ids_only, "image IDs only");
+  images->add_option("--format", images_flags.format,
+                     "json, or a template: '{{.Repository}}:{{.Tag}}', 'table {{.ID}}\\t{{.Size}}'");
+  images->add_flag("-q,--quiet", images_flags.quiet, "image IDs only");
+  images->add_flag("--no-trunc", images_flags.no_trunc, "full image IDs");
+  images->add_flag("--digests", images_flags.digests, "show the manifest digests");
+  images->add_flag("-n,--noheading", images_flags.noheading, "no header line");
+  images->add_option("-f,--filter", images_flags.filters,
+                     "dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE");
+  images->add_option("--sort", images_flags.sort, "created (default), id, repository, size, tag")
+      ->check(CLI::IsMember({"created", "id", "repository", "size", "tag"}));
 
-  bool config = false, raw = false;
+  InspectFlags inspect_flags;
   auto* inspect = app.add_subcommand("inspect", "Show an image's layers and identities");
-  inspect->add_option("REF", ref, "image")->required();
-  inspect->add_flag("--config", config, "print the image config as imported");
-  inspect->add_flag("--raw", raw, "print the manifest as imported");
+  inspect->add_option("REF", ref, "image (NAME@sha256:... names one of its manifests)")
+      ->required();
+  inspect->add_flag("--config", inspect_flags.config, "print the image config as imported");
+  inspect->add_flag("--raw", inspect_flags.raw, "print the manifest as received");
+  inspect->add_option("-f,--format", inspect_flags.format, "a template: '{{.Id}} {{.RepoTags}}'");
+
+  auto* image_cmd = app.add_subcommand("image", "Image subcommands");
+  image_cmd->require_subcommand(1);
+  auto* tree = image_cmd->add_subcommand("tree", "Show an image's layers and which images share them");
+  tree->add_option("REF", ref, "image")->required();
 
   auto* lowerdirs = app.add_subcommand("lowerdirs", "Print the lowerdir= option for an image");
   lowerdirs->add_option("REF", ref, "image")->required();
@@ -131,10 +146,16 @@ int main(int argc, char** argv) {
   tag->add_option("REF", ref, "image")->required();
   tag->add_option("NAME", new_name, "name[:tag]")->required();
 
+  HistoryFlags history_flags;
   auto* history =
       app.add_subcommand("history", "Show an image's layers with their sizes and origin");
   history->add_option("REF", ref, "image")->required();
-  history->add_option("--format", format, "json")->check(CLI::IsMember({"json"}));
+  history->add_option("--format", history_flags.format, "json, or a template");
+  history->add_option("-H,--human", history_flags.human,
+                      "sizes and dates for humans (default true)");
+  history->add_flag("--no-trunc", history_flags.no_trunc, "full layer IDs and commands");
+  history->add_flag("-q,--quiet", history_flags.quiet, "layer IDs only");
+  history->add_flag("-n,--noheading", history_flags.noheading, "no header line");
 
   auto* df = app.add_subcommand("df", "Show disk usage: shared and unique bytes per image");
   df->add_option("--format", format, "json")->check(CLI::IsMember({"json"}));
@@ -191,8 +212,9 @@ int main(int argc, char** argv) {
     return Pull(g, ref, pull_options);
   }
   if (*push) return Push(g, ref, push_destination, tls_verify);
-  if (*images) return Images(g, format, ids_only);
-  if (*inspect) return Inspect(g, ref, config, raw);
+  if (*images) return Images(g, images_flags);
+  if (*inspect) return Inspect(g, ref, inspect_flags);
+  if (*tree) return ImageTree(g, ref);
   if (*lowerdirs) return Lowerdirs(g, ref);
   if (*mount) return Mount(g, ref, mountpoint, layer);
   if (*container_ls) return Containers(g, format);
@@ -203,7 +225,7 @@ int main(int argc, char** argv) {
   if (*rm) return Remove(g, refs);
   if (*prune) return Prune(g);
   if (*tag) return Tag(g, ref, new_name);
-  if (*history) return History(g, ref, format);
+  if (*history) return History(g, ref, history_flags);
   if (*df) return DiskUsage(g, format);
   if (*verify) return Verify(g);
   if (*digest) return DigestFiles(files);

@@ -255,5 +255,51 @@ TEST_F(CommitTest, SaveRefusesWhatItCannotDoAndLeavesNothingBehind) {
   Sh("ls -a | grep -c tmp- | grep -qx 0 || { ls -a; exit 1; }");
 }
 
+// The listings take podman's flags: templates, filters, sorting, digests, untruncated IDs,
+// history options, inspect --format and the image tree.
+TEST_F(CommitTest, ListingsTakePodmansFlags) {
+  ChangeContainer();
+  ASSERT_EQ(Strata({"commit", "c1", "app:2"}).exit_code, 0);
+  ASSERT_EQ(Strata({"commit", "c1"}).exit_code, 0);  // unnamed: dangling
+  const std::string app = Field("app:2", "id"), base = Field("base:1", "id");
+  auto out = [&](std::vector<std::string> args) {
+    CommandResult r = Strata(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+  const std::string names = out({"images", "--format", "{{.Repository}}:{{.Tag}}"});
+  EXPECT_NE(names.find("localhost/app:2\n"), std::string::npos) << names;
+  EXPECT_NE(names.find("localhost/base:1\n"), std::string::npos) << names;
+  EXPECT_NE(names.find("<none>:<none>\n"), std::string::npos) << names;
+  EXPECT_EQ(out({"images", "-f", "reference=app", "--format", "{{.Repository}}"}),
+            "localhost/app\n");
+  EXPECT_EQ(out({"images", "-f", "reference=*/ba*:1", "-q", "--no-trunc"}), base + "\n");
+  EXPECT_EQ(out({"images", "-f", "dangling=true", "-f", "since=base:1", "-q"}).size(), 13u);
+  EXPECT_EQ(out({"images", "-f", "before=app:2", "-q", "--no-trunc"}), base + "\n");
+  const std::string digests = out({"images", "--digests", "-f", "reference=app:2"});
+  EXPECT_NE(digests.find("DIGEST"), std::string::npos) << digests;
+  EXPECT_NE(digests.find(Field("app:2", "manifest_digest")), std::string::npos) << digests;
+  const std::string sorted =
+      out({"images", "--sort", "size", "-n", "-f", "dangling=false", "--format",
+           "table {{.Repository}}\\t{{.Size}}"});
+  EXPECT_TRUE(sorted.starts_with("localhost/app ")) << "the bigger image first\n" << sorted;
+  EXPECT_EQ(sorted.find("REPOSITORY"), std::string::npos) << "no header with -n";
+  EXPECT_NE(Strata({"images", "--format", "{{if .ID}}x{{end}}"}).exit_code, 0);
+  EXPECT_NE(Strata({"images", "-f", "size=1"}).exit_code, 0);
+
+  const std::string ids = out({"history", "-q", "--no-trunc", "app:2"});
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), '\n'), 3) << ids;
+  EXPECT_TRUE(ids.starts_with("sha256:")) << ids;
+  const std::string bytes = out({"history", "--human=false", "app:2", "--format", "{{.Size}}"});
+  EXPECT_EQ(bytes.find_first_not_of("0123456789\n"), std::string::npos) << bytes;
+  EXPECT_EQ(out({"inspect", "--format", "{{.Id}} {{json .RepoTags}}", "app:2"}),
+            app + " [\"localhost/app:2\"]\n");
+
+  const std::string tree = out({"image", "tree", "app:2"});
+  EXPECT_NE(tree.find("Tags:     [localhost/app:2]"), std::string::npos) << tree;
+  EXPECT_NE(tree.find("Top Layer of: [localhost/base:1]"), std::string::npos) << tree;
+  EXPECT_NE(tree.find("└── ID: "), std::string::npos) << tree;
+}
+
 }  // namespace
 }  // namespace strata::testing
