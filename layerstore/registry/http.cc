@@ -84,7 +84,7 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
   curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
   // Only a successful response's body is the sink's: an error's is kept for the message.
   if (*t->sink && status >= 200 && status < 300) {
-    if (!(*t->sink)(data, len)) {
+    if (!(*t->sink)(status, data, len)) {
       t->cancelled = true;
       return 0;
     }

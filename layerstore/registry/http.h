@@ -31,8 +31,9 @@ struct HttpResponse {
   std::string body;                            // unless a sink took it
 };
 
-// Receives the body in chunks; returning false aborts the transfer (ECANCELED).
-using BodySink = std::function<bool(const char* data, size_t size)>;
+// Receives a successful (2xx) response's body in chunks, with its STATUS (200, or 206 for a
+// Range request served in part); returning false aborts the transfer (ECANCELED).
+using BodySink = std::function<bool(long status, const char* data, size_t size)>;
 
 class Http {
  public:

@@ -67,7 +67,11 @@ Result<HttpResponse> RegistryClient::Do(const Call& call, size_t max_body, const
       scheme_ = "http";  // the registry speaks no TLS (allowed here): plain from now on
       r = Send(call, max_body, sink);
     }
-    if (!r) scheme_.clear();
+    // Unknown again only if nothing answered (a transfer cut off mid-way did connect).
+    if (!r && (r.error().code == ECONNREFUSED || r.error().code == EHOSTUNREACH ||
+               r.error().code == EPROTO)) {
+      scheme_.clear();
+    }
   } else {
     r = Send(call, max_body, sink);
   }
@@ -181,12 +185,29 @@ Result<FetchedManifest> RegistryClient::Manifest(const std::string& reference) {
 Status RegistryClient::Blob(const Digest& digest, uint64_t size, int fd,
                             const std::atomic<bool>* cancel) {
   const std::string what = "blob " + digest.String();
-  Sha256 hash;
+  const off_t start = ::lseek(fd, 0, SEEK_CUR);
+  if (start < 0) return FailErrno("seek " + what);
+  auto hash = std::make_unique<Sha256>();
   uint64_t written = 0;
   int write_errno = 0;
-  BodySink sink = [&](const char* data, size_t n) {
+  // Bytes of this attempt's response go after what earlier attempts kept, unless the registry
+  // ignored the Range and sends the blob from its start (200): then it starts over.
+  uint64_t resumed_from = 0;
+  bool first_chunk = true;
+  BodySink sink = [&](long status, const char* data, size_t n) {
     if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return false;
-    hash.Update(data, n);
+    if (first_chunk) {
+      first_chunk = false;
+      if (resumed_from > 0 && status != 206) {
+        if (::ftruncate(fd, start) != 0 || ::lseek(fd, start, SEEK_SET) != start) {
+          write_errno = errno;
+          return false;
+        }
+        hash = std::make_unique<Sha256>();
+        written = 0;
+      }
+    }
+    hash->Update(data, n);
     written += n;
     for (size_t done = 0; done < n;) {
       const ssize_t w = ::write(fd, data + done, n - done);
@@ -199,7 +220,23 @@ Status RegistryClient::Blob(const Digest& digest, uint64_t size, int fd,
     }
     return true;
   };
-  auto r = Get(ref_.repository + "/blobs/" + digest.String(), "", size, sink);
+  // A connection dropped or stalled mid-blob is resumed where it stopped (Range), up to
+  // kAttempts times in all.
+  constexpr int kAttempts = 4;
+  Result<HttpResponse> r = Fail(EIO);
+  for (int attempt = 1;; ++attempt) {
+    Call call;
+    call.target = ref_.repository + "/blobs/" + digest.String();
+    resumed_from = written;
+    first_chunk = true;
+    if (written > 0) call.headers.push_back("Range: bytes=" + std::to_string(written) + "-");
+    r = Do(call, size, sink);
+    const bool dropped = !r && write_errno == 0 &&
+                         (r.error().code == ECONNRESET || r.error().code == ETIMEDOUT ||
+                          r.error().code == EIO);
+    if (!dropped || attempt == kAttempts || written >= size) break;
+    ::usleep(static_cast<useconds_t>(200000 * attempt));
+  }
   if (!r) {
     if (write_errno != 0) return Fail(write_errno, "write " + what);
     if (r.error().code == EFBIG) {
@@ -208,12 +245,12 @@ Status RegistryClient::Blob(const Digest& digest, uint64_t size, int fd,
     }
     return Unexpected{r.error()};
   }
-  if (r->status != 200) return StatusError(*r, what);
+  if (r->status != 200 && r->status != 206) return StatusError(*r, what);
   if (written != size) {
     return Fail(EINVAL, ref_.Name() + ": " + what + " has " + std::to_string(written) +
                             " bytes, its descriptor says " + std::to_string(size));
   }
-  if (!(hash.Finish() == digest)) {
+  if (!(hash->Finish() == digest)) {
     return Fail(EINVAL, ref_.Name() + ": " + what + ": the data served does not match it");
   }
   return Ok();

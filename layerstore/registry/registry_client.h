@@ -53,8 +53,9 @@ class RegistryClient {
   // document too big), or the transport's errno.
   Result<FetchedManifest> Manifest(const std::string& reference);
   // Streams blob DIGEST into FD (at its offset), checking SIZE and the sha256 on the way; a
-  // set CANCEL stops it (ECANCELED). Errors: EINVAL for a digest or size mismatch, ENOENT,
-  // EACCES, or the transport's errno.
+  // connection that drops or stalls is resumed where it stopped (a Range request; from the
+  // start if the registry ignores it), 4 attempts in all. A set CANCEL stops it (ECANCELED).
+  // Errors: EINVAL for a digest or size mismatch, ENOENT, EACCES, or the transport's errno.
   Status Blob(const Digest& digest, uint64_t size, int fd,
               const std::atomic<bool>* cancel = nullptr);
 

@@ -5,7 +5,9 @@
 // (from an auth.json, as podman keeps them, or written by strata login) work; an unknown tag
 // and a lying digest are clear errors that leave the store as it was.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -324,6 +326,42 @@ TEST_F(RegistryTest, PushNeedsCredentialsAndADestination) {
                   "--format", "{{.Digest}}", "docker://" + dest});
   ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
   EXPECT_EQ(inspect.out, ok.out);
+}
+
+// A pull killed (SIGKILL) at any point leaves nothing half-published; the next pull completes
+// it and the store verifies clean.
+TEST_F(RegistryTest, PullKilledAtAnyPointIsFinishedByTheNext) {
+  Sh(R"(umoci unpack --image img:1.0 b >/dev/null
+head -c 48000000 /dev/urandom > b/rootfs/big
+umoci repack --image img:1.0 b
+rm -rf b ref
+umoci unpack --image img:1.0 ref >/dev/null)");
+  auto registry = StartRegistry();
+  ASSERT_TRUE(registry);
+  const std::string ref = registry->host() + "/test/img:1.0";
+  for (int delay_ms : {5, 40, 150, 400, 900}) {
+    SCOPED_TRACE("killed after " + std::to_string(delay_ms) + " ms");
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::execl(STRATA_PATH, STRATA_PATH, "--root", (dir_ / "s").c_str(), "--quiet", "pull",
+              ref.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::usleep(static_cast<useconds_t>(delay_ms) * 1000);
+    ::kill(pid, SIGKILL);  // our own child, by pid
+    ::waitpid(pid, nullptr, 0);
+    CommandResult layers = RunCommand(
+        {"/bin/sh", "-c",
+         "cd " + (dir_ / "s/layers") +
+             " 2>/dev/null && for l in *; do "
+             "[ -e \"$l\" ] || continue; [ -f \"$l/layer.json\" ] || echo \"$l\"; done"});
+    EXPECT_EQ(layers.out, "") << "layers without a record";
+  }
+  CommandResult pulled = Strata("s", {"pull", ref});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
+  CommandResult verify = Strata("s", {"verify"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  ExpectTree("s", ref);
 }
 
 }  // namespace

@@ -48,7 +48,7 @@ class ScriptedHttp : public Http {
     STRATA_ASSIGN_OR_RETURN(HttpResponse r, handler(seen.back()));
     if (r.body.size() > max_body) return Fail(EFBIG, request.url);
     if (sink && r.status >= 200 && r.status < 300) {
-      if (!sink(r.body.data(), r.body.size())) return Fail(ECANCELED, request.url);
+      if (!sink(r.status, r.body.data(), r.body.size())) return Fail(ECANCELED, request.url);
       r.body.clear();
     }
     return r;
