@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "fs/base/unique_fd.h"
+#include "tests/support/file_data.h"
 #include "tests/support/mount_fixture.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tree_dump.h"
@@ -193,13 +194,20 @@ TEST_F(CommitTest, SavedImagesLoadInOtherToolsWithTheSameIdentities) {
   Sh("skopeo --insecure-policy copy -q oci:appdir:localhost/app:2 oci:copied:x\n"
      "skopeo --insecure-policy copy -q docker-archive:both.tar:localhost/base:1 oci:copied:b");
 
-  // podman loads the docker-archive (both images) with their IDs.
+  // podman loads the docker-archive (both images) with their IDs, and runs a container from
+  // the committed one that sees the container's changes.
   if (::access("/usr/bin/podman", X_OK) == 0) {
     const std::string podman = "podman --root " + (dir_ / "proot") + " --runroot " +
-                               (dir_ / "prun") + " --storage-driver vfs --events-backend file";
+                               (dir_ / "prun") +
+                               " --storage-driver vfs --events-backend file --runtime runc "
+                               "--cgroup-manager cgroupfs";
     Sh(podman + " load -q -i both.tar >/dev/null\n" + podman +
        " image inspect --format '{{.Id}}' localhost/app:2 > podman-id\n" + podman +
-       " image inspect --format '{{.Id}}' localhost/base:1 >> podman-id");
+       " image inspect --format '{{.Id}}' localhost/base:1 >> podman-id\n" + podman +
+       " run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "
+       "localhost/app:2 sh -c 'cat /etc/app/new; ls /srv; test ! -e /var/lib/db/a' > ran\n" +
+       podman + " load -q -i app.tar >/dev/null");
+    EXPECT_EQ(ReadPath(dir_ / "ran"), "new\nsite\n") << "the committed changes, in podman";
     std::ifstream ids(dir_ / "podman-id");
     std::string app_id, base_id;
     std::getline(ids, app_id);

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 
@@ -18,6 +19,7 @@
 #include "tests/support/mount_fixture.h"
 #include "tests/support/registry_fixture.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/token_server.h"
 
 namespace strata::testing {
 namespace {
@@ -362,6 +364,88 @@ umoci unpack --image img:1.0 ref >/dev/null)");
   CommandResult verify = Strata("s", {"verify"});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   ExpectTree("s", ref);
+}
+
+// A registry behind a token service (distribution's token auth, as Docker Hub and most
+// registries run it): pull and push with credentials from the auth file go through the bearer
+// flow with the scope each needs; without credentials the service refuses, clearly.
+TEST_F(RegistryTest, PullAndPushThroughATokenService) {
+  ::mkdir((dir_ / "reg").c_str(), 0755);
+  TokenServer tokens(dir_ / "reg", "tester", "s3cret");
+  ASSERT_TRUE(tokens.ok()) << tokens.error();
+  LoopbackRegistry registry(dir_ / "reg", TokenAuth{tokens.realm(), TokenServer::kService,
+                                                    TokenServer::kIssuer, tokens.cert_path()});
+  ASSERT_TRUE(registry.ok()) << registry.error();
+  Push(registry, "tester:s3cret");  // skopeo through the same service
+  const std::string ref = registry.host() + "/test/img:1.0";
+
+  CommandResult anonymous = Strata("s", {"pull", ref});
+  EXPECT_NE(anonymous.exit_code, 0);
+  EXPECT_NE(anonymous.err.find("token service answered HTTP 401"), std::string::npos)
+      << anonymous.err;
+
+  std::ofstream(dir_ / "auth.json") << R"({"auths":{")" << registry.host()
+                                    << R"(":{"auth":"dGVzdGVyOnMzY3JldA=="}}})";
+  auto with_auth = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"/usr/bin/env", "REGISTRY_AUTH_FILE=" + (dir_ / "auth.json"),
+                               STRATA_PATH, "--root", dir_ / "s", "--quiet"});
+    return RunCommand(args, 120000);
+  };
+  CommandResult pulled = with_auth({"pull", ref});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err << registry.Log();
+  ExpectTree("s", ref);
+  CommandResult pushed = with_auth({"push", ref, registry.host() + "/team/copy:1"});
+  ASSERT_EQ(pushed.exit_code, 0) << pushed.err << registry.Log();
+  const auto scopes = tokens.Scopes();
+  EXPECT_NE(std::find(scopes.begin(), scopes.end(), "repository:test/img:pull"), scopes.end());
+  bool push_scope = false;
+  for (const std::string& s : scopes) push_scope |= s.find("team/copy:pull,push") != std::string::npos;
+  EXPECT_TRUE(push_scope) << "a token to push to team/copy";
+  CommandResult inspect =
+      RunCommand({"/usr/bin/skopeo", "inspect", "--tls-verify=false", "--creds", "tester:s3cret",
+                  "--format", "{{.Digest}}", "docker://" + registry.host() + "/team/copy:1"});
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  EXPECT_EQ(inspect.out, pushed.out);
+}
+
+// A multi-platform image (an index of an amd64 and an arm64/v8 manifest, pushed with skopeo
+// --all): pull picks this host's platform, --platform another, --all-platforms both.
+TEST_F(RegistryTest, MultiPlatformIndexesPullThePlatformAsked) {
+  Sh(R"SH(b=img/blobs/sha256
+m=$(sed -n 's/.*"digest":"sha256:\([0-9a-f]*\)".*/\1/p' img/index.json)
+c=$(sed 's/.*"config":{[^}]*"digest":"sha256:\([0-9a-f]*\)".*/\1/' $b/$m)
+sed 's/"architecture":"amd64"/"architecture":"arm64","variant":"v8"/' $b/$c > c2
+c2=$(sha256sum c2 | cut -c1-64) && mv c2 $b/$c2
+sed "s/\"digest\":\"sha256:$c\",\"size\":$(stat -c %s $b/$c)/\"digest\":\"sha256:$c2\",\"size\":$(stat -c %s $b/$c2)/" $b/$m > m2
+m2=$(sha256sum m2 | cut -c1-64) && mv m2 $b/$m2
+t=application/vnd.oci.image.manifest.v1+json
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"%s","digest":"sha256:%s","size":%s,"platform":{"architecture":"amd64","os":"linux"}},{"mediaType":"%s","digest":"sha256:%s","size":%s,"platform":{"architecture":"arm64","os":"linux","variant":"v8"}}]}' $t $m $(stat -c %s $b/$m) $t $m2 $(stat -c %s $b/$m2) > idx
+i=$(sha256sum idx | cut -c1-64) && mv idx $b/$i
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"multi"}}]}' $i $(stat -c %s $b/$i) > img/index.json
+echo sha256:$c > amd64-id && echo sha256:$c2 > arm64-id)SH");
+  ::mkdir((dir_ / "reg").c_str(), 0755);
+  LoopbackRegistry registry(dir_ / "reg");
+  ASSERT_TRUE(registry.ok()) << registry.error();
+  CommandResult copied = RunCommand({"/usr/bin/skopeo", "copy", "--all", "--dest-tls-verify=false",
+                                     "oci:" + (dir_ / "img") + ":multi",
+                                     "docker://" + registry.host() + "/test/multi:1"},
+                                    120000);
+  ASSERT_EQ(copied.exit_code, 0) << copied.err;
+  const std::string amd64 = ReadPath(dir_ / "amd64-id"), arm64 = ReadPath(dir_ / "arm64-id");
+  const std::string ref = registry.host() + "/test/multi:1";
+  CommandResult here = Strata("here", {"pull", "--platform", "linux/amd64", ref});
+  ASSERT_EQ(here.exit_code, 0) << here.err;
+  EXPECT_EQ(here.out, amd64);
+  CommandResult arm = Strata("arm", {"pull", "--platform", "linux/arm64/v8", ref});
+  ASSERT_EQ(arm.exit_code, 0) << arm.err;
+  EXPECT_EQ(arm.out, arm64);
+  CommandResult all = Strata("all", {"pull", "--all-platforms", ref});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_NE(all.out.find(amd64), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find(arm64), std::string::npos) << all.out;
+  CommandResult none = Strata("none", {"pull", "--platform", "linux/s390x", ref});
+  EXPECT_NE(none.exit_code, 0);
+  ExpectTree("here", ref);
 }
 
 }  // namespace

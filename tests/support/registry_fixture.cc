@@ -48,6 +48,27 @@ bool Accepts(int port) {
 
 LoopbackRegistry::LoopbackRegistry(const std::string& dir, const std::string& user,
                                    const std::string& password) {
+  std::string auth;
+  if (!user.empty()) {
+    char* salt = ::crypt_gensalt("$2b$", 10, nullptr, 0);
+    const char* hash = salt ? ::crypt(password.c_str(), salt) : nullptr;
+    if (hash == nullptr || hash[0] == '*') {
+      error_ = "bcrypt is not available for the htpasswd file";
+      return;
+    }
+    std::ofstream(dir + "/htpasswd") << user << ":" << hash << "\n";
+    auth = "auth:\n  htpasswd:\n    realm: strata-test\n    path: " + dir + "/htpasswd\n";
+  }
+  Start(dir, auth);
+}
+
+LoopbackRegistry::LoopbackRegistry(const std::string& dir, const TokenAuth& token) {
+  Start(dir, "auth:\n  token:\n    realm: " + token.realm + "\n    service: " + token.service +
+                 "\n    issuer: " + token.issuer + "\n    rootcertbundle: " +
+                 token.rootcertbundle + "\n");
+}
+
+void LoopbackRegistry::Start(const std::string& dir, const std::string& auth_config) {
   if (::access(kDockerRegistry, X_OK) != 0) {
     error_ = std::string(kDockerRegistry) + " is not installed (scripts/install-deps)";
     return;
@@ -59,17 +80,8 @@ LoopbackRegistry::LoopbackRegistry(const std::string& dir, const std::string& us
   config << "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n"
          << "storage:\n  filesystem:\n    rootdirectory: " << dir << "/data\n"
          << "  delete:\n    enabled: true\n"
-         << "http:\n  addr: " << host_ << "\n";
-  if (!user.empty()) {
-    char* salt = ::crypt_gensalt("$2b$", 10, nullptr, 0);
-    const char* hash = salt ? ::crypt(password.c_str(), salt) : nullptr;
-    if (hash == nullptr || hash[0] == '*') {
-      error_ = "bcrypt is not available for the htpasswd file";
-      return;
-    }
-    std::ofstream(dir + "/htpasswd") << user << ":" << hash << "\n";
-    config << "auth:\n  htpasswd:\n    realm: strata-test\n    path: " << dir << "/htpasswd\n";
-  }
+         << "http:\n  addr: " << host_ << "\n"
+         << auth_config;
   std::ofstream(dir + "/config.yml") << config.str();
   const int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   pid_ = ::fork();

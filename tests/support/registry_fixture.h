@@ -12,11 +12,18 @@ namespace strata::testing {
 
 inline constexpr const char* kDockerRegistry = "/usr/bin/docker-registry";
 
+// Token auth (distribution's auth.token): clients get bearer tokens from REALM.
+struct TokenAuth {
+  std::string realm, service, issuer, rootcertbundle;
+};
+
 class LoopbackRegistry {
  public:
   // USER and PASSWORD non-empty: every request needs them (Basic).
   explicit LoopbackRegistry(const std::string& dir, const std::string& user = "",
                             const std::string& password = "");
+  // Every request needs a token of TOKEN's service (tests/support/token_server.h).
+  LoopbackRegistry(const std::string& dir, const TokenAuth& token);
   ~LoopbackRegistry();
   LoopbackRegistry(const LoopbackRegistry&) = delete;
   LoopbackRegistry& operator=(const LoopbackRegistry&) = delete;
@@ -30,6 +37,7 @@ class LoopbackRegistry {
   std::string Log() const;
 
  private:
+  void Start(const std::string& dir, const std::string& auth_config);
   std::string log_path_;
   std::string host_;
   pid_t pid_ = -1;
