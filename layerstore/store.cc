@@ -338,6 +338,33 @@ Status Store::RemoveImage(const Digest& id) {
   return Ok();
 }
 
+Status Store::AddBlobLocation(const std::vector<Digest>& blobs, const std::string& repository) {
+  NamesLock guard(root_);
+  Json j = Json::object();
+  if (::access((root_ + "/locations.json").c_str(), F_OK) == 0) {
+    STRATA_ASSIGN_OR_RETURN(j, ParseRecord(root_ + "/locations.json"));
+    if (!j.is_object()) j = Json::object();
+  }
+  for (const Digest& d : blobs) {
+    Json list = Json::array({repository});
+    for (const Json& r : j.value(d.String(), Json::array())) {
+      if (r.is_string() && r != repository && list.size() < 8) list.push_back(r);
+    }
+    j[d.String()] = list;
+  }
+  return WriteFileAtomic(root_ + "/locations.json", j.dump(2) + "\n");
+}
+
+std::vector<std::string> Store::BlobLocations(const Digest& blob) const {
+  std::vector<std::string> out;
+  auto j = ParseRecord(root_ + "/locations.json");
+  if (!j || !j->is_object()) return out;
+  for (const Json& r : j->value(blob.String(), Json::array())) {
+    if (r.is_string()) out.push_back(r);
+  }
+  return out;
+}
+
 Result<std::vector<std::string>> Store::CollectGarbage() {
   std::vector<std::string> removed;
   // Containers keep their images (RemoveImage refuses to remove those), so the images'
@@ -363,6 +390,18 @@ Result<std::vector<std::string>> Store::CollectGarbage() {
   for (const std::string& name : ListDir(root_ + "/tmp")) {
     STRATA_RETURN_IF_ERROR(RemoveAll(root_ + "/tmp/" + name));
     removed.push_back("work directory " + name);
+  }
+  // Locations of blobs no longer kept (configs and layer blobs of live images stay).
+  if (auto j = ParseRecord(root_ + "/locations.json"); j && j->is_object()) {
+    std::set<std::string> kept = live_blobs;
+    for (const std::string& layer : live_layers) {
+      if (auto record = GetLayer(Digest{"sha256", layer})) kept.insert(record->blob_digest.encoded);
+    }
+    Json pruned = Json::object();
+    for (const auto& [digest, list] : j->items()) {
+      if (digest.size() > 7 && kept.contains(digest.substr(7))) pruned[digest] = list;
+    }
+    STRATA_RETURN_IF_ERROR(WriteFileAtomic(root_ + "/locations.json", pruned.dump(2) + "\n"));
   }
   return removed;
 }

@@ -8,6 +8,8 @@
 //                                  came), for save and push; absent in layers stored before
 //   ROOT/images/HEX.json           one image, HEX = its config digest (the image ID)
 //   ROOT/names.json                name[:tag] -> image ID (a tag is an alias, never a copy)
+//   ROOT/locations.json            blob digest -> "registry/repository"s known to hold it
+//                                  (pulled from, pushed to): where push mounts it from
 //   ROOT/containers/NAME/          a writable container layer: container.json (its image),
 //                                  diff/ (the upper layer) and work/ (stratafs' workdir)
 //   ROOT/tmp/                      work directories; nothing here is ever read as content
@@ -101,6 +103,11 @@ class Store {
   Result<std::vector<std::pair<std::string, Digest>>> ListNames() const;
   Status SetName(const std::string& name, const Digest& id);
   Status RemoveName(const std::string& name);
+
+  // Where blobs are known to be: "registry/repository" for each of BLOBS (at most 8 kept per
+  // blob, the newest). Best effort for a cache: callers may ignore a failure.
+  Status AddBlobLocation(const std::vector<Digest>& blobs, const std::string& repository);
+  std::vector<std::string> BlobLocations(const Digest& blob) const;  // newest first
 
   // Deletes what no image or container needs (layers no image uses, blobs no image references)
   // and stale work directories. Needs the exclusive lock.

@@ -122,6 +122,26 @@ class RegistrySource : public BlobSource {
   mutable std::atomic<bool> cancel_{false};
 };
 
+// Remembers that REPO holds the blobs of IMAGES' manifests (as pulled), for cross-repository
+// mounts when pushing to the same registry. A cache: failures are ignored.
+void RecordLocations(Store& store, const std::vector<ImportedImage>& images,
+                     const std::string& repo) {
+  for (const ImportedImage& imported : images) {
+    auto image = store.GetImage(imported.id);
+    if (!image) continue;
+    auto text = store.GetBlob(image->manifest_digest);
+    const Json m = text ? Json::parse(*text, nullptr, false) : Json();
+    std::vector<Digest> blobs = {image->id};
+    if (m.is_object() && m.contains("layers") && m["layers"].is_array()) {
+      for (const Json& d : m["layers"]) {
+        auto digest = d.is_object() ? ParseDigest(d.value("digest", "")) : Fail(EINVAL);
+        if (digest) blobs.push_back(*digest);
+      }
+    }
+    (void)store.AddBlobLocation(blobs, repo);
+  }
+}
+
 }  // namespace
 
 Result<std::vector<ImportedImage>> PullImage(Store& store, const std::string& reference,
@@ -141,19 +161,24 @@ Result<std::vector<ImportedImage>> PullImage(Store& store, const std::string& re
   if (import.name.empty() && !ref.tag.empty()) import.name = repo + ":" + ref.tag;
   Importer importer(store, import, repo);
   RegistrySource source(&client, store);
+  std::vector<ImportedImage> images;
   if (IsIndexType(type)) {
     if (doc.contains("mediaType") && doc["mediaType"] != type) {
       return Fail(EINVAL, where + ": mediaType disagrees with the registry's Content-Type");
     }
-    return importer.ImportIndex(source, doc, where, "", ref.tag);
+    STRATA_ASSIGN_OR_RETURN(images, importer.ImportIndex(source, doc, where, "", ref.tag));
+  } else {
+    Descriptor md;
+    md.media_type = type;
+    md.digest = top.digest;
+    md.size = top.body.size();
+    md.ref_name = ref.tag;
+    STRATA_ASSIGN_OR_RETURN(ImportedImage image,
+                            importer.ImportManifestText(source, md, top.body));
+    images.push_back(image);
   }
-  Descriptor md;
-  md.media_type = type;
-  md.digest = top.digest;
-  md.size = top.body.size();
-  md.ref_name = ref.tag;
-  STRATA_ASSIGN_OR_RETURN(ImportedImage image, importer.ImportManifestText(source, md, top.body));
-  return std::vector<ImportedImage>{image};
+  RecordLocations(store, images, repo);
+  return images;
 }
 
 }  // namespace strata::store

@@ -16,11 +16,18 @@
 namespace strata::store {
 namespace {
 
-// A repository of DEST's registry, other than DEST's, where one of the store's names points at
-// an image that USES the blob (so it was pulled from or pushed there), or "".
-std::string MountSource(const Store& store, const RemoteRef& dest,
+// A repository of DEST's registry, other than DEST's, known to hold BLOB: one it was pulled
+// from or pushed to (Store::BlobLocations), else one where a store name points at an image
+// that USES it; "" if none.
+std::string MountSource(const Store& store, const RemoteRef& dest, const Digest& blob,
                         const std::vector<std::pair<std::string, Digest>>& names,
                         const std::function<bool(const ImageRecord&)>& uses) {
+  const std::string prefix = dest.registry + "/";
+  for (const std::string& where : store.BlobLocations(blob)) {
+    if (where.starts_with(prefix) && where.substr(prefix.size()) != dest.repository) {
+      return where.substr(prefix.size());
+    }
+  }
   for (const auto& [name, id] : names) {
     auto ref = ParseRemoteRef(name);
     if (!ref || ref->registry != dest.registry || ref->repository == dest.repository) continue;
@@ -42,7 +49,7 @@ Result<UniqueFd> MemFile(const std::string& data) {
 
 }  // namespace
 
-Result<PushedImage> PushImage(const Store& store, const std::string& ref,
+Result<PushedImage> PushImage(Store& store, const std::string& ref,
                               const std::string& destination, const PushOptions& options,
                               Http* http) {
   STRATA_ASSIGN_OR_RETURN(Resolved local, ResolveImage(store, ref));
@@ -97,7 +104,8 @@ Result<PushedImage> PushImage(const Store& store, const std::string& ref,
     const PlannedLayer& layer = plan.layers[i];
     UniqueFd fd(::open(layer.blob_path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) return FailErrno(layer.blob_path);
-    const std::string from = MountSource(store, dest, names, [&](const ImageRecord& image) {
+    const std::string from = MountSource(store, dest, layer.record.blob_digest, names,
+                                         [&](const ImageRecord& image) {
       return std::find(image.diff_ids.begin(), image.diff_ids.end(), layer.record.diff_id) !=
              image.diff_ids.end();
     });
@@ -105,12 +113,16 @@ Result<PushedImage> PushImage(const Store& store, const std::string& ref,
         push_one(i, layer.record.blob_digest, layer.record.blob_size, fd.Get(), from));
   }
   STRATA_ASSIGN_OR_RETURN(UniqueFd config, MemFile(plan.config));
-  const std::string config_from = MountSource(
-      store, dest, names, [&](const ImageRecord& image) { return image.id == plan.image.id; });
+  const std::string config_from =
+      MountSource(store, dest, plan.image.id, names,
+                  [&](const ImageRecord& image) { return image.id == plan.image.id; });
   STRATA_RETURN_IF_ERROR(push_one(plan.layers.size(), plan.image.id, plan.config.size(),
                                   config.Get(), config_from));
   STRATA_RETURN_IF_ERROR(client.PutManifest(dest.Reference(), plan.manifest,
                                             plan.manifest_media_type, plan.manifest_digest));
+  std::vector<Digest> sent = {plan.image.id};
+  for (const PlannedLayer& layer : plan.layers) sent.push_back(layer.record.blob_digest);
+  (void)store.AddBlobLocation(sent, dest.registry + "/" + dest.repository);  // a cache
   pushed.destination = dest.Name();
   pushed.manifest_digest = plan.manifest_digest;
   return pushed;

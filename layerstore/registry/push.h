@@ -40,7 +40,7 @@ struct PushedImage {
 // Errors: ENOENT (unknown image, a layer without its kept blob), EINVAL (no destination for an
 // image without a name, a bad reference), EACCES (authentication), EIO (the registry refused a
 // blob or the manifest, or a kept blob no longer verifies), or the transport's errno.
-Result<PushedImage> PushImage(const Store& store, const std::string& ref,
+Result<PushedImage> PushImage(Store& store, const std::string& ref,
                               const std::string& destination, const PushOptions& options,
                               Http* http = nullptr);
 

@@ -296,6 +296,11 @@ TEST_F(RegistryTest, PushSendsOnlyWhatTheRegistryLacks) {
   const int again_before = registry->Requests("PUT", "/blobs/uploads/");
   ASSERT_EQ(Strata("s", {"push", host + "/team/app:2"}).exit_code, 0);
   EXPECT_EQ(registry->Requests("PUT", "/blobs/uploads/"), again_before) << "nothing sent twice";
+  // Pushed elsewhere in the registry: every blob is mounted from where it went before.
+  const int mounts = registry->Requests("POST", "mount=");
+  ASSERT_EQ(Strata("s", {"push", host + "/team/app:2", host + "/mirror/app:2"}).exit_code, 0);
+  EXPECT_EQ(registry->Requests("PUT", "/blobs/uploads/"), again_before) << "no upload";
+  EXPECT_EQ(registry->Requests("POST", "mount=") - mounts, 4) << "3 layers and the config";
 
   // A fresh store pulls what was pushed: the same image, the tree the container showed.
   CommandResult back = Strata("fresh", {"pull", host + "/team/app:2"});
