@@ -307,5 +307,50 @@ TEST_F(ContainerDiffTest, AMountedContainerIsBusy) {
   EXPECT_EQ(stats.error().code, EBUSY);
 }
 
+// Upper layers written in every encoding a writer leaves (kernel, OCI ".wh." files as an
+// unprivileged stratafs writes them, user.overlay xattrs, fuse-overlayfs's opaque xattr,
+// kernel 6.7 xattr whiteouts) become the same OCI entries.
+class EncodingDiffTest : public ::testing::TestWithParam<testing::Encoding> {};
+
+TEST_P(EncodingDiffTest, WhiteoutsAndOpaqueDirectoriesBecomeOciEntries) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (trusted.overlay.* xattrs, devices)";
+  TempDir dir;
+  LayerBuilder(dir / "l0").File("etc/motd", "motd\n").File("etc/keep", "keep\n").File("opq/old", "x");
+  LayerBuilder upper(dir / "u");
+  upper.File("etc/new", "new\n").Whiteout("etc/motd", GetParam()).Opaque("opq", GetParam());
+  upper.File("opq/fresh", "fresh\n");
+  ASSERT_EQ(::mkdir((dir / "w").c_str(), 0755), 0);
+  const std::string blob = dir / "layer.tar";
+  {
+    UniqueFd fd = OpenFile(blob, O_RDWR | O_CREAT | O_TRUNC);
+    auto tar = TarOut::Open(fd.Get(), Compression::kNone);
+    ASSERT_TRUE(tar);
+    auto stats = WriteContainerDiff({{dir / "l0"}, dir / "u", dir / "w", ""}, **tar);
+    ASSERT_TRUE(stats) << stats.error().Message();
+    ASSERT_TRUE((*tar)->Finish());
+  }
+  std::map<std::string, std::string> want = {{"./", "d"},
+                                             {"etc", "d"},
+                                             {"etc/.wh.motd", "f"},
+                                             {"etc/new", "f"},
+                                             {"opq", "d"},
+                                             {"opq/.wh..wh..opq", "f"},
+                                             {"opq/fresh", "f"}};
+  // Types only, directories without their trailing '/' (libarchive writes "etc/").
+  std::map<std::string, std::string> got;
+  for (const auto& [path, what] : Entries(blob)) {
+    const bool slash = path.size() > 2 && path.back() == '/';
+    got[slash ? path.substr(0, path.size() - 1) : path] = what.substr(0, 1);
+  }
+  EXPECT_EQ(got, want);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllEncodings, EncodingDiffTest,
+                         ::testing::Values(testing::Encoding::kKernel, testing::Encoding::kOci,
+                                           testing::Encoding::kUserXattr,
+                                           testing::Encoding::kFuseOverlayfs,
+                                           testing::Encoding::kXattrWhiteout),
+                         [](const auto& info) { return std::string(EncodingName(info.param)); });
+
 }  // namespace
 }  // namespace strata::store
