@@ -104,7 +104,7 @@ int Images(const Globals& g, const ImagesFlags& flags) {
     if (!id) return Report(id.error());
     auto image = store->GetImage(*id);
     if (!image) return Report(image.error());
-    created_of[f.key] = ParseTime(image->created);
+    created_of[f.key] = ParseTimeNs(image->created);
   }
 
   struct Row {
@@ -122,7 +122,7 @@ int Images(const Globals& g, const ImagesFlags& flags) {
     for (const auto& u : usage->images) size = u.id == image.id ? u.total : size;
     bool keep = true;
     for (const Filter& f : *filters) {
-      const int64_t created = ParseTime(image.created);
+      const int64_t created = ParseTimeNs(image.created);
       if (f.key == "dangling") keep &= (f.value == "true") == image_names.empty();
       if (f.key == "before") keep &= created < created_of["before"];
       if (f.key == "since") keep &= created > created_of["since"];
@@ -152,7 +152,7 @@ int Images(const Globals& g, const ImagesFlags& flags) {
       return sort == "repository" ? std::tie(ra, ta) < std::tie(rb, tb)
                                   : std::tie(ta, ra) < std::tie(tb, rb);
     }
-    return a.image->created > b.image->created;  // newest first
+    return ParseTimeNs(a.image->created) > ParseTimeNs(b.image->created);  // newest first
   });
 
   if (flags.quiet) {

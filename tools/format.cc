@@ -188,14 +188,18 @@ std::string HumanSize(uint64_t bytes) {
   return buf;
 }
 
-int64_t ParseTime(const std::string& text) {
+int64_t ParseTimeNs(const std::string& text) {
   struct tm tm {};
   const char* rest = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   if (!rest) return -1;
   int64_t t = ::timegm(&tm);
+  int64_t nanos = 0;
   if (*rest == '.') {
     ++rest;
-    while (std::isdigit(static_cast<unsigned char>(*rest))) ++rest;
+    int64_t scale = 100000000;
+    for (; std::isdigit(static_cast<unsigned char>(*rest)); ++rest, scale /= 10) {
+      nanos += (*rest - '0') * scale;
+    }
   }
   if (*rest == '+' || *rest == '-') {
     int hh = 0, mm = 0;
@@ -204,7 +208,12 @@ int64_t ParseTime(const std::string& text) {
       t += *rest == '+' ? -offset : offset;
     }
   }
-  return t;
+  return t * 1000000000 + nanos;
+}
+
+int64_t ParseTime(const std::string& text) {
+  const int64_t ns = ParseTimeNs(text);
+  return ns < 0 ? -1 : ns / 1000000000;
 }
 
 std::string HumanAgo(const std::string& created, int64_t now_unix) {

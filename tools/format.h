@@ -54,7 +54,9 @@ std::string HumanSize(uint64_t bytes);
 // How long ago RFC 3339 time CREATED was, as podman says it: "About a minute ago",
 // "3 hours ago", "2 weeks ago"; "" if CREATED does not parse.
 std::string HumanAgo(const std::string& created, int64_t now_unix);
-// Seconds since the epoch of RFC 3339 time TEXT (fraction and zone honoured), or -1.
+// Seconds since the epoch of RFC 3339 time TEXT (zone honoured), or -1.
 int64_t ParseTime(const std::string& text);
+// The same in nanoseconds (the fraction too), or -1: orders images made within a second.
+int64_t ParseTimeNs(const std::string& text);
 
 }  // namespace strata::cli

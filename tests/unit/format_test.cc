@@ -62,6 +62,8 @@ TEST(HumanTest, SizesAndAges) {
   ASSERT_GT(t, 0);
   EXPECT_EQ(ParseTime("2026-01-01T02:00:00.123456789+02:00"), t) << "zone honoured";
   EXPECT_EQ(ParseTime("yesterday"), -1);
+  EXPECT_EQ(ParseTimeNs("2026-01-01T00:00:00.5Z") - ParseTimeNs("2026-01-01T00:00:00.25Z"),
+            250000000) << "images made within a second still order";
   EXPECT_EQ(HumanAgo("2026-01-01T00:00:00Z", t + 30), "30 seconds ago");
   EXPECT_EQ(HumanAgo("2026-01-01T00:00:00Z", t + 90), "About a minute ago");
   EXPECT_EQ(HumanAgo("2026-01-01T00:00:00Z", t + 3 * 3600), "3 hours ago");
