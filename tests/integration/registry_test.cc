@@ -404,8 +404,18 @@ TEST_F(RegistryTest, PullAndPushThroughATokenService) {
   const auto scopes = tokens.Scopes();
   EXPECT_NE(std::find(scopes.begin(), scopes.end(), "repository:test/img:pull"), scopes.end());
   bool push_scope = false;
-  for (const std::string& s : scopes) push_scope |= s.find("team/copy:pull,push") != std::string::npos;
-  EXPECT_TRUE(push_scope) << "a token to push to team/copy";
+  // "repository:team/copy:ACTIONS", the actions in the registry's order (push,pull or
+  // pull,push: it gathers them in a Go map).
+  for (const std::string& s : scopes) {
+    const size_t at = s.find("repository:team/copy:");
+    if (at == std::string::npos) continue;
+    const std::string actions = s.substr(at + 21, s.find(' ', at) - at - 21);
+    push_scope |= actions.find("push") != std::string::npos;
+  }
+  std::string asked;
+  for (const std::string& s : scopes) asked += "\n  " + s;
+  EXPECT_TRUE(push_scope) << "a token to push to team/copy; asked:" << asked << "\n"
+                          << registry.Log();
   CommandResult inspect =
       RunCommand({"/usr/bin/skopeo", "inspect", "--tls-verify=false", "--creds", "tester:s3cret",
                   "--format", "{{.Digest}}", "docker://" + registry.host() + "/team/copy:1"});
