@@ -241,9 +241,16 @@ KernelOverlay::KernelOverlay(const std::vector<std::string>& lowerdirs, std::str
 
 KernelOverlay::KernelOverlay(const std::string& data, std::string mountpoint)
     : mountpoint_(std::move(mountpoint)) {
-  if (::mount("overlay", mountpoint_.c_str(), "overlay", 0, data.c_str()) != 0) {
-    error_ = std::string("mount overlay (") + data + "): " + std::strerror(errno);
-    return;
+  // EBUSY: the upper or work directory is still marked in use by an overlay mount of it that
+  // was just unmounted (the mark goes with its superblock, which a loaded machine may release
+  // a moment later). Retried for up to 5 s.
+  for (int attempt = 0;; ++attempt) {
+    if (::mount("overlay", mountpoint_.c_str(), "overlay", 0, data.c_str()) == 0) break;
+    if (errno != EBUSY || attempt == 50) {
+      error_ = std::string("mount overlay (") + data + "): " + std::strerror(errno);
+      return;
+    }
+    SleepMs(100);
   }
   ok_ = true;
 }
