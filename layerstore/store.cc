@@ -338,6 +338,24 @@ Status Store::RemoveImage(const Digest& id) {
   return Ok();
 }
 
+Status Store::SetHold(const std::string& name, const std::vector<Digest>& diff_ids) {
+  if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                             "0123456789_.-") != std::string::npos ||
+      name[0] == '.') {
+    return Fail(EINVAL, "hold name '" + name + "'");
+  }
+  const std::string dir = root_ + "/holds";
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return FailErrno("mkdir " + dir);
+  const std::string path = dir + "/" + name + ".json";
+  if (diff_ids.empty()) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return FailErrno("unlink " + path);
+    return Ok();
+  }
+  Json layers = Json::array();
+  for (const Digest& d : diff_ids) layers.push_back(d.String());
+  return WriteFileAtomic(path, Json{{"layers", layers}}.dump(2) + "\n");
+}
+
 Status Store::AddBlobLocation(const std::vector<Digest>& blobs, const std::string& repository) {
   NamesLock guard(root_);
   Json j = Json::object();
@@ -376,6 +394,15 @@ Result<std::vector<std::string>> Store::CollectGarbage() {
     live_blobs.insert(image.manifest_digest.encoded);
     for (const RepoDigest& r : image.repo_digests) live_blobs.insert(r.manifest.encoded);
     for (const Digest& d : image.diff_ids) live_layers.insert(d.encoded);
+  }
+  for (const std::string& name : ListDir(root_ + "/holds")) {
+    auto hold = ParseRecord(root_ + "/holds/" + name);
+    if (!hold) continue;
+    for (const Json& d : hold->value("layers", Json::array())) {
+      if (d.is_string() && d.get<std::string>().starts_with("sha256:")) {
+        live_layers.insert(d.get<std::string>().substr(7));
+      }
+    }
   }
   for (const std::string& name : ListDir(root_ + "/layers")) {
     if (live_layers.contains(name)) continue;

@@ -8,6 +8,8 @@
 //                                  came), for save and push; absent in layers stored before
 //   ROOT/images/HEX.json           one image, HEX = its config digest (the image ID)
 //   ROOT/names.json                name[:tag] -> image ID (a tag is an alias, never a copy)
+//   ROOT/holds/NAME.json           layers another program uses (the containerd snapshotter's
+//                                  snapshots), kept by gc while held
 //   ROOT/locations.json            blob digest -> "registry/repository"s known to hold it
 //                                  (pulled from, pushed to): where push mounts it from
 //   ROOT/containers/NAME/          a writable container layer: container.json (its image),
@@ -108,6 +110,10 @@ class Store {
   // blob, the newest). Best effort for a cache: callers may ignore a failure.
   Status AddBlobLocation(const std::vector<Digest>& blobs, const std::string& repository);
   std::vector<std::string> BlobLocations(const Digest& blob) const;  // newest first
+
+  // Layers NAME ([A-Za-z0-9_.-]+) uses outside the store, kept by CollectGarbage while held;
+  // an empty list releases them. Errors: EINVAL for a bad name, or the errno of writing.
+  Status SetHold(const std::string& name, const std::vector<Digest>& diff_ids);
 
   // Deletes what no image or container needs (layers no image uses, blobs no image references)
   // and stale work directories. Needs the exclusive lock.
