@@ -52,8 +52,15 @@ Result<bool> PrepareFromStore(SnapshotStore& snapshots, const std::string& store
       if (!store.HasLayer(image.diff_ids[i])) return false;
       std::map<std::string, std::string> l = labels;
       l[kSnapshotRefLabel] = chain_id;
-      STRATA_RETURN_IF_ERROR(
-          snapshots.AddExternal(chain_id, parent, store.LayerDir(image.diff_ids[i]), l));
+      if (Status added =
+              snapshots.AddExternal(chain_id, parent, store.LayerDir(image.diff_ids[i]), l);
+          !added) {
+        if (added.error().code != EEXIST) return Unexpected{added.error()};
+        // Registered by a concurrent prepare of the same chain (another namespace).
+        auto existing = snapshots.Stat(chain_id);
+        return existing && existing->kind == SnapshotKind::kCommitted &&
+               existing->parent == parent;
+      }
       STRATA_RETURN_IF_ERROR(store.SetHold(hold, HeldLayers(snapshots)));
       return true;
     }
