@@ -50,7 +50,17 @@ Result<PlannedImage> PlanImage(const Store& store, const Digest& id,
     p.layers.push_back({record, path});
   }
   std::vector<Digest> candidates;
-  if (manifest) candidates.push_back(*manifest);
+  if (manifest) {
+    // The manifest asked for, or nothing: another would give the image another digest.
+    auto text = store.GetBlob(*manifest);
+    if (!text) return Unexpected{text.error()};
+    if (!ManifestMatches(*text, p)) {
+      return Fail(EINVAL, "manifest " + manifest->String() + " of image " + id.String() +
+                              " names layer blobs this store does not keep (its layers came "
+                              "from other blobs): name the image by tag or ID instead");
+    }
+    candidates.push_back(*manifest);
+  }
   const auto& received = p.image.repo_digests;
   for (auto it = received.rbegin(); it != received.rend(); ++it) {
     if (!repository.empty() && it->repository == repository) candidates.push_back(it->manifest);

@@ -33,7 +33,8 @@ struct PlannedImage {
 };
 
 // Errors: ENOENT for an unknown image or a layer stored without its blob (by a strata older
-// than blob keeping: import or pull the image again), or the store's errors.
+// than blob keeping: import or pull the image again), EINVAL when MANIFEST (asked for by
+// NAME@sha256) names blobs other than the kept ones, or the store's errors.
 Result<PlannedImage> PlanImage(const Store& store, const Digest& id,
                                const std::string& repository = "",
                                const std::optional<Digest>& manifest = std::nullopt);
