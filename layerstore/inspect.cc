@@ -27,6 +27,10 @@ Result<Usage> ComputeUsage(const Store& store) {
     auto layer = store.GetLayer(Digest{"sha256", hex});
     sizes[hex] = layer ? layer->tar_size : 0;
     usage.layers_bytes += sizes[hex];
+    struct stat st;
+    if (::stat(store.LayerBlobPath(Digest{"sha256", hex}).c_str(), &st) == 0) {
+      usage.blobs_bytes += static_cast<uint64_t>(st.st_size);
+    }
     ++usage.layers;
   }
   for (const auto& image : images) {

@@ -20,6 +20,7 @@ struct ImageUsage {
 struct Usage {
   std::vector<ImageUsage> images;
   uint64_t layers_bytes = 0;  // every stored layer once
+  uint64_t blobs_bytes = 0;   // their blobs as received (kept for save and push)
   size_t layers = 0;
 };
 

@@ -71,7 +71,8 @@ int DiskUsage(const Globals& g, const std::string& format) {
           {{"id", u.id.String()}, {"size", u.total}, {"shared", u.shared}, {"unique", u.unique}});
     }
     Json out = {
-        {"images", images}, {"layers", usage->layers}, {"layers_size", usage->layers_bytes}};
+        {"images", images}, {"layers", usage->layers}, {"layers_size", usage->layers_bytes},
+        {"blobs_size", usage->blobs_bytes}};
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
@@ -80,8 +81,8 @@ int DiskUsage(const Globals& g, const std::string& format) {
     std::printf("%-14s %12s %12s %12s\n", Short(u.id).c_str(), HumanSize(u.total).c_str(),
                 HumanSize(u.shared).c_str(), HumanSize(u.unique).c_str());
   }
-  std::printf("%zu layers stored once: %s\n", usage->layers,
-              HumanSize(usage->layers_bytes).c_str());
+  std::printf("%zu layers stored once: %s, and their blobs as received: %s\n", usage->layers,
+              HumanSize(usage->layers_bytes).c_str(), HumanSize(usage->blobs_bytes).c_str());
   return 0;
 }
 
