@@ -249,6 +249,12 @@ TEST_F(ImageTest, ReimportIsANoOpAndTheMountCommandWorks) {
   CommandResult df = Strata({"df", "--format", "json"});
   EXPECT_EQ(df.exit_code, 0) << df.err;
   EXPECT_NE(df.out.find("\"layers\": 3"), std::string::npos) << df.out;
+  // The kept blobs: the three layer blobs of the layout, byte for byte.
+  CommandResult blobs = RunCommand(
+      {"/bin/sh", "-c", "cat " + (dir_ / "store/layers") + "/*/blob | wc -c"});
+  EXPECT_NE(df.out.find("\"blobs_size\": " + blobs.out.substr(0, blobs.out.find('\n'))),
+            std::string::npos)
+      << df.out;
   CommandResult verified = Strata({"verify"});
   EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
   Sh("f=$(ls store/blobs/sha256 | head -1); cp store/blobs/sha256/$f saved; echo x >> "
