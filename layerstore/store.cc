@@ -111,8 +111,11 @@ Result<Store> Store::Open(const std::string& root, Lock lock) {
 }
 
 Status Store::WriteFileAtomic(const std::string& path, const std::string& data) const {
-  const std::string tmp =
-      path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}());
+  // Written under tmp/ (the same filesystem) and renamed into place: a process killed
+  // meanwhile leaves garbage only there, never a stray file among blobs or records.
+  const std::string tmp = root_ + "/tmp/" + path.substr(path.rfind('/') + 1) + ".tmp-" +
+                          std::to_string(::getpid()) + "-" +
+                          std::to_string(std::random_device{}());
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd) return FailErrno("create " + tmp);
   size_t done = 0;
