@@ -28,13 +28,33 @@ class Sink {
  public:
   virtual ~Sink() = default;
   virtual Status Dir(const std::string& path) = 0;
-  // A file of exactly SIZE bytes, written by FILL through the Put it is given.
-  virtual Status File(const std::string& path, uint64_t size,
-                      const std::function<Status(const Put&)>& fill) = 0;
   virtual Status Finish() = 0;
+  // A file of exactly SIZE bytes, written by FILL through the Put it is given (EIO if FILL
+  // gives more or fewer).
+  Status File(const std::string& path, uint64_t size,
+              const std::function<Status(const Put&)>& fill) {
+    uint64_t written = 0;
+    STRATA_RETURN_IF_ERROR(Store(path, size, [&](const Put& put) {
+      return fill([&](const void* data, size_t n) -> Status {
+        written += n;
+        if (written > size) return Fail(EIO, path + ": longer than " + std::to_string(size));
+        return put(data, n);
+      });
+    }));
+    if (written != size) {
+      return Fail(EIO, path + ": wrote " + std::to_string(written) + " bytes, expected " +
+                           std::to_string(size));
+    }
+    return Ok();
+  }
   Status Bytes(const std::string& path, const std::string& data) {
     return File(path, data.size(), [&](const Put& put) { return put(data.data(), data.size()); });
   }
+
+ protected:
+  // Writes file PATH of SIZE bytes from what FILL puts (File checks the count).
+  virtual Status Store(const std::string& path, uint64_t size,
+                       const std::function<Status(const Put&)>& fill) = 0;
 };
 
 class DirSink : public Sink {
@@ -44,15 +64,13 @@ class DirSink : public Sink {
     if (::mkdirat(root_.Get(), path.c_str(), 0755) != 0) return FailErrno("mkdir " + path);
     return Ok();
   }
-  Status File(const std::string& path, uint64_t size,
-              const std::function<Status(const Put&)>& fill) override {
+  Status Store(const std::string& path, uint64_t,
+               const std::function<Status(const Put&)>& fill) override {
     UniqueFd fd(::openat(root_.Get(), path.c_str(),
                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!fd) return FailErrno("create " + path);
-    uint64_t written = 0;
-    STRATA_RETURN_IF_ERROR(fill([&](const void* data, size_t n) -> Status {
+    return fill([&](const void* data, size_t n) -> Status {
       const char* p = static_cast<const char*>(data);
-      written += n;
       while (n > 0) {
         const ssize_t w = ::write(fd.Get(), p, n);
         if (w < 0 && errno == EINTR) continue;
@@ -61,10 +79,7 @@ class DirSink : public Sink {
         n -= static_cast<size_t>(w);
       }
       return Ok();
-    }));
-    if (written != size) return Fail(EIO, path + ": wrote " + std::to_string(written) +
-                                              " bytes, expected " + std::to_string(size));
-    return Ok();
+    });
   }
   Status Finish() override {
     if (::syncfs(root_.Get()) != 0) return FailErrno("sync");
@@ -87,22 +102,14 @@ class TarSink : public Sink {
     e.st.st_mode = S_IFDIR | 0755;
     return tar_->Add(e);
   }
-  Status File(const std::string& path, uint64_t size,
-              const std::function<Status(const Put&)>& fill) override {
+  Status Store(const std::string& path, uint64_t size,
+               const std::function<Status(const Put&)>& fill) override {
     TarEntry e;
     e.path = path;
     e.st.st_mode = S_IFREG | 0644;
     e.st.st_size = static_cast<off_t>(size);
     STRATA_RETURN_IF_ERROR(tar_->Add(e));
-    uint64_t written = 0;
-    STRATA_RETURN_IF_ERROR(fill([&](const void* data, size_t n) -> Status {
-      written += n;
-      if (written > size) return Fail(EIO, path + ": longer than " + std::to_string(size));
-      return tar_->Write(data, n);
-    }));
-    if (written != size) return Fail(EIO, path + ": wrote " + std::to_string(written) +
-                                              " bytes, expected " + std::to_string(size));
-    return Ok();
+    return fill([&](const void* data, size_t n) { return tar_->Write(data, n); });
   }
   Status Finish() override {
     STRATA_RETURN_IF_ERROR(tar_->Finish());

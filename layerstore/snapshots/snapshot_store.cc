@@ -158,12 +158,10 @@ std::vector<SnapshotMount> SnapshotStore::MountsOf(const SnapshotInfo& info) con
            {lowerdir(), "upperdir=" + fs, "workdir=" + Dir(info.id) + "/work"}}};
 }
 
-Result<std::vector<SnapshotMount>> SnapshotStore::Prepare(
-    const std::string& key, const std::string& parent,
-    const std::map<std::string, std::string>& labels, bool view) {
-  std::lock_guard lock(mu_);
-  if (key.empty()) return Fail(EINVAL, "snapshot key is empty");
-  if (snapshots_.contains(key)) return Fail(EEXIST, "snapshot " + key + ": already exists");
+Result<SnapshotInfo> SnapshotStore::NewInfo(const std::string& name, const std::string& parent,
+                                            SnapshotKind kind,
+                                            const std::map<std::string, std::string>& labels) const {
+  if (snapshots_.contains(name)) return Fail(EEXIST, "snapshot " + name + ": already exists");
   if (!parent.empty()) {
     auto p = snapshots_.find(parent);
     if (p == snapshots_.end()) return Fail(ENOENT, "parent snapshot " + parent + " does not exist");
@@ -172,11 +170,22 @@ Result<std::vector<SnapshotMount>> SnapshotStore::Prepare(
     }
   }
   SnapshotInfo info;
-  info.name = key;
+  info.name = name;
   info.parent = parent;
-  info.kind = view ? SnapshotKind::kView : SnapshotKind::kActive;
+  info.kind = kind;
   info.labels = labels;
   info.created_ns = info.updated_ns = NowNs();
+  return info;
+}
+
+Result<std::vector<SnapshotMount>> SnapshotStore::Prepare(
+    const std::string& key, const std::string& parent,
+    const std::map<std::string, std::string>& labels, bool view) {
+  std::lock_guard lock(mu_);
+  if (key.empty()) return Fail(EINVAL, "snapshot key is empty");
+  STRATA_ASSIGN_OR_RETURN(SnapshotInfo info,
+                          NewInfo(key, parent,
+                                  view ? SnapshotKind::kView : SnapshotKind::kActive, labels));
   info.id = next_id_++;
   const std::string dir = Dir(info.id);
   for (const std::string& d : {dir, dir + "/fs", dir + "/work"}) {
@@ -199,20 +208,8 @@ Status SnapshotStore::AddExternal(const std::string& name, const std::string& pa
                                   const std::map<std::string, std::string>& labels) {
   std::lock_guard lock(mu_);
   if (name.empty() || dir.empty()) return Fail(EINVAL, "snapshot name or directory is empty");
-  if (snapshots_.contains(name)) return Fail(EEXIST, "snapshot " + name + ": already exists");
-  if (!parent.empty()) {
-    auto p = snapshots_.find(parent);
-    if (p == snapshots_.end()) return Fail(ENOENT, "parent snapshot " + parent + " does not exist");
-    if (p->second.kind != SnapshotKind::kCommitted) {
-      return Fail(EINVAL, "parent snapshot " + parent + " is not committed");
-    }
-  }
-  SnapshotInfo info;
-  info.name = name;
-  info.parent = parent;
-  info.kind = SnapshotKind::kCommitted;
-  info.labels = labels;
-  info.created_ns = info.updated_ns = NowNs();
+  STRATA_ASSIGN_OR_RETURN(SnapshotInfo info,
+                          NewInfo(name, parent, SnapshotKind::kCommitted, labels));
   info.external = dir;
   snapshots_[name] = info;
   if (Status s = Save(); !s) {

@@ -93,6 +93,11 @@ class SnapshotStore {
   // The fs directories of NAME and its ancestors, NAME's first. Under mu_.
   std::vector<std::string> Chain(const std::string& name) const;
   std::vector<SnapshotMount> MountsOf(const SnapshotInfo& info) const;
+  // A new snapshot NAME of KIND on PARENT, not recorded yet. Under mu_. Errors: EEXIST (NAME
+  // exists), ENOENT (no PARENT), EINVAL (PARENT not committed).
+  Result<SnapshotInfo> NewInfo(const std::string& name, const std::string& parent,
+                               SnapshotKind kind,
+                               const std::map<std::string, std::string>& labels) const;
 
   std::string root_;
   std::string stratafs_type_;

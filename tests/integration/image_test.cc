@@ -359,22 +359,10 @@ rm -rf b ref
 umoci unpack --image img:latest ref >/dev/null)");
   for (int delay_ms : {5, 40, 150, 400}) {
     SCOPED_TRACE("killed after " + std::to_string(delay_ms) + " ms");
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      ::execl(STRATA_PATH, STRATA_PATH, "--root", (dir_ / "store").c_str(), "--quiet", "import",
-              (dir_ / "img").c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    ::usleep(static_cast<useconds_t>(delay_ms) * 1000);
-    ::kill(pid, SIGKILL);  // our own child, by pid
-    ::waitpid(pid, nullptr, 0);
+    RunStrataKilledAfter({"--root", dir_ / "store", "--quiet", "import", dir_ / "img"},
+                         delay_ms);
     // No half layer is ever visible: every published layer has its record.
-    CommandResult layers = RunCommand(
-        {"/bin/sh", "-c",
-         "cd " + (dir_ / "store/layers") +
-             " 2>/dev/null && for l in *; do "
-             "[ -e \"$l\" ] || continue; [ -f \"$l/layer.json\" ] || echo \"$l\"; done"});
-    EXPECT_EQ(layers.out, "") << "layers without a record";
+    EXPECT_EQ(LayersWithoutRecord(dir_ / "store"), "") << "layers without a record";
   }
   CommandResult finished = Strata({"import", dir_ / "img"});
   ASSERT_EQ(finished.exit_code, 0) << finished.err;

@@ -348,21 +348,8 @@ umoci unpack --image img:1.0 ref >/dev/null)");
   const std::string ref = registry->host() + "/test/img:1.0";
   for (int delay_ms : {5, 40, 150, 400, 900}) {
     SCOPED_TRACE("killed after " + std::to_string(delay_ms) + " ms");
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      ::execl(STRATA_PATH, STRATA_PATH, "--root", (dir_ / "s").c_str(), "--quiet", "pull",
-              ref.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    ::usleep(static_cast<useconds_t>(delay_ms) * 1000);
-    ::kill(pid, SIGKILL);  // our own child, by pid
-    ::waitpid(pid, nullptr, 0);
-    CommandResult layers = RunCommand(
-        {"/bin/sh", "-c",
-         "cd " + (dir_ / "s/layers") +
-             " 2>/dev/null && for l in *; do "
-             "[ -e \"$l\" ] || continue; [ -f \"$l/layer.json\" ] || echo \"$l\"; done"});
-    EXPECT_EQ(layers.out, "") << "layers without a record";
+    RunStrataKilledAfter({"--root", dir_ / "s", "--quiet", "pull", ref}, delay_ms);
+    EXPECT_EQ(LayersWithoutRecord(dir_ / "s"), "") << "layers without a record";
   }
   CommandResult pulled = Strata("s", {"pull", ref});
   ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
