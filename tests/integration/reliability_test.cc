@@ -17,39 +17,11 @@
 #include "tests/support/file_data.h"
 #include "tests/support/layer_builder.h"
 #include "tests/support/mount_fixture.h"
+#include "tests/support/process_stats.h"
 #include "tests/support/temp_dir.h"
 
 namespace strata::testing {
 namespace {
-
-// PID's open descriptors; with FILES_ONLY, not counting /dev/fuse: libfuse gives each worker
-// thread a clone of it, and starts workers as load asks (up to its thread limit).
-size_t OpenFds(pid_t pid, bool files_only = false) {
-  size_t n = 0;
-  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (struct dirent* de = ::readdir(d)) {
-      if (de->d_name[0] == '.') continue;
-      char target[256];
-      const ssize_t len =
-          ::readlink((dir + "/" + de->d_name).c_str(), target, sizeof target - 1);
-      if (files_only && len > 0 && std::string(target, static_cast<size_t>(len)) == "/dev/fuse") {
-        continue;
-      }
-      ++n;
-    }
-    ::closedir(d);
-  }
-  return n;
-}
-
-long RssKiB(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
-  }
-  return -1;
-}
 
 class ReliabilityTest : public ::testing::Test {
  protected:
@@ -57,7 +29,8 @@ class ReliabilityTest : public ::testing::Test {
     const std::string why = MountUnavailableReason();
     if (!why.empty()) GTEST_SKIP() << why;
     LayerBuilder lower(dir_ / "lower");
-    for (int i = 0; i < 50; ++i) lower.File("d/f" + std::to_string(i), std::string(4096, 'a' + i % 26));
+    for (int i = 0; i < 50; ++i)
+      lower.File("d/f" + std::to_string(i), std::string(4096, 'a' + i % 26));
     lower.File("h1", "linked\n").Hardlink("h2", "h1").Symlink("link", "h1");
     for (const char* d : {"upper", "work", "mnt"}) ::mkdir((dir_ / d).c_str(), 0755);
   }
@@ -147,9 +120,10 @@ TEST_F(ReliabilityTest, ThousandsOfOpensLeaveNoDescriptorsBehind) {
   }
   const size_t all_after = OpenFds(m.pid());
   const long rss_after = RssKiB(m.pid());
-  std::printf("daemon after 5,100 open/close cycles: %zu -> %zu descriptors of files "
-              "(%zu -> %zu with the workers' /dev/fuse clones), RSS %ld -> %ld KiB\n",
-              fds_before, fds_after, all_before, all_after, rss_before, rss_after);
+  std::printf(
+      "daemon after 5,100 open/close cycles: %zu -> %zu descriptors of files "
+      "(%zu -> %zu with the workers' /dev/fuse clones), RSS %ld -> %ld KiB\n",
+      fds_before, fds_after, all_before, all_after, rss_before, rss_after);
 
   EXPECT_LE(fds_after, fds_before) << "descriptors of files leaked";
   EXPECT_EQ(m.Stop(), 0) << m.Stderr();

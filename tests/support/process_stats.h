@@ -1,0 +1,25 @@
+// What a process (the daemon under test) holds: its open descriptors and resident memory, read
+// from /proc, to report and bound them before and after a load.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+
+namespace strata::testing {
+
+// PID's open descriptors; with FILES_ONLY, not counting /dev/fuse and pipes: libfuse gives each
+// worker thread a clone of /dev/fuse and a pipe to splice replies through, and starts workers
+// as load asks (up to its thread limit).
+size_t OpenFds(pid_t pid, bool files_only = false);
+
+// PID's resident set (VmRSS) and its peak (VmHWM), KiB; -1 if unreadable.
+long RssKiB(pid_t pid);
+long PeakRssKiB(pid_t pid);
+
+// Asks the kernel to drop its cached dentries and inodes (so a FUSE daemon is sent FORGETs for
+// every node no one uses), then waits up to TIMEOUT_MS for PID's file descriptors (FILES_ONLY
+// as above) to fall to AT_MOST; returns the count last seen.
+size_t DropCachesAndCountFds(pid_t pid, size_t at_most, int timeout_ms = 5000);
+
+}  // namespace strata::testing
