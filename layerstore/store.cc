@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -25,6 +26,39 @@ Status MkdirP(const std::string& path) {
     const std::string part = path.substr(0, pos);
     if (part.empty()) continue;
     if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return FailErrno("mkdir " + part);
+  }
+  return Ok();
+}
+
+// Only this user may change what the store at ROOT holds: ROOT must be its directory, not
+// writable by group or others, and the store's own entries in it real directories and files
+// of this user (never symlinks another user could have planted). Else a clear error.
+Status CheckOwnership(const std::string& root) {
+  struct stat st;
+  if (::stat(root.c_str(), &st) != 0) return FailErrno("store " + root);
+  if (!S_ISDIR(st.st_mode)) return Fail(ENOTDIR, "store " + root + " is not a directory");
+  if (st.st_uid != ::geteuid()) {
+    return Fail(EPERM, "store " + root + " belongs to uid " + std::to_string(st.st_uid) +
+                           ", not to this user (uid " + std::to_string(::geteuid()) +
+                           "): refusing to use it");
+  }
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    return Fail(EPERM, "store " + root + " is writable by group or others (mode " + mode +
+                           "): refusing to use it (chmod go-w it)");
+  }
+  for (const char* entry : {"blobs", "layers", "images", "containers", "tmp", "holds", "lock"}) {
+    const std::string path = root + "/" + entry;
+    if (::lstat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) continue;
+      return FailErrno("store " + path);
+    }
+    const bool want_dir = std::string(entry) != "lock";
+    if ((want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) || st.st_uid != ::geteuid()) {
+      return Fail(EPERM, "store " + path + " is not a " + (want_dir ? "directory" : "file") +
+                             " of this user: refusing to use the store");
+    }
   }
   return Ok();
 }
@@ -99,10 +133,12 @@ Status RemoveAll(const std::string& path) {
 }
 
 Result<Store> Store::Open(const std::string& root, Lock lock) {
+  STRATA_RETURN_IF_ERROR(MkdirP(root));
+  STRATA_RETURN_IF_ERROR(CheckOwnership(root));
   for (const char* sub : {"blobs/sha256", "layers", "images", "containers", "tmp"}) {
     STRATA_RETURN_IF_ERROR(MkdirP(root + "/" + sub));
   }
-  UniqueFd fd(::open((root + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  UniqueFd fd(::open((root + "/lock").c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) return FailErrno("open " + root + "/lock");
   if (::flock(fd.Get(), lock == Lock::kShared ? LOCK_SH : LOCK_EX) != 0) {
     return FailErrno("lock " + root);
@@ -114,8 +150,7 @@ Status Store::WriteFileAtomic(const std::string& path, const std::string& data) 
   // Written under tmp/ (the same filesystem) and renamed into place: a process killed
   // meanwhile leaves garbage only there, never a stray file among blobs or records.
   const std::string tmp = root_ + "/tmp/" + path.substr(path.rfind('/') + 1) + ".tmp-" +
-                          std::to_string(::getpid()) + "-" +
-                          std::to_string(std::random_device{}());
+                          std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}());
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd) return FailErrno("create " + tmp);
   size_t done = 0;
@@ -295,7 +330,6 @@ Result<std::vector<std::pair<std::string, Digest>>> Store::ListNames() const {
   return out;
 }
 
-
 Status Store::SetName(const std::string& name, const Digest& id) {
   NamesLock guard(root_);
   STRATA_ASSIGN_OR_RETURN(auto names, ListNames());
@@ -342,8 +376,9 @@ Status Store::RemoveImage(const Digest& id) {
 }
 
 Status Store::SetHold(const std::string& name, const std::vector<Digest>& diff_ids) {
-  if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                             "0123456789_.-") != std::string::npos ||
+  if (name.empty() ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789_.-") != std::string::npos ||
       name[0] == '.') {
     return Fail(EINVAL, "hold name '" + name + "'");
   }

@@ -494,8 +494,8 @@ TEST_P(ConcurrencyTest, WorkersAgreeWithTheirModels) {
       states[w] = Slurp(dir / ("state" + std::to_string(w)));
       total_ops += std::atoi(Slurp(dir / ("ops" + std::to_string(w))).c_str());
     }
-    std::printf("%d checked operations by %d workers, %d listers, %d s\n", total_ops, kWorkers,
-                kListers, Seconds());
+    std::printf("%s: %d checked operations by %d workers, %d listers, %d s\n", GetParam(),
+                total_ops, kWorkers, kListers, Seconds());
     EXPECT_GT(total_ops, kWorkers * 10);
     if (HasFailure()) std::ofstream("/tmp/stratafs-debug.log") << strata.Stderr();
     EXPECT_EQ(strata.Stop(), 0) << strata.Stderr();

@@ -1,6 +1,8 @@
 // Crash safety of the writable layer: the daemon is killed with SIGKILL at varying moments of
-// a large copy-up and of directory renames; after a remount every object is whole, either as
-// it was before the operation or as it is after it, and the workdir holds no leftovers.
+// a large copy-up, of directory renames, of unlinks of lower files (whiteouts) and of new
+// links to a lower hard link (its copy-up into the index, then links); after a remount every
+// object is whole, either as it was before the operation or as it is after it, and the
+// workdir holds no leftovers.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -11,6 +13,7 @@
 #include <chrono>
 #include <thread>
 
+#include "tests/support/file_data.h"
 #include "tests/support/layer_builder.h"
 #include "tests/support/mount_fixture.h"
 #include "tests/support/temp_dir.h"
@@ -143,6 +146,93 @@ TEST_F(CrashTest, KilledDuringDirectoryRenamesLeavesOneWholeDirectory) {
     EXPECT_EQ(again.Stop(), 0);
     EXPECT_EQ(WorkLeftovers(dir_ / "w"), "");
   }
+}
+
+TEST_F(CrashTest, KilledDuringUnlinksOfLowerFilesLeavesEachNameWholeOrGone) {
+  constexpr int kFiles = 300;
+  LayerBuilder l0(dir_ / "l0");
+  for (int i = 0; i < kFiles; ++i) l0.File("d/f" + std::to_string(i), "data" + std::to_string(i));
+  int removed_total = 0;
+  for (int round = 0; round < 6; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    {
+      StrataMount mount(Args(), dir_ / "mnt");
+      ASSERT_TRUE(mount.ok()) << mount.error();
+      const std::string d = dir_ / "mnt/d/f";
+      const pid_t unlinker = Spawn([&] {
+        for (int i = 0; i < kFiles; ++i) ::unlink((d + std::to_string(i)).c_str());
+      });
+      std::this_thread::sleep_for(std::chrono::milliseconds(2 + round * round * 4));
+      ::kill(mount.pid(), SIGKILL);
+      Reap(unlinker);
+      mount.Stop();
+    }
+    StrataMount again(Args(), dir_ / "mnt");
+    ASSERT_TRUE(again.ok()) << again.error();
+    const Tree tree = DumpTree(dir_ / "mnt/d");
+    int present = 0;
+    for (int i = 0; i < kFiles; ++i) {
+      auto it = tree.find("/f" + std::to_string(i));
+      if (it == tree.end()) continue;
+      ++present;
+      EXPECT_EQ(ReadPath(dir_ / "mnt/d/f" + std::to_string(i)), "data" + std::to_string(i));
+    }
+    for (const auto& [path, e] : tree) {
+      EXPECT_TRUE(path == "/" || path.starts_with("/f")) << "stray name " << path;
+      EXPECT_TRUE(path == "/" || e.type == 'f') << path << " is a " << e.type;
+    }
+    removed_total += kFiles - present;
+    EXPECT_EQ(again.Stop(), 0);
+    EXPECT_EQ(WorkLeftovers(dir_ / "w"), "");
+    // The next round starts from the lower layer again.
+    ASSERT_EQ(RunCommand({"/bin/rm", "-rf", dir_ / "u/d"}).exit_code, 0);
+  }
+  std::printf("unlinks killed 6 times: %d names removed in all\n", removed_total);
+}
+
+TEST_F(CrashTest, KilledDuringLinksOfALowerHardLinkLeavesOneFile) {
+  constexpr int kLinks = 200;
+  LayerBuilder(dir_ / "l0").File("h1", "linked data\n", 0644).Hardlink("h2", "h1");
+  int made_total = 0;
+  for (int round = 0; round < 6; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    {
+      StrataMount mount(Args(), dir_ / "mnt");
+      ASSERT_TRUE(mount.ok()) << mount.error();
+      const std::string h1 = dir_ / "mnt/h1", n = dir_ / "mnt/n";
+      const pid_t linker = Spawn([&] {
+        for (int i = 0; i < kLinks; ++i) ::link(h1.c_str(), (n + std::to_string(i)).c_str());
+      });
+      std::this_thread::sleep_for(std::chrono::milliseconds(1 + round * round * 4));
+      ::kill(mount.pid(), SIGKILL);
+      Reap(linker);
+      mount.Stop();
+    }
+    StrataMount again(Args(), dir_ / "mnt");
+    ASSERT_TRUE(again.ok()) << again.error();
+    const Tree tree = DumpTree(dir_ / "mnt");
+    const DumpEntry& h1 = tree.at("/h1");
+    int names = 0;
+    for (const auto& [path, e] : tree) {
+      if (path == "/") continue;
+      SCOPED_TRACE(path);
+      EXPECT_TRUE(path == "/h1" || path == "/h2" || path.starts_with("/n")) << "stray name";
+      EXPECT_EQ(e.type, 'f');
+      EXPECT_EQ(e.ino, h1.ino) << "every name is the one file";
+      EXPECT_EQ(e.content_hash, h1.content_hash);
+      ++names;
+    }
+    EXPECT_EQ(ReadPath(dir_ / "mnt/h2"), "linked data\n");
+    EXPECT_EQ(h1.nlink, static_cast<uint64_t>(names)) << "its link count counts its names";
+    made_total += names - 2;
+    EXPECT_EQ(again.Stop(), 0);
+    EXPECT_EQ(WorkLeftovers(dir_ / "w"), "");
+    ASSERT_EQ(RunCommand({"/bin/sh", "-c",
+                          "rm -rf " + (dir_ / "u") + "/* " + (dir_ / "w") + "/strata-index/*"})
+                  .exit_code,
+              0);
+  }
+  std::printf("links killed 6 times: %d links made in all\n", made_total);
 }
 
 }  // namespace

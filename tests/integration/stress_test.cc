@@ -96,8 +96,10 @@ class StressTest : public ::testing::TestWithParam<const char*> {
     EXPECT_EQ(Failures(out), "") << out;
     EXPECT_EQ(r.exit_code, 0) << out;
     const std::string failures = Failures(out);
-    std::printf("stress-ng %s: %ld bogo ops in %d s, %ld failure lines\n", GetParam(), BogoOps(out),
-                Seconds(), static_cast<long>(std::count(failures.begin(), failures.end(), '\n')));
+    std::printf("stress-ng %s, %s: %ld bogo ops in %d s, %ld failure lines\n",
+                ::testing::UnitTest::GetInstance()->current_test_info()->name(), GetParam(),
+                BogoOps(out), Seconds(),
+                static_cast<long>(std::count(failures.begin(), failures.end(), '\n')));
     const size_t fds_after = DropCachesAndCountFds(strata.pid(), fds_before);
     EXPECT_LE(fds_after, fds_before) << "the daemon holds descriptors of nodes the kernel forgot";
     std::printf(

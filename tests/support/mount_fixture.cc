@@ -259,9 +259,11 @@ KernelOverlay::~KernelOverlay() {
   if (ok_) Unmount(mountpoint_);
 }
 
-TmpfsMount::TmpfsMount(std::string mountpoint) : mountpoint_(std::move(mountpoint)) {
+TmpfsMount::TmpfsMount(std::string mountpoint, const std::string& options)
+    : mountpoint_(std::move(mountpoint)) {
   ::mkdir(mountpoint_.c_str(), 0755);
-  ok_ = ::mount("tmpfs", mountpoint_.c_str(), "tmpfs", 0, "mode=0755") == 0;
+  const std::string data = "mode=0755" + (options.empty() ? "" : "," + options);
+  ok_ = ::mount("tmpfs", mountpoint_.c_str(), "tmpfs", 0, data.c_str()) == 0;
 }
 
 TmpfsMount::~TmpfsMount() {

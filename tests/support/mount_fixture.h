@@ -120,10 +120,11 @@ class KernelOverlay {
   std::string error_;
 };
 
-// A private tmpfs (supports trusted.* and user.* xattrs and device nodes), unmounted at the end.
+// A private tmpfs (supports trusted.* and user.* xattrs and device nodes), unmounted at the end;
+// OPTIONS are added to its mount data (e.g. "size=8m,nr_inodes=100").
 class TmpfsMount {
  public:
-  explicit TmpfsMount(std::string mountpoint);
+  explicit TmpfsMount(std::string mountpoint, const std::string& options = "");
   ~TmpfsMount();
   TmpfsMount(const TmpfsMount&) = delete;
   TmpfsMount& operator=(const TmpfsMount&) = delete;

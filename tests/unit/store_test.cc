@@ -466,6 +466,43 @@ TEST(StoreTest, RemovingAShortNameOfAnAliasOnlyUntags) {
   EXPECT_TRUE(store->ListNames()->empty());
 }
 
+// A store another user could change is refused before anything in it is read or written.
+TEST(StoreTest, AStoreOthersCanChangeIsRefused) {
+  testing::TempDir dir;
+  const std::string root = dir / "s";
+  ASSERT_TRUE(Store::Open(root, Store::Lock::kExclusive));
+  ASSERT_EQ(::chmod(root.c_str(), 0777), 0);
+  auto writable = Store::Open(root, Store::Lock::kExclusive);
+  ASSERT_FALSE(writable);
+  EXPECT_EQ(writable.error().code, EPERM);
+  EXPECT_NE(writable.error().Message().find("writable by group or others (mode 0777)"),
+            std::string::npos)
+      << writable.error().Message();
+  ASSERT_EQ(::chmod(root.c_str(), 0755), 0);
+  EXPECT_TRUE(Store::Open(root, Store::Lock::kExclusive)) << "0755 is fine";
+
+  // A planted symlink in place of one of the store's directories.
+  std::filesystem::rename(root + "/images", root + "/images.real");
+  ASSERT_EQ(::symlink((root + "/images.real").c_str(), (root + "/images").c_str()), 0);
+  auto planted = Store::Open(root, Store::Lock::kExclusive);
+  ASSERT_FALSE(planted);
+  EXPECT_NE(planted.error().Message().find(root + "/images is not a directory of this user"),
+            std::string::npos)
+      << planted.error().Message();
+  ASSERT_EQ(::unlink((root + "/images").c_str()), 0);
+  std::filesystem::rename(root + "/images.real", root + "/images");
+
+  if (::geteuid() != 0) GTEST_SKIP() << "another owner needs root to chown";
+  ASSERT_EQ(::chown(root.c_str(), 65534, 65534), 0);
+  auto foreign = Store::Open(root, Store::Lock::kExclusive);
+  ASSERT_FALSE(foreign);
+  EXPECT_NE(foreign.error().Message().find("belongs to uid 65534"), std::string::npos)
+      << foreign.error().Message();
+  ASSERT_EQ(::chown(root.c_str(), 0, 0), 0);
+  ASSERT_EQ(::chown((root + "/lock").c_str(), 65534, 65534), 0);
+  EXPECT_FALSE(Store::Open(root, Store::Lock::kExclusive)) << "a lock file of another user";
+}
+
 TEST(StoreTest, BlobsAreVerifiedAndPublishedAtomically) {
   testing::TempDir dir;
   auto store = Store::Open(dir / "s", Store::Lock::kExclusive);
