@@ -394,6 +394,21 @@ Status Store::SetHold(const std::string& name, const std::vector<Digest>& diff_i
   return WriteFileAtomic(path, Json{{"layers", layers}}.dump(2) + "\n");
 }
 
+std::map<std::string, std::vector<Digest>> Store::Holds() const {
+  std::map<std::string, std::vector<Digest>> out;
+  for (const std::string& file : ListDir(root_ + "/holds")) {
+    if (!file.ends_with(".json")) continue;
+    auto hold = ParseRecord(root_ + "/holds/" + file);
+    if (!hold) continue;
+    std::vector<Digest>& layers = out[file.substr(0, file.size() - 5)];
+    for (const Json& d : hold->value("layers", Json::array())) {
+      if (!d.is_string()) continue;
+      if (auto digest = ParseDigest(d.get<std::string>())) layers.push_back(*digest);
+    }
+  }
+  return out;
+}
+
 Status Store::AddBlobLocation(const std::vector<Digest>& blobs, const std::string& repository) {
   NamesLock guard(root_);
   Json j = Json::object();
@@ -433,14 +448,8 @@ Result<std::vector<std::string>> Store::CollectGarbage() {
     for (const RepoDigest& r : image.repo_digests) live_blobs.insert(r.manifest.encoded);
     for (const Digest& d : image.diff_ids) live_layers.insert(d.encoded);
   }
-  for (const std::string& name : ListDir(root_ + "/holds")) {
-    auto hold = ParseRecord(root_ + "/holds/" + name);
-    if (!hold) continue;
-    for (const Json& d : hold->value("layers", Json::array())) {
-      if (d.is_string() && d.get<std::string>().starts_with("sha256:")) {
-        live_layers.insert(d.get<std::string>().substr(7));
-      }
-    }
+  for (const auto& [name, layers] : Holds()) {
+    for (const Digest& d : layers) live_layers.insert(d.encoded);
   }
   for (const std::string& name : ListDir(root_ + "/layers")) {
     if (live_layers.contains(name)) continue;

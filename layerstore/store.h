@@ -23,6 +23,7 @@
 // coordinate through the lock file.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,7 +59,7 @@ struct RepoDigest {
 };
 
 struct ImageRecord {
-  Digest id;  // config digest
+  Digest id;               // config digest
   Digest manifest_digest;  // the manifest it was last received with
   // Every manifest it was received with (import, pull, commit), oldest first; each kept as a
   // blob while the image exists, so inspect --raw, save and push can use it byte for byte.
@@ -114,6 +115,8 @@ class Store {
   // Layers NAME ([A-Za-z0-9_.-]+) uses outside the store, kept by CollectGarbage while held;
   // an empty list releases them. Errors: EINVAL for a bad name, or the errno of writing.
   Status SetHold(const std::string& name, const std::vector<Digest>& diff_ids);
+  // Every hold: name -> the layers it keeps (unreadable holds are skipped).
+  std::map<std::string, std::vector<Digest>> Holds() const;
 
   // Deletes what no image or container needs (layers no image uses, blobs no image references)
   // and stale work directories. Needs the exclusive lock.

@@ -64,8 +64,9 @@ int main(int argc, char** argv) {
 
   ImagesFlags images_flags;
   auto* images = app.add_subcommand("images", "List images")->alias("ls");
-  images->add_option("--format", images_flags.format,
-                     "json, or a template: '{{.Repository}}:{{.Tag}}', 'table {{.ID}}\\t{{.Size}}'");
+  images->add_option(
+      "--format", images_flags.format,
+      "json, or a template: '{{.Repository}}:{{.Tag}}', 'table {{.ID}}\\t{{.Size}}'");
   images->add_flag("-q,--quiet", images_flags.quiet, "image IDs only");
   images->add_flag("--no-trunc", images_flags.no_trunc, "full image IDs");
   images->add_flag("--digests", images_flags.digests, "show the manifest digests");
@@ -77,15 +78,15 @@ int main(int argc, char** argv) {
 
   InspectFlags inspect_flags;
   auto* inspect = app.add_subcommand("inspect", "Show an image's layers and identities");
-  inspect->add_option("REF", ref, "image (NAME@sha256:... names one of its manifests)")
-      ->required();
+  inspect->add_option("REF", ref, "image (NAME@sha256:... names one of its manifests)")->required();
   inspect->add_flag("--config", inspect_flags.config, "print the image config as imported");
   inspect->add_flag("--raw", inspect_flags.raw, "print the manifest as received");
   inspect->add_option("-f,--format", inspect_flags.format, "a template: '{{.Id}} {{.RepoTags}}'");
 
   auto* image_cmd = app.add_subcommand("image", "Image subcommands");
   image_cmd->require_subcommand(1);
-  auto* tree = image_cmd->add_subcommand("tree", "Show an image's layers and which images share them");
+  auto* tree =
+      image_cmd->add_subcommand("tree", "Show an image's layers and which images share them");
   tree->add_option("REF", ref, "image")->required();
 
   auto* lowerdirs = app.add_subcommand("lowerdirs", "Print the lowerdir= option for an image");
@@ -157,10 +158,14 @@ int main(int argc, char** argv) {
   history->add_flag("-q,--quiet", history_flags.quiet, "layer IDs only");
   history->add_flag("-n,--noheading", history_flags.noheading, "no header line");
 
-  auto* df = app.add_subcommand("df", "Show disk usage: shared and unique bytes per image");
+  auto* df = app.add_subcommand("df",
+                                "Show disk usage: shared and unique bytes per image, and "
+                                "containerd snapshots kept beside the store");
   df->add_option("--format", format, "json")->check(CLI::IsMember({"json"}));
 
-  auto* verify = app.add_subcommand("verify", "Re-hash every blob and check every image's layers");
+  auto* verify = app.add_subcommand("verify",
+                                    "Re-hash every blob and check every image's layers and the "
+                                    "containerd snapshots kept beside the store");
 
   std::vector<std::string> files;
   auto* digest = app.add_subcommand("digest", "Print the sha256 digest of files ('-' = stdin)");
@@ -191,16 +196,17 @@ int main(int argc, char** argv) {
   bench->add_option("--scale", bench_flags.scales,
                     "rerun workloads over a series: layers=1,8,32,128 or files=1e3,1e4,1e5");
   bench->add_option("--image", bench_flags.image, "an image in the store as the layers");
-  bench->add_flag("--micro", bench_flags.micro,
-                  "run the Google Benchmark micro-benchmarks (their files under --work)")
-      ->excludes("--targets", "--workloads", "--reps", "--quick", "--scale", "--image",
-                 "--chart");
+  bench
+      ->add_flag("--micro", bench_flags.micro,
+                 "run the Google Benchmark micro-benchmarks (their files under --work)")
+      ->excludes("--targets", "--workloads", "--reps", "--quick", "--scale", "--image", "--chart");
   bench->add_option("--filter", bench_flags.filter, "with --micro: the benchmarks matching REGEX");
   bench->add_flag("--list", bench_flags.list, "list the workloads and targets");
-  bench->add_option("--from", bench_flags.from,
-                    "report a saved run again: the table and --chart from its --json FILE")
-      ->excludes("--targets", "--workloads", "--reps", "--quick", "--scale", "--image",
-                 "--micro", "--list", "--json");
+  bench
+      ->add_option("--from", bench_flags.from,
+                   "report a saved run again: the table and --chart from its --json FILE")
+      ->excludes("--targets", "--workloads", "--reps", "--quick", "--scale", "--image", "--micro",
+                 "--list", "--json");
 
   CLI11_PARSE(app, argc, argv);
   for (int i = 0; i < argc; ++i) bench_flags.command += (i ? " " : "") + std::string(argv[i]);

@@ -3,6 +3,7 @@
 // stopped by pid afterwards (containerd, the snapshotter, and the shims of containers left
 // behind by a failure, found through their pid files in our state directory).
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -15,8 +16,6 @@
 #include <fstream>
 #include <memory>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "fs/base/mount_table.h"
 #include "github.com/containerd/containerd/api/services/snapshots/v1/snapshots.grpc.pb.h"
@@ -33,8 +32,7 @@ constexpr const char* kCtr = "/usr/bin/ctr";
 // A child process started with ARGV (and PATH=BIN_DIR:$PATH), stopped by pid.
 class Daemon {
  public:
-  Daemon(const std::vector<std::string>& argv, const std::string& bin_dir,
-         const std::string& log) {
+  Daemon(const std::vector<std::string>& argv, const std::string& bin_dir, const std::string& log) {
     pid_ = ::fork();
     if (pid_ == 0) {
       const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -94,8 +92,8 @@ class ContainerdTest : public ::testing::Test {
   void SetUp() override {
     const std::string why = MountUnavailableReason();
     if (!why.empty()) GTEST_SKIP() << why;
-    for (const char* tool : {kContainerd, kCtr, "/usr/sbin/runc", "/usr/sbin/mount.fuse3",
-                             "/usr/bin/umoci"}) {
+    for (const char* tool :
+         {kContainerd, kCtr, "/usr/sbin/runc", "/usr/sbin/mount.fuse3", "/usr/bin/umoci"}) {
       if (::access(tool, X_OK) != 0) GTEST_SKIP() << tool << " is not installed";
     }
     // containerd mounts stacked snapshots with mount.fuse3, which runs stratafs from PATH.
@@ -132,9 +130,9 @@ rm -rf b)");
       Ctr({"tasks", "kill", "-s", "SIGKILL", "t1"});
       Ctr({"tasks", "kill", "-s", "SIGKILL", "t2"});
     }
-    CommandResult shims =
-        RunCommand({"/bin/sh", "-c", "cat " + (dir_ / "state") +
-                                         "/io.containerd.runtime.v2.task/*/*/shim.pid 2>/dev/null"});
+    CommandResult shims = RunCommand(
+        {"/bin/sh", "-c",
+         "cat " + (dir_ / "state") + "/io.containerd.runtime.v2.task/*/*/shim.pid 2>/dev/null"});
     containerd_.reset();
     for (size_t p = 0; p < shims.out.size();) {
       const size_t end = std::min(shims.out.find('\n', p), shims.out.size());
@@ -162,9 +160,9 @@ rm -rf b)");
     return RunCommand(args, 120000);
   }
   CommandResult Ctr(std::vector<std::string> args) {
-    std::vector<std::string> argv = {"/usr/bin/env", "PATH=" + (dir_ / "bin") + ":" +
-                                                         std::getenv("PATH"),
-                                     kCtr, "--address", dir_ / "containerd.sock"};
+    std::vector<std::string> argv = {"/usr/bin/env",
+                                     "PATH=" + (dir_ / "bin") + ":" + std::getenv("PATH"), kCtr,
+                                     "--address", dir_ / "containerd.sock"};
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv, 120000);
   }
@@ -174,8 +172,8 @@ rm -rf b)");
   }
   // How many snapshots the snapshotter unpacked into directories of its own.
   int OwnDirectories() {
-    CommandResult r = RunCommand({"/bin/sh", "-c", "ls " + (dir_ / "store/snapshotter/snapshots") +
-                                                       " | wc -l"});
+    CommandResult r =
+        RunCommand({"/bin/sh", "-c", "ls " + (dir_ / "store/snapshotter/snapshots") + " | wc -l"});
     return std::stoi(r.out);
   }
   TempDir dir_;
@@ -183,15 +181,15 @@ rm -rf b)");
 };
 
 TEST_F(ContainerdTest, ContainersRunOnStratafsAndChangeOnlyTheirLayer) {
-  ASSERT_EQ(Strata({"save", "app:1", "--format", "docker-archive", "-o", dir_ / "app.tar"}).exit_code,
-            0);
+  ASSERT_EQ(
+      Strata({"save", "app:1", "--format", "docker-archive", "-o", dir_ / "app.tar"}).exit_code, 0);
   CommandResult imported = Ctr({"images", "import", "--snapshotter", "strata", dir_ / "app.tar"});
   ASSERT_EQ(imported.exit_code, 0) << imported.err << ReadPath(dir_ / "snapshotter.log");
-  CommandResult run = Ctr({"run", "--snapshotter", "strata", "--rm", "localhost/app:1", "t1", "sh",
-                           "-c",
-                           "grep ' / / ' /proc/self/mountinfo | sed 's/.* - //; s/ .*//'; "
-                           "cat /etc/motd /etc/second; echo new > /etc/new; rm /srv/a; "
-                           "mv /srv/b /srv/c; ls /srv; cat /etc/new"});
+  CommandResult run =
+      Ctr({"run", "--snapshotter", "strata", "--rm", "localhost/app:1", "t1", "sh", "-c",
+           "grep ' / / ' /proc/self/mountinfo | sed 's/.* - //; s/ .*//'; "
+           "cat /etc/motd /etc/second; echo new > /etc/new; rm /srv/a; "
+           "mv /srv/b /srv/c; ls /srv; cat /etc/new"});
   ASSERT_EQ(run.exit_code, 0) << run.err << ReadPath(dir_ / "containerd.log");
   EXPECT_EQ(run.out, "fuse.stratafs\nhello\nsecond\nc\nnew\n") << "the rootfs is stratafs";
   // A second container starts from the image, not from the first one's changes.
@@ -275,6 +273,69 @@ TEST_F(ContainerdTest, SnapshotCommandsHaveContainerdsSemantics) {
   EXPECT_EQ(snapshotter_->Stop(SIGTERM), 0) << "SIGTERM is a clean stop";
 }
 
+// A container's changes committed as a snapshot (`ctr snapshots commit` of the container's
+// active snapshot), a new snapshot prepared on it, mounted as containerd prints the mounts, and
+// a second container run on that root (`ctr run --rootfs`): it sees the first one's changes.
+// `strata df` and `strata verify` see the snapshotter's snapshots beside the store, and verify
+// reports a snapshot whose layer went missing.
+TEST_F(ContainerdTest, ContainersRunFromACommittedSnapshotAndStrataSeesTheSnapshots) {
+  ASSERT_EQ(
+      Strata({"save", "app:1", "--format", "docker-archive", "-o", dir_ / "app.tar"}).exit_code, 0);
+  ASSERT_EQ(Ctr({"images", "import", "--snapshotter", "strata", dir_ / "app.tar"}).exit_code, 0);
+  CommandResult first = Ctr({"run", "--snapshotter", "strata", "localhost/app:1", "t1", "sh", "-c",
+                             "echo changed > /etc/motd; mkdir /srv/new; rm /srv/a"});
+  ASSERT_EQ(first.exit_code, 0) << first.err << ReadPath(dir_ / "containerd.log");
+  ASSERT_EQ(Snapshots({"commit", "t1-changes", "t1"}).exit_code, 0);
+  ASSERT_EQ(Snapshots({"prepare", "t2-root", "t1-changes"}).exit_code, 0);
+  const std::string rootfs = dir_ / "t2-rootfs";
+  ::mkdir(rootfs.c_str(), 0755);
+  CommandResult mounts = Snapshots({"mounts", rootfs, "t2-root"});
+  ASSERT_EQ(mounts.exit_code, 0) << mounts.err;
+  ASSERT_NE(mounts.out.find("fuse3.stratafs"), std::string::npos) << mounts.out;
+  // Mounted as containerd mounts a fuse3.* type: mount.fuse3 SOURCE TARGET -t SUBTYPE -o OPTS.
+  const size_t o = mounts.out.find(" -o ");
+  ASSERT_NE(o, std::string::npos) << mounts.out;
+  const std::string options =
+      mounts.out.substr(o + 4, mounts.out.find_first_of(" \n", o + 4) - o - 4);
+  CommandResult mounted =
+      RunCommand({"/usr/bin/env", "PATH=" + (dir_ / "bin") + ":" + std::getenv("PATH"),
+                  "/sbin/mount.fuse3", "overlay", rootfs, "-t", "stratafs", "-o", options});
+  ASSERT_EQ(mounted.exit_code, 0) << mounts.out << mounted.err;
+  CommandResult second = Ctr({"run", "--rm", "--rootfs", rootfs, "t2", "/bin/sh", "-c",
+                              "cat /etc/motd /etc/second; ls /srv; echo t2 > /srv/t2"});
+  EXPECT_EQ(second.exit_code, 0) << second.err << ReadPath(dir_ / "containerd.log");
+  EXPECT_EQ(second.out, "changed\nsecond\nb\nnew\n") << "the first container's changes";
+  EXPECT_TRUE(Unmount(rootfs));
+  EXPECT_NE(ReadPath(dir_ / "store/snapshotter/metadata.json").find("t2-root"), std::string::npos)
+      << "recorded by the snapshotter";
+
+  CommandResult df = Strata({"df"});
+  ASSERT_EQ(df.exit_code, 0) << df.err;
+  EXPECT_NE(
+      df.out.find("containerd snapshots (strata-snapshotter, " + (dir_ / "store/snapshotter") +
+                  "): 3 committed (0 of them this store's "
+                  "layers, not unpacked again), 1 active, 0 views"),
+      std::string::npos)
+      << df.out;
+  CommandResult verified = Strata({"verify"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+  EXPECT_NE(verified.out.find(", 4 containerd snapshots: ok"), std::string::npos) << verified.out;
+
+  // The committed layer of t1's changes goes missing: verify names the snapshot.
+  CommandResult dir = RunCommand({"/bin/sh", "-c",
+                                  "grep -l changed " + (dir_ / "store/snapshotter/snapshots") +
+                                      "/*/fs/etc/motd | sed 's|/fs/etc/motd$||'"});
+  ASSERT_EQ(dir.exit_code, 0);
+  ASSERT_FALSE(dir.out.empty()) << "t1's layer holds its changes";
+  ASSERT_EQ(RunCommand({"/bin/rm", "-rf", dir.out.substr(0, dir.out.find('\n')) + "/fs"}).exit_code,
+            0);
+  CommandResult broken = Strata({"verify"});
+  EXPECT_EQ(broken.exit_code, 1) << broken.out;
+  EXPECT_NE(broken.err.find("t1-changes"), std::string::npos) << broken.err;
+  EXPECT_NE(broken.out.find("CORRUPT"), std::string::npos) << broken.out;
+  Ctr({"containers", "rm", "t1"});
+}
+
 // An image the strata store holds, unpacked by containerd the way its client's unpacker does
 // it (for each layer, Prepare through containerd with the label containerd.io/snapshot.ref =
 // the layer's chainID; `ctr` itself unpacks without it, the CRI plugin with it): containerd's
@@ -282,8 +343,8 @@ TEST_F(ContainerdTest, SnapshotCommandsHaveContainerdsSemantics) {
 // registered on the store's layer, and nothing is unpacked; containers run on the store's
 // layers, which strata keeps while containerd uses them.
 TEST_F(ContainerdTest, LayersTheStoreHasAreNotUnpackedAgain) {
-  ASSERT_EQ(Strata({"save", "app:1", "--format", "docker-archive", "-o", dir_ / "app.tar"}).exit_code,
-            0);
+  ASSERT_EQ(
+      Strata({"save", "app:1", "--format", "docker-archive", "-o", dir_ / "app.tar"}).exit_code, 0);
   CommandResult imported = Ctr({"images", "import", "--no-unpack", dir_ / "app.tar"});
   ASSERT_EQ(imported.exit_code, 0) << imported.err;
   CommandResult inspect = Strata({"inspect", "app:1"});
@@ -298,8 +359,8 @@ TEST_F(ContainerdTest, LayersTheStoreHasAreNotUnpackedAgain) {
   // snapshots before the image's config references the top one.
   ASSERT_EQ(Ctr({"leases", "create", "--id", "unpack"}).exit_code, 0);
   namespace v1 = ::containerd::services::snapshots::v1;
-  auto stub = v1::Snapshots::NewStub(
-      grpc::CreateChannel("unix:" + (dir_ / "containerd.sock"), grpc::InsecureChannelCredentials()));
+  auto stub = v1::Snapshots::NewStub(grpc::CreateChannel("unix:" + (dir_ / "containerd.sock"),
+                                                         grpc::InsecureChannelCredentials()));
   for (size_t i = 0; i < chain.size(); ++i) {
     SCOPED_TRACE(chain[i]);
     grpc::ClientContext ctx;
@@ -313,7 +374,8 @@ TEST_F(ContainerdTest, LayersTheStoreHasAreNotUnpackedAgain) {
     v1::PrepareSnapshotResponse resp;
     const grpc::Status st = stub->Prepare(&ctx, req, &resp);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::ALREADY_EXISTS)
-        << st.error_message() << "\n" << ReadPath(dir_ / "snapshotter.log");
+        << st.error_message() << "\n"
+        << ReadPath(dir_ / "snapshotter.log");
   }
   EXPECT_EQ(OwnDirectories(), 0) << "no layer unpacked into the snapshotter";
   CommandResult listed = Snapshots({"ls"});
@@ -324,6 +386,12 @@ TEST_F(ContainerdTest, LayersTheStoreHasAreNotUnpackedAgain) {
   const std::string metadata = ReadPath(dir_ / "store/snapshotter/metadata.json");
   EXPECT_NE(metadata.find("\"external\": \"" + (dir_ / "store/layers/")), std::string::npos)
       << metadata;
+  CommandResult df = Strata({"df"});
+  EXPECT_NE(df.out.find("2 committed (2 of them this store's layers, not unpacked again)"),
+            std::string::npos)
+      << df.out;
+  CommandResult verified = Strata({"verify"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
   // As the unpacker finishes: the image's config keeps the top snapshot from containerd's gc.
   const std::string image_config = Strata({"inspect", "app:1"}).out;
   const size_t id_at = image_config.find("\"id\": \"");
@@ -342,11 +410,11 @@ TEST_F(ContainerdTest, LayersTheStoreHasAreNotUnpackedAgain) {
   // strata keeps the layers containerd uses, even when the image goes from its store.
   ASSERT_EQ(Strata({"rm", "app:1"}).exit_code, 0);
   ASSERT_EQ(Strata({"prune"}).exit_code, 0);
-  CommandResult layers = RunCommand({"/bin/sh", "-c", "ls " + (dir_ / "store/layers") + " | wc -l"});
+  CommandResult layers =
+      RunCommand({"/bin/sh", "-c", "ls " + (dir_ / "store/layers") + " | wc -l"});
   EXPECT_EQ(layers.out, "2\n") << "both layers held";
-  CommandResult run2 =
-      Ctr({"run", "--snapshotter", "strata", "--rm", "localhost/app:1", "t2", "busybox", "cat",
-           "/etc/motd"});
+  CommandResult run2 = Ctr({"run", "--snapshotter", "strata", "--rm", "localhost/app:1", "t2",
+                            "busybox", "cat", "/etc/motd"});
   ASSERT_EQ(run2.exit_code, 0) << run2.err;
   EXPECT_EQ(run2.out, "hello\n");
 }

@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <thread>
 
 #include "layerstore/snapshots/from_store.h"
+#include "layerstore/snapshots/snapshot_report.h"
 #include "layerstore/store.h"
 #include "tests/support/temp_dir.h"
 
@@ -65,8 +67,8 @@ TEST(SnapshotStoreTest, PrepareCommitViewAndTheirMounts) {
   EXPECT_EQ((*one)[0].options[0], "ro");
   auto two = s->Prepare("v2", "mid", {}, true);
   ASSERT_TRUE(two);
-  EXPECT_EQ((*two)[0].options, (std::vector<std::string>{"lowerdir=" + snaps + "2/fs:" + snaps +
-                                                         "1/fs"}));
+  EXPECT_EQ((*two)[0].options,
+            (std::vector<std::string>{"lowerdir=" + snaps + "2/fs:" + snaps + "1/fs"}));
   EXPECT_EQ(s->List().size(), 5u);
 }
 
@@ -204,8 +206,7 @@ TEST(SnapshotStoreTest, ChainsTheStrataStoreHasAreServedAndHeld) {
   auto mounts = s->Prepare("ctr", c2->String(), {}, false);
   ASSERT_TRUE(mounts);
   EXPECT_EQ((*mounts)[0].options[0], "lowerdir=" + (dir / "store/layers/") + l2.encoded +
-                                         "/diff:" + (dir / "store/layers/") + l1.encoded +
-                                         "/diff");
+                                         "/diff:" + (dir / "store/layers/") + l1.encoded + "/diff");
 
   // The store keeps held layers through the image's removal and a gc; released, they go.
   {
@@ -226,6 +227,55 @@ TEST(SnapshotStoreTest, ChainsTheStrataStoreHasAreServedAndHeld) {
     EXPECT_TRUE(store->HasLayer(l1)) << "still held by the bottom snapshot";
     EXPECT_FALSE(store->HasLayer(l2));
   }
+}
+
+// What strata df and verify show of the snapshotter: counts by kind, the bytes of its own
+// layers, layers served from the store (held or not), and what is inconsistent.
+TEST(SnapshotStoreTest, TheReportCountsAndChecksTheSnapshots) {
+  TempDir dir;
+  auto store = Store::Open(dir / "store", Store::Lock::kShared);
+  ASSERT_TRUE(store);
+  auto none = InspectSnapshots(dir / "store/snapshotter", *store);
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none) << "no snapshotter ran there";
+
+  const Digest layer = Sha256Of("layer");
+  auto work = store->MakeWorkDir();
+  ASSERT_TRUE(work);
+  ASSERT_TRUE(store->PublishLayer(*work, LayerRecord{layer, layer, "none", 0, 0, std::nullopt}));
+  auto s = OpenStore(dir / "store/snapshotter");
+  ASSERT_TRUE(s->AddExternal("from-store", "", store->LayerDir(layer), {}));
+  ASSERT_TRUE(s->Prepare("a", "from-store", {}, false));
+  ASSERT_TRUE(s->Prepare("b", "", {}, false));
+  std::ofstream(dir / "store/snapshotter/snapshots/2/fs/data") << std::string(10000, 'x');
+  ASSERT_TRUE(s->Commit("b-done", "b", {}));
+  ASSERT_TRUE(s->Prepare("v", "b-done", {}, true));
+  ::mkdir((dir / "store/snapshotter/snapshots/99").c_str(), 0700);
+
+  auto report = InspectSnapshots(dir / "store/snapshotter", *store);
+  ASSERT_TRUE(report) << report.error().Message();
+  ASSERT_TRUE(*report);
+  EXPECT_EQ((*report)->committed, 2u);
+  EXPECT_EQ((*report)->active, 1u);
+  EXPECT_EQ((*report)->views, 1u);
+  EXPECT_EQ((*report)->from_store, 1u);
+  EXPECT_GE((*report)->own_bytes, 10000);
+  EXPECT_EQ((*report)->orphans, 1u);
+  ASSERT_EQ((*report)->problems.size(), 1u);
+  EXPECT_NE((*report)->problems[0].find("'from-store': its store layer " + store->LayerDir(layer) +
+                                        " is not held"),
+            std::string::npos)
+      << (*report)->problems[0];
+
+  ASSERT_TRUE(RefreshHold(*s, dir / "store", "h"));
+  ASSERT_EQ(::rename((dir / "store/snapshotter/snapshots/2").c_str(),
+                     (dir / "store/snapshotter/gone").c_str()),
+            0);
+  report = InspectSnapshots(dir / "store/snapshotter", *store);
+  ASSERT_TRUE(report && *report);
+  ASSERT_EQ((*report)->problems.size(), 1u) << "held now; b-done's layer is missing";
+  EXPECT_NE((*report)->problems[0].find("snapshot 'b-done'"), std::string::npos)
+      << (*report)->problems[0];
 }
 
 // containerd calls from many goroutines at once: threads preparing, committing, stat'ing,
