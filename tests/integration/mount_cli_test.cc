@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/support/file_data.h"
 #include "tests/support/layer_builder.h"
 #include "tests/support/mount_fixture.h"
 #include "tests/support/temp_dir.h"
@@ -133,9 +134,8 @@ TEST_F(MountCliTest, VersionNamesLibfuseAndInitAsksForWhatTheHandlersNeed) {
   ASSERT_NE(flags_at, std::string::npos) << trace.substr(0, 2000);
   const unsigned long long flags = std::stoull(trace.substr(flags_at + key.size()), nullptr, 16);
   // fuse_common.h's FUSE_CAP_* values.
-  constexpr unsigned long long kAsyncRead = 1 << 0, kAtomicOTrunc = 1 << 3,
-                               kSpliceWrite = 1 << 7, kSpliceRead = 1 << 9,
-                               kAutoInvalData = 1 << 12,
+  constexpr unsigned long long kAsyncRead = 1 << 0, kAtomicOTrunc = 1 << 3, kSpliceWrite = 1 << 7,
+                               kSpliceRead = 1 << 9, kAutoInvalData = 1 << 12,
                                kReaddirplus = 1 << 13, kParallelDirops = 1 << 18,
                                kPosixAcl = 1 << 19, kHandleKillpriv = 1 << 20,
                                kCacheSymlinks = 1 << 23, kWritebackCache = 1 << 16;
@@ -346,6 +346,42 @@ TEST_F(MountCliTest, UnreadableLowerdirIsRefused) {
   EXPECT_NE(r.err.find(open_dir / "secret"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
   EXPECT_FALSE(IsMountPoint(open_dir / "mnt"));
+}
+
+// A mount made by root is open to other users (allow_other: a container's processes run as
+// many users), but the kernel checks each access against the layer's owners and modes
+// (default_permissions): what the layer denies a user, the mount denies too.
+TEST_F(MountCliTest, OtherUsersGetWhatTheLayersPermissionsAllowThemAndNoMore) {
+  if (::access("/usr/sbin/runuser", X_OK) != 0) GTEST_SKIP() << "needs runuser (util-linux)";
+  TempDir open_dir("/tmp");
+  ASSERT_EQ(::chmod(open_dir.path().c_str(), 0755), 0);
+  LayerBuilder(open_dir / "l")
+      .File("public", "for all\n", 0644)
+      .File("secret", "root only\n", 0600)
+      .File("private/inner", "in a closed directory\n", 0644);
+  ASSERT_EQ(::chmod((open_dir / "l/private").c_str(), 0700), 0);
+  for (const char* d : {"u", "w", "mnt"}) ::mkdir((open_dir / d).c_str(), 0755);
+  StrataMount m({"-o", "lowerdir=" + (open_dir / "l") + ",upperdir=" + (open_dir / "u") +
+                           ",workdir=" + (open_dir / "w")},
+                open_dir / "mnt");
+  ASSERT_TRUE(m.ok()) << m.error();
+  auto as_nobody = [&](const std::string& script) {
+    return RunCommand({"/usr/sbin/runuser", "-u", "nobody", "--", "/bin/sh", "-c", script});
+  };
+  const std::string mnt = open_dir / "mnt";
+  EXPECT_EQ(as_nobody("cat " + mnt + "/public").out, "for all\n");
+  const CommandResult secret = as_nobody("cat " + mnt + "/secret");
+  EXPECT_NE(secret.exit_code, 0);
+  EXPECT_NE(secret.err.find("Permission denied"), std::string::npos) << secret.err;
+  EXPECT_NE(as_nobody("cat " + mnt + "/private/inner").exit_code, 0);
+  EXPECT_NE(as_nobody("ls " + mnt + "/private").exit_code, 0);
+  EXPECT_NE(as_nobody("echo x >> " + mnt + "/public").exit_code, 0) << "0644 root's";
+  EXPECT_NE(as_nobody("touch " + mnt + "/new").exit_code, 0) << "a root 0755 directory";
+  EXPECT_NE(as_nobody("chmod 0666 " + mnt + "/secret").exit_code, 0);
+  EXPECT_EQ(ReadPath(mnt + "/secret"), "root only\n") << "root reads it";
+  EXPECT_EQ(m.Stop(), 0) << m.Stderr();
+  EXPECT_EQ(::access((open_dir / "u/public").c_str(), F_OK), -1) << "no denied write copied up";
+  EXPECT_EQ(::access((open_dir / "u/secret").c_str(), F_OK), -1);
 }
 
 TEST_F(MountCliTest, RefusesABusyMountpoint) {
