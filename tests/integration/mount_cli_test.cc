@@ -234,6 +234,15 @@ TEST_F(MountCliTest, BadWritableLayerIsAClearError) {
   LayerBuilder(dir_ / "full").File("precious");
   ExpectRefused({"-o", lower_ + up + ",workdir=" + (dir_ / "full"), mnt_}, "not empty");
   EXPECT_EQ(::access((dir_ / "full/precious").c_str(), F_OK), 0) << "nothing was deleted";
+  // Symlinks planted where the workdir's own directories go are never followed.
+  for (const char* own : {"work", "strata-index"}) {
+    const std::string w = dir_ / ("planted-" + std::string(own));
+    ::mkdir(w.c_str(), 0755);
+    ::mkdir((dir_ / "target").c_str(), 0755);
+    ASSERT_EQ(::symlink((dir_ / "target").c_str(), (w + "/" + own).c_str()), 0);
+    ExpectRefused({"-o", lower_ + up + ",workdir=" + w, mnt_}, own);
+    EXPECT_TRUE(std::filesystem::is_empty(dir_ / "target")) << "nothing written through " << own;
+  }
   // An upper filesystem without xattrs cannot hold whiteouts' markers.
   const std::string ram = dir_ / "ram";
   ::mkdir(ram.c_str(), 0755);
