@@ -61,14 +61,14 @@ struct UnionConfig {
   // Data-only layers (after "::" in lowerdir=), below every lower layer: never merged or
   // listed, reached only through the absolute overlay.redirect of a metacopy file.
   std::vector<std::string> datadirs;
-  std::string upperdir;                // empty: a read-only union
-  std::string workdir;                 // required with upperdir
-  bool fsync = true;                   // fsync copied-up data (off: fsync=0, volatile)
-  bool userxattr = false;              // markers in user.overlay.* even when privileged
-  bool static_nlink = false;           // report st_nlink 1 for every directory
-  bool xattrs = true;                  // false (noxattrs=1): every xattr call is ENOTSUP
-  bool oci_whiteouts = false;          // UpperConfig::oci_whiteouts
-  IdMap ids;                           // owners as shown and as stored
+  std::string upperdir;        // empty: a read-only union
+  std::string workdir;         // required with upperdir
+  bool fsync = true;           // fsync copied-up data (off: fsync=0, volatile)
+  bool userxattr = false;      // markers in user.overlay.* even when privileged
+  bool static_nlink = false;   // report st_nlink 1 for every directory
+  bool xattrs = true;          // false (noxattrs=1): every xattr call is ENOTSUP
+  bool oci_whiteouts = false;  // UpperConfig::oci_whiteouts
+  IdMap ids;                   // owners as shown and as stored
   // xattr_permissions=1|2: the override_stat xattr (override_stat.h) that keeps owners and
   // modes instead of chown/chmod; empty: off.
   std::string override_xattr;
@@ -221,6 +221,11 @@ class UnionFs {
   Status RemoveXattr(InodeId id, const std::string& name);
   // fsync(2) of directory ID's upper directory, if it has one.
   Status SyncDir(InodeId id, bool datasync);
+  // fsync(2) of the object holding HANDLE's file's attributes when it is not the one holding its
+  // data (a metacopy file: open files read and sync the data object below, so a chmod's
+  // metadata-only copy-up would otherwise never be synced), as kernel overlayfs's fsync does;
+  // else nothing.
+  Status SyncMetadata(const FileHandle& handle);
 
   // The file-attribute ioctls (chattr/lsattr) on a regular file or directory: CMD is
   // FS_IOC_GETFLAGS/SETFLAGS (DATA an int) or FS_IOC_FSGETXATTR/FSSETXATTR (DATA a struct
@@ -330,8 +335,8 @@ class UnionFs {
                                                            Need need = Need::kData);
   // Copies the data of metacopy file PLACE (NODE's, in the upper layer) into it, in place:
   // until its marker is removed, readers use the data below. The caller holds op_mu.
-  Result<std::shared_ptr<const Placement>> CopyUpData(const std::shared_ptr<Inode>& node,
-                                                      const std::shared_ptr<const Placement>& place);
+  Result<std::shared_ptr<const Placement>> CopyUpData(
+      const std::shared_ptr<Inode>& node, const std::shared_ptr<const Placement>& place);
   Status EnsureUpper(const std::shared_ptr<Inode>& node);
   // EnsureUpper (EnsureUpperFile with NEED), and for a non-directory its op_mu, held by the
   // returned lock, so writes through its placement cannot overlap a change of its name.
@@ -375,8 +380,7 @@ class UnionFs {
   // Renames work/TMP to NAME in upper directory UPFD (replacing a whiteout there). For a
   // copy-up into directory COPY_UP_INTO (whose upper directory UPFD is), UPFD is marked
   // impure first and its times are kept (copy-up changes nothing the user sees in the parent).
-  Status Publish(const std::string& tmp, int upfd, const std::string& name,
-                 Inode* copy_up_into);
+  Status Publish(const std::string& tmp, int upfd, const std::string& name, Inode* copy_up_into);
   // True if a layer below the upper one shows NAME in directory REALS (whose reals[0] is the
   // upper directory): removing NAME then needs a whiteout.
   Result<bool> ExistsBelow(const Inode& dir, const RealDirs& reals, const std::string& name);

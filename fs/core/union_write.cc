@@ -189,9 +189,9 @@ Result<Created> UnionFs::Create(InodeId parent, std::string_view name, mode_t mo
                            }));
   auto node = table_.Get(made.entry.id);  // NodeFor's count is held: it cannot be forgotten
   const uint32_t gen = node->data_gen.load(std::memory_order_acquire);
-  return Created{made.entry, std::make_unique<FileHandle>(std::move(node), open_flags,
-                                                          std::move(made.fd), gen,
-                                                          /*settled=*/true)};
+  return Created{made.entry,
+                 std::make_unique<FileHandle>(std::move(node), open_flags, std::move(made.fd), gen,
+                                              /*settled=*/true)};
 }
 
 Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view name_view) {
@@ -560,6 +560,18 @@ Status UnionFs::SyncDir(InodeId id, bool datasync) {
   if (!fd) return FailErrno("open directory");
   if ((datasync ? ::fdatasync(fd.Get()) : ::fsync(fd.Get())) != 0) return FailErrno("fsync");
   return Ok();
+}
+
+Status UnionFs::SyncMetadata(const FileHandle& handle) {
+  const std::shared_ptr<Inode>& node = handle.node_;
+  if (!upper_) return Ok();
+  return StablePlaced(*node, [&]() -> Status {
+    const auto place = node->Place();
+    if (!place->data || place->layer != 0) return Ok();
+    STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenReal(*place, O_RDONLY | O_NONBLOCK));
+    if (::fsync(fd.Get()) != 0) return FailErrno("fsync");
+    return Ok();
+  });
 }
 
 Result<UniqueFd> UnionFs::OpenForIoctl(const Inode& node) {

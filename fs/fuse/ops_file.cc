@@ -35,8 +35,9 @@ void Install(Context& ctx, fuse_file_info* fi, std::unique_ptr<core::FileHandle>
   auto file = std::make_unique<OpenFile>();
   if (ctx.io_modes.enabled()) {
     auto fd = ctx.fs->HandleFd(*handle);
-    file->mode = ctx.io_modes.Choose(handle->id().value, fd && handle->settled(), fd ? *fd : -1,
-                                     [&](int real) { return RegisterBackingFile(ctx.dev_fd, real); });
+    file->mode =
+        ctx.io_modes.Choose(handle->id().value, fd && handle->settled(), fd ? *fd : -1,
+                            [&](int real) { return RegisterBackingFile(ctx.dev_fd, real); });
   }
   file->handle = std::move(handle);
 #if STRATA_FUSE_HAS_PASSTHROUGH
@@ -112,7 +113,13 @@ void OpFsync(fuse_req_t req, fuse_ino_t /*ino*/, int datasync, fuse_file_info* f
   Serve(req, "fsync", [&](Reply& r) {
     auto fd = Fd(req, fi);
     if (!fd) return (void)r.Err(fd.error());
-    r.Err((datasync ? ::fdatasync(*fd) : ::fsync(*fd)) == 0 ? 0 : errno);
+    if ((datasync ? ::fdatasync(*fd) : ::fsync(*fd)) != 0) return (void)r.Err(errno);
+    if (!datasync) {
+      if (Status meta = Ctx(req).fs->SyncMetadata(Handle(fi)); !meta) {
+        return (void)r.Err(meta.error());
+      }
+    }
+    r.Err(0);
   });
 }
 

@@ -325,6 +325,7 @@ std::string ModeName(const std::string& mode) {
   if (mode == "writeback=1") return "Writeback";
   if (mode == "io_uring") return "IoUring";
   if (mode == "passthrough=0") return "Cached";
+  if (mode == "metacopy=on") return "Metacopy";
   return "Other";
 }
 
