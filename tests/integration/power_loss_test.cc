@@ -3,7 +3,8 @@
 // one-hour journal commit interval), so the only writes that reach the device are those a
 // caller forced (fsync, fdatasync, syncfs) and the journal commits they need. A program
 // changes files through a stratafs mount (copy-up appends, new files in new directories,
-// renames and unlinks of lower files, chmods), fsyncing each change and reporting it once
+// renames and unlinks of lower files, chmods, hard links to lower files, overwrites with
+// O_TRUNC, xattrs, renames of lower directories), fsyncing each change and reporting it once
 // the fsync returned. At several moments the daemon is stopped (SIGSTOP, every thread seen
 // stopped, so no write is in flight; the program waits for it) and the device's content is
 // copied:
@@ -21,6 +22,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -155,6 +157,25 @@ void Program(const std::string& mnt, int acks) {
       if (fd >= 0 && ::fsync(fd) == 0) ack("c", i);
       ::close(fd);
     }
+    // A new hard link to a lower file (its copy-up into the index), its directory synced.
+    if (::link((mnt + "/k" + n).c_str(), (mnt + "/k" + n + ".link").c_str()) == 0 &&
+        ::fsync(root) == 0) {
+      ack("k", i);
+    }
+    // A lower file overwritten (open with O_TRUNC: a copy-up of nothing), then fsync.
+    fd = ::open((mnt + "/t" + n).c_str(), O_WRONLY | O_TRUNC);
+    if (fd >= 0 && ::write(fd, "short", 5) == 5 && ::fsync(fd) == 0) ack("t", i);
+    ::close(fd);
+    // An xattr set on a lower file, then fsync.
+    if (::setxattr((mnt + "/x" + n).c_str(), "user.k", "v", 1, 0) == 0) {
+      fd = ::open((mnt + "/x" + n).c_str(), O_RDONLY);
+      if (fd >= 0 && ::fsync(fd) == 0) ack("x", i);
+      ::close(fd);
+    }
+    // A lower directory renamed (a redirect), its parent synced.
+    if (::rename((mnt + "/dd" + n).c_str(), (mnt + "/dm" + n).c_str()) == 0 && ::fsync(root) == 0) {
+      ack("D", i);
+    }
   }
   ::close(root);
 }
@@ -184,7 +205,11 @@ class PowerLossTest : public ::testing::TestWithParam<const char*> {
       lower.File("f" + n, Lower(i), 0644)
           .File("r" + n, Lower(i), 0644)
           .File("u" + n, Lower(i), 0644)
-          .File("c" + n, Lower(i), 0644);
+          .File("c" + n, Lower(i), 0644)
+          .File("k" + n, Lower(i), 0644)
+          .File("t" + n, Lower(i), 0644)
+          .File("x" + n, Lower(i), 0644)
+          .File("dd" + n + "/in", Lower(i), 0644);
     }
     ::mkdir((dir_ / "mnt").c_str(), 0755);
   }
@@ -254,6 +279,44 @@ class PowerLossTest : public ::testing::TestWithParam<const char*> {
       }
       EXPECT_TRUE(SameData(ReadPath(m + "/c" + n), Lower(i))) << "c" << n;
       expected_names.insert("/c" + n);
+      // The new hard link: if present, the same file, whole.
+      const bool has_link = tree.contains("/k" + n + ".link");
+      if (is_acked("k")) {
+        EXPECT_TRUE(has_link) << "the fsynced link k" << n << ".link lost";
+      }
+      EXPECT_TRUE(SameData(ReadPath(m + "/k" + n), Lower(i))) << "k" << n;
+      if (has_link) {
+        EXPECT_EQ(tree.at("/k" + n + ".link").ino, tree.at("/k" + n).ino) << "k" << n;
+        EXPECT_TRUE(SameData(ReadPath(m + "/k" + n + ".link"), Lower(i))) << "k" << n;
+        expected_names.insert("/k" + n + ".link");
+      }
+      expected_names.insert("/k" + n);
+      // The overwritten file: the new data if fsynced; else old, empty (truncated) or new.
+      const std::string t = ReadPath(m + "/t" + n);
+      if (is_acked("t")) {
+        EXPECT_EQ(t, "short") << "t" << n << " lost its fsynced data";
+      } else {
+        EXPECT_TRUE(t == Lower(i) || t.empty() || t == "short") << "t" << n << ": " << t.size();
+      }
+      expected_names.insert("/t" + n);
+      // The xattr.
+      char v[8];
+      const ssize_t vlen = ::getxattr((m + "/x" + n).c_str(), "user.k", v, sizeof v);
+      if (is_acked("x")) {
+        EXPECT_EQ(vlen, 1) << "x" << n << " lost its fsynced xattr";
+      }
+      EXPECT_TRUE(SameData(ReadPath(m + "/x" + n), Lower(i))) << "x" << n;
+      expected_names.insert("/x" + n);
+      // The renamed directory: under exactly one name, with its file.
+      const bool has_dd = tree.contains("/dd" + n), has_dm = tree.contains("/dm" + n);
+      EXPECT_NE(has_dd, has_dm) << "dd" << n << " renamed to dm" << n << ": one name";
+      if (is_acked("D")) {
+        EXPECT_TRUE(has_dm && !has_dd) << "the fsynced rename of dd" << n << " lost";
+      }
+      const std::string dir = (has_dm ? "/dm" : "/dd") + n;
+      EXPECT_TRUE(SameData(ReadPath(m + dir + "/in"), Lower(i))) << dir;
+      expected_names.insert(dir);
+      expected_names.insert(dir + "/in");
     }
     for (const auto& [path, e] : tree) {
       EXPECT_TRUE(expected_names.contains(path)) << "stray name " << path;
@@ -309,7 +372,7 @@ TEST_P(PowerLossTest, EveryFsyncedChangeSurvivesAndNothingIsHalfDone) {
     };
     bool done = false;
     for (int k = 0; !done; ++k) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(15 + 25 * k));
+      std::this_thread::sleep_for(std::chrono::milliseconds(10 + 7 * (k % 4)));
       done = ::waitpid(program, nullptr, WNOHANG) == program;
       if (done) program_guard.pid = -1;
       if (!done) {
@@ -322,7 +385,7 @@ TEST_P(PowerLossTest, EveryFsyncedChangeSurvivesAndNothingIsHalfDone) {
       if (!done) ::kill(mount.pid(), SIGCONT);
     }
     ::close(acks[0]);
-    EXPECT_EQ(acked.size(), 5u * kRounds) << "every change of the program succeeded";
+    EXPECT_EQ(acked.size(), 9u * kRounds) << "every change of the program succeeded";
     EXPECT_EQ(mount.Stop(), 0) << mount.Stderr();
   }
   ASSERT_GE(crashes.size(), 3u) << "the program ran too fast to be caught in the middle";
