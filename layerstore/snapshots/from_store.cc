@@ -8,20 +8,27 @@
 namespace strata::store {
 namespace {
 
-// "ROOT/layers/HEX/diff" -> sha256:HEX.
 std::vector<Digest> HeldLayers(const SnapshotStore& snapshots) {
   std::vector<Digest> out;
   for (const std::string& dir : snapshots.ExternalDirs()) {
-    const size_t end = dir.rfind("/diff");
-    const size_t start = dir.rfind('/', end - 1);
-    if (end == std::string::npos || start == std::string::npos) continue;
-    auto d = ParseDigest("sha256:" + dir.substr(start + 1, end - start - 1));
-    if (d) out.push_back(*d);
+    if (auto d = LayerOfDir(dir)) out.push_back(*d);
   }
   return out;
 }
 
 }  // namespace
+
+std::optional<Digest> LayerOfDir(const std::string& dir) {
+  const size_t end = dir.rfind("/diff");
+  if (end == std::string::npos || end + 5 != dir.size() || end == 0) return std::nullopt;
+  const size_t start = dir.rfind('/', end - 1);
+  if (start == std::string::npos || start < 7 || dir.compare(start - 7, 7, "/layers") != 0) {
+    return std::nullopt;
+  }
+  auto d = ParseDigest("sha256:" + dir.substr(start + 1, end - start - 1));
+  if (!d) return std::nullopt;
+  return *d;
+}
 
 Result<bool> PrepareFromStore(SnapshotStore& snapshots, const std::string& store_root,
                               const std::string& hold, const std::string& chain_id,
@@ -58,8 +65,7 @@ Result<bool> PrepareFromStore(SnapshotStore& snapshots, const std::string& store
         if (added.error().code != EEXIST) return Unexpected{added.error()};
         // Registered by a concurrent prepare of the same chain (another namespace).
         auto existing = snapshots.Stat(chain_id);
-        return existing && existing->kind == SnapshotKind::kCommitted &&
-               existing->parent == parent;
+        return existing && existing->kind == SnapshotKind::kCommitted && existing->parent == parent;
       }
       STRATA_RETURN_IF_ERROR(store.SetHold(hold, HeldLayers(snapshots)));
       return true;

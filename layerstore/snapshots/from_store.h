@@ -8,9 +8,11 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "fs/base/status.h"
+#include "layerstore/digest.h"
 #include "layerstore/snapshots/snapshot_store.h"
 
 namespace strata::store {
@@ -26,6 +28,10 @@ Result<bool> PrepareFromStore(SnapshotStore& snapshots, const std::string& store
                               const std::string& hold, const std::string& chain_id,
                               const std::string& parent,
                               const std::map<std::string, std::string>& labels);
+
+// The diffID of a store layer directory ".../layers/HEX/diff" (as Store::LayerDir names it,
+// whatever spelling of the store's root it was made with); nullopt for another path.
+std::optional<Digest> LayerOfDir(const std::string& dir);
 
 // Rewrites the store's hold HOLD to the layers external snapshots use now (after a Remove).
 Status RefreshHold(const SnapshotStore& snapshots, const std::string& store_root,

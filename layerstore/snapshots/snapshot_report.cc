@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "layerstore/snapshots/from_store.h"
 #include "layerstore/snapshots/snapshot_store.h"
 
 namespace strata::store {
@@ -18,9 +19,11 @@ Result<std::optional<SnapshotReport>> InspectSnapshots(const std::string& root,
   STRATA_ASSIGN_OR_RETURN(auto snapshots, SnapshotStore::Open(root, ""));
   SnapshotReport report;
   report.root = root;
+  // Compared by diffID: the snapshotter may name the store's root another way (a symlink, a
+  // trailing slash) than this command does.
   std::set<std::string> held;
   for (const auto& [hold, layers] : store.Holds()) {
-    for (const Digest& d : layers) held.insert(store.LayerDir(d));
+    for (const Digest& d : layers) held.insert(d.encoded);
   }
   std::set<std::string> names, owned;
   const std::vector<SnapshotInfo> all = snapshots->List();
@@ -45,7 +48,7 @@ Result<std::optional<SnapshotReport>> InspectSnapshots(const std::string& root,
       ++report.from_store;
       if (::access(s.external.c_str(), F_OK) != 0) {
         report.problems.push_back(what + ": its store layer " + s.external + " is missing");
-      } else if (!held.contains(s.external)) {
+      } else if (auto layer = LayerOfDir(s.external); !layer || !held.contains(layer->encoded)) {
         report.problems.push_back(what + ": its store layer " + s.external +
                                   " is not held (a prune may remove it)");
       }

@@ -53,8 +53,8 @@ void Measure(int dirfd, dev_t dev, SnapshotUsage* usage) {
     usage->size += static_cast<int64_t>(st.st_blocks) * 512;
     ++usage->inodes;
     if (S_ISDIR(st.st_mode) && st.st_dev == dev) {
-      const int sub = ::openat(::dirfd(d), name.c_str(),
-                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      const int sub =
+          ::openat(::dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (sub >= 0) Measure(sub, dev, usage);
     }
   }
@@ -79,7 +79,8 @@ Result<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(const std::string& ro
   }
   std::string text;
   char buf[65536];
-  for (ssize_t n; (n = ::read(fd.Get(), buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = ::read(fd.Get(), buf, sizeof buf)) > 0;)
+    text.append(buf, static_cast<size_t>(n));
   const Json j = Json::parse(text, nullptr, false);
   if (!j.is_object() || !j.contains("snapshots") || !j["snapshots"].is_array()) {
     return Fail(EINVAL, path + ": not snapshot metadata");
@@ -158,9 +159,9 @@ std::vector<SnapshotMount> SnapshotStore::MountsOf(const SnapshotInfo& info) con
            {lowerdir(), "upperdir=" + fs, "workdir=" + Dir(info.id) + "/work"}}};
 }
 
-Result<SnapshotInfo> SnapshotStore::NewInfo(const std::string& name, const std::string& parent,
-                                            SnapshotKind kind,
-                                            const std::map<std::string, std::string>& labels) const {
+Result<SnapshotInfo> SnapshotStore::NewInfo(
+    const std::string& name, const std::string& parent, SnapshotKind kind,
+    const std::map<std::string, std::string>& labels) const {
   if (snapshots_.contains(name)) return Fail(EEXIST, "snapshot " + name + ": already exists");
   if (!parent.empty()) {
     auto p = snapshots_.find(parent);
@@ -183,9 +184,9 @@ Result<std::vector<SnapshotMount>> SnapshotStore::Prepare(
     const std::map<std::string, std::string>& labels, bool view) {
   std::lock_guard lock(mu_);
   if (key.empty()) return Fail(EINVAL, "snapshot key is empty");
-  STRATA_ASSIGN_OR_RETURN(SnapshotInfo info,
-                          NewInfo(key, parent,
-                                  view ? SnapshotKind::kView : SnapshotKind::kActive, labels));
+  STRATA_ASSIGN_OR_RETURN(
+      SnapshotInfo info,
+      NewInfo(key, parent, view ? SnapshotKind::kView : SnapshotKind::kActive, labels));
   info.id = next_id_++;
   const std::string dir = Dir(info.id);
   for (const std::string& d : {dir, dir + "/fs", dir + "/work"}) {
