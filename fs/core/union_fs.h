@@ -178,6 +178,11 @@ class UnionFs {
   // handle's flags if the node was copied up since). Borrowed: valid until HANDLE is destroyed.
   // Errors: the errno of reopening.
   Result<int> HandleFd(FileHandle& handle);
+  // fsync(2) (fdatasync(2) with DATASYNC) of HANDLE's file: its data, and for fsync also the
+  // upper object holding its attributes when that is not the one holding its data (a metacopy
+  // file, whose data opens go below: a chmod's metadata-only copy-up must be synced too), as
+  // kernel overlayfs's fsync does. Errors: the errno of reopening or syncing.
+  Status Fsync(FileHandle& handle, bool datasync);
   // Runs WRITE on HANDLE's descriptor for data the kernel's writeback cache flushes, keeping
   // the real file's mtime: the kernel stamped the data when it took it and sends that time by
   // setattr itself, possibly before this flush. Under the node's op_mu, as setattr, so neither
@@ -221,11 +226,6 @@ class UnionFs {
   Status RemoveXattr(InodeId id, const std::string& name);
   // fsync(2) of directory ID's upper directory, if it has one.
   Status SyncDir(InodeId id, bool datasync);
-  // fsync(2) of the object holding HANDLE's file's attributes when it is not the one holding its
-  // data (a metacopy file: open files read and sync the data object below, so a chmod's
-  // metadata-only copy-up would otherwise never be synced), as kernel overlayfs's fsync does;
-  // else nothing.
-  Status SyncMetadata(const FileHandle& handle);
 
   // The file-attribute ioctls (chattr/lsattr) on a regular file or directory: CMD is
   // FS_IOC_GETFLAGS/SETFLAGS (DATA an int) or FS_IOC_FSGETXATTR/FSSETXATTR (DATA a struct

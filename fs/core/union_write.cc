@@ -562,14 +562,16 @@ Status UnionFs::SyncDir(InodeId id, bool datasync) {
   return Ok();
 }
 
-Status UnionFs::SyncMetadata(const FileHandle& handle) {
-  const std::shared_ptr<Inode>& node = handle.node_;
-  if (!upper_) return Ok();
-  return StablePlaced(*node, [&]() -> Status {
-    const auto place = node->Place();
-    if (!place->data || place->layer != 0) return Ok();
-    STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenReal(*place, O_RDONLY | O_NONBLOCK));
-    if (::fsync(fd.Get()) != 0) return FailErrno("fsync");
+Status UnionFs::Fsync(FileHandle& handle, bool datasync) {
+  STRATA_ASSIGN_OR_RETURN(int fd, HandleFd(handle));
+  if ((datasync ? ::fdatasync(fd) : ::fsync(fd)) != 0) return FailErrno("fsync");
+  if (datasync || !upper_) return Ok();
+  const Inode& node = *handle.node_;
+  return StablePlaced(node, [&]() -> Status {
+    const auto place = node.Place();
+    if (!place->data || place->layer != 0) return Ok();  // the data's object is the file itself
+    STRATA_ASSIGN_OR_RETURN(UniqueFd meta, OpenReal(*place, O_RDONLY | O_NONBLOCK));
+    if (::fsync(meta.Get()) != 0) return FailErrno("fsync");
     return Ok();
   });
 }

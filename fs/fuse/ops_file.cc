@@ -110,17 +110,7 @@ void OpWriteBuf(fuse_req_t req, fuse_ino_t /*ino*/, fuse_bufvec* in_buf, off_t o
 }
 
 void OpFsync(fuse_req_t req, fuse_ino_t /*ino*/, int datasync, fuse_file_info* fi) {
-  Serve(req, "fsync", [&](Reply& r) {
-    auto fd = Fd(req, fi);
-    if (!fd) return (void)r.Err(fd.error());
-    if ((datasync ? ::fdatasync(*fd) : ::fsync(*fd)) != 0) return (void)r.Err(errno);
-    if (!datasync) {
-      if (Status meta = Ctx(req).fs->SyncMetadata(Handle(fi)); !meta) {
-        return (void)r.Err(meta.error());
-      }
-    }
-    r.Err(0);
-  });
+  Serve(req, "fsync", [&](Reply& r) { r.Err(Ctx(req).fs->Fsync(Handle(fi), datasync != 0)); });
 }
 
 void OpFallocate(fuse_req_t req, fuse_ino_t /*ino*/, int mode, off_t offset, off_t length,

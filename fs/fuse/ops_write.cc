@@ -35,8 +35,6 @@ void ReplyEntry(fuse_req_t req, Reply& r, const Result<core::Entry>& entry) {
     ctx.fs->Forget(entry->id, 1);  // the kernel never got it
 }
 
-void ReplyStatus(Reply& r, const Status& status) { r.Err(status ? 0 : status.error().code); }
-
 }  // namespace
 
 void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
@@ -63,17 +61,17 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
 }
 
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Serve(req, "unlink", [&](Reply& r) { ReplyStatus(r, Ctx(req).fs->Unlink(Id(parent), name)); });
+  Serve(req, "unlink", [&](Reply& r) { r.Err(Ctx(req).fs->Unlink(Id(parent), name)); });
 }
 
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Serve(req, "rmdir", [&](Reply& r) { ReplyStatus(r, Ctx(req).fs->Rmdir(Id(parent), name)); });
+  Serve(req, "rmdir", [&](Reply& r) { r.Err(Ctx(req).fs->Rmdir(Id(parent), name)); });
 }
 
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
   Serve(req, "rename", [&](Reply& r) {
-    ReplyStatus(r, Ctx(req).fs->Rename(Id(parent), name, Id(newparent), newname, flags));
+    r.Err(Ctx(req).fs->Rename(Id(parent), name, Id(newparent), newname, flags));
   });
 }
 

@@ -45,6 +45,7 @@ class Reply {
     return Once([&] { return fuse_reply_err(req_, code); });
   }
   int Err(const Error& e) { return Err(e.code); }
+  int Err(const Status& s) { return Err(s ? 0 : s.error().code); }  // 0 for success
   int Entry(const fuse_entry_param& e) {
     return Once([&] { return fuse_reply_entry(req_, &e); });
   }

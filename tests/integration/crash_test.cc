@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "tests/support/file_data.h"
@@ -58,6 +59,17 @@ class CrashTest : public ::testing::Test {
     return {"-o",
             "lowerdir=" + (dir_ / "l0") + ",upperdir=" + (dir_ / "u") + ",workdir=" + (dir_ / "w")};
   }
+  // One round: a mount, WORK run in a child process against it, the daemon SIGKILLed after
+  // DELAY_MS, the child and the dead mount cleaned up.
+  void KillDaemonDuring(const std::function<void()>& work, int delay_ms) {
+    StrataMount mount(Args(), dir_ / "mnt");
+    ASSERT_TRUE(mount.ok()) << mount.error();
+    const pid_t child = Spawn(work);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    ::kill(mount.pid(), SIGKILL);
+    Reap(child);
+    mount.Stop();
+  }
   TempDir dir_;
 };
 
@@ -71,19 +83,13 @@ TEST_F(CrashTest, KilledDuringLargeCopyUpLeavesOldOrNewFile) {
   for (int round = 0; round < 8; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     std::string expected_new;
-    {
-      StrataMount mount(Args(), dir_ / "mnt");
-      ASSERT_TRUE(mount.ok()) << mount.error();
-      const std::string path = dir_ / "mnt/big";
-      const pid_t writer = Spawn([&] {
-        const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
-        if (fd >= 0 && ::write(fd, "tail", 4) == 4) ::close(fd);
-      });
-      std::this_thread::sleep_for(std::chrono::milliseconds(round * round * 3));
-      ::kill(mount.pid(), SIGKILL);
-      Reap(writer);
-      mount.Stop();
-    }
+    const std::string path = dir_ / "mnt/big";
+    KillDaemonDuring(
+        [&] {
+          const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
+          if (fd >= 0 && ::write(fd, "tail", 4) == 4) ::close(fd);
+        },
+        round * round * 3);
     StrataMount again(Args(), dir_ / "mnt");
     ASSERT_TRUE(again.ok()) << again.error();
     const Tree tree = DumpTree(dir_ / "mnt");
@@ -122,20 +128,14 @@ TEST_F(CrashTest, KilledDuringDirectoryRenamesLeavesOneWholeDirectory) {
   const std::string want = Canonical(original, opts);
   for (int round = 0; round < 8; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    {
-      StrataMount mount(Args(), dir_ / "mnt");
-      ASSERT_TRUE(mount.ok()) << mount.error();
-      const std::string a = dir_ / "mnt/a", b = dir_ / "mnt/b";
-      const pid_t renamer = Spawn([&] {
-        for (;;) {
-          if (::rename(a.c_str(), b.c_str()) != 0 && ::rename(b.c_str(), a.c_str()) != 0) break;
-        }
-      });
-      std::this_thread::sleep_for(std::chrono::milliseconds(5 + round * 7));
-      ::kill(mount.pid(), SIGKILL);
-      Reap(renamer);
-      mount.Stop();
-    }
+    const std::string a = dir_ / "mnt/a", b = dir_ / "mnt/b";
+    KillDaemonDuring(
+        [&] {
+          for (;;) {
+            if (::rename(a.c_str(), b.c_str()) != 0 && ::rename(b.c_str(), a.c_str()) != 0) break;
+          }
+        },
+        5 + round * 7);
     StrataMount again(Args(), dir_ / "mnt");
     ASSERT_TRUE(again.ok()) << again.error();
     const Tree tree = DumpTree(dir_ / "mnt");
@@ -155,18 +155,12 @@ TEST_F(CrashTest, KilledDuringUnlinksOfLowerFilesLeavesEachNameWholeOrGone) {
   int removed_total = 0;
   for (int round = 0; round < 6; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    {
-      StrataMount mount(Args(), dir_ / "mnt");
-      ASSERT_TRUE(mount.ok()) << mount.error();
-      const std::string d = dir_ / "mnt/d/f";
-      const pid_t unlinker = Spawn([&] {
-        for (int i = 0; i < kFiles; ++i) ::unlink((d + std::to_string(i)).c_str());
-      });
-      std::this_thread::sleep_for(std::chrono::milliseconds(2 + round * round * 4));
-      ::kill(mount.pid(), SIGKILL);
-      Reap(unlinker);
-      mount.Stop();
-    }
+    const std::string d = dir_ / "mnt/d/f";
+    KillDaemonDuring(
+        [&] {
+          for (int i = 0; i < kFiles; ++i) ::unlink((d + std::to_string(i)).c_str());
+        },
+        2 + round * round * 4);
     StrataMount again(Args(), dir_ / "mnt");
     ASSERT_TRUE(again.ok()) << again.error();
     const Tree tree = DumpTree(dir_ / "mnt/d");
@@ -196,18 +190,12 @@ TEST_F(CrashTest, KilledDuringLinksOfALowerHardLinkLeavesOneFile) {
   int made_total = 0;
   for (int round = 0; round < 6; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    {
-      StrataMount mount(Args(), dir_ / "mnt");
-      ASSERT_TRUE(mount.ok()) << mount.error();
-      const std::string h1 = dir_ / "mnt/h1", n = dir_ / "mnt/n";
-      const pid_t linker = Spawn([&] {
-        for (int i = 0; i < kLinks; ++i) ::link(h1.c_str(), (n + std::to_string(i)).c_str());
-      });
-      std::this_thread::sleep_for(std::chrono::milliseconds(1 + round * round * 4));
-      ::kill(mount.pid(), SIGKILL);
-      Reap(linker);
-      mount.Stop();
-    }
+    const std::string target = dir_ / "mnt/h1", n = dir_ / "mnt/n";
+    KillDaemonDuring(
+        [&] {
+          for (int i = 0; i < kLinks; ++i) ::link(target.c_str(), (n + std::to_string(i)).c_str());
+        },
+        1 + round * round * 4);
     StrataMount again(Args(), dir_ / "mnt");
     ASSERT_TRUE(again.ok()) << again.error();
     const Tree tree = DumpTree(dir_ / "mnt");

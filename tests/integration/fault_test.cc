@@ -28,6 +28,7 @@
 #include "tests/support/file_data.h"
 #include "tests/support/layer_builder.h"
 #include "tests/support/mount_fixture.h"
+#include "tests/support/process_stats.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tree_dump.h"
 
@@ -304,8 +305,8 @@ TEST_F(FaultTest, LowerLayerChangedBehindTheMountGivesErrorsNeverAHang) {
 // Waits until the kernel has seen PID die (a zombie still answers kill(0)).
 void WaitDead(pid_t pid) {
   for (int i = 0; i < 500; ++i) {
-    const std::string stat = ReadPath("/proc/" + std::to_string(pid) + "/stat");
-    if (stat.starts_with("<") || stat.find(") Z ") != std::string::npos) return;
+    const char state = ProcessState(pid);
+    if (state == '\0' || state == 'Z') return;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }

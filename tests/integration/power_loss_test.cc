@@ -19,7 +19,6 @@
 // What this does not explore: reorderings of writes the device was given but had not
 // completed (dm-flakey or an ALICE-style replay would; this kernel has neither
 // device-mapper nor nbd); the device here completes writes in order.
-#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -37,6 +36,7 @@
 #include "tests/support/file_data.h"
 #include "tests/support/layer_builder.h"
 #include "tests/support/mount_fixture.h"
+#include "tests/support/process_stats.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tree_dump.h"
 
@@ -44,21 +44,6 @@ namespace strata::testing {
 namespace {
 
 constexpr int kRounds = 30;
-
-// A sysctl set for this object's lifetime and restored after.
-class Sysctl {
- public:
-  Sysctl(std::string path, const std::string& value) : path_(std::move(path)) {
-    std::ifstream(path_) >> old_;
-    std::ofstream(path_) << value << "\n";
-  }
-  ~Sysctl() { std::ofstream(path_) << old_ << "\n"; }
-  Sysctl(const Sysctl&) = delete;
-  Sysctl& operator=(const Sysctl&) = delete;
-
- private:
-  std::string path_, old_;
-};
 
 // An ext4 image mounted through a loop device at MOUNTPOINT (the loop device goes with the
 // unmount: mount(8) sets it to clear itself).
@@ -94,30 +79,16 @@ class LoopExt4 {
   std::string error_;
 };
 
-// Stops PIDS with SIGSTOP and waits until every thread of each is stopped (a thread inside a
-// system call stops when it returns from it, so no write of theirs is in flight after this).
-// Only the daemon is stopped this way: a caller waiting for it in a FUSE request cannot stop
-// (the wait is killable, not interruptible), and its writes all go through the daemon anyway.
-bool StopAll(const std::vector<pid_t>& pids) {
-  for (pid_t pid : pids) ::kill(pid, SIGSTOP);
+// Stops PID with SIGSTOP and waits until every thread of it is stopped (a thread inside a
+// system call stops when it returns from it, so no write of its is in flight after this).
+// Only the daemon (or strata) is stopped this way: a caller waiting for the daemon in a FUSE
+// request cannot stop (the wait is killable, not interruptible), and its writes all go through
+// the daemon anyway.
+bool StopEveryThread(pid_t pid) {
+  ::kill(pid, SIGSTOP);
   for (int attempt = 0; attempt < 1000; ++attempt) {
-    bool all = true;
-    for (pid_t pid : pids) {
-      const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
-      DIR* d = ::opendir(tasks.c_str());
-      if (!d) continue;
-      while (struct dirent* de = ::readdir(d)) {
-        if (de->d_name[0] == '.') continue;
-        const std::string stat = ReadPath(tasks + "/" + de->d_name + "/stat");
-        const size_t close = stat.rfind(')');
-        if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'T' &&
-            stat[close + 2] != 't' && stat[close + 2] != 'Z' && stat[close + 2] != 'X') {
-          all = false;
-        }
-      }
-      ::closedir(d);
-    }
-    if (all) return true;
+    const std::string states = ThreadStates(pid);
+    if (states.find_first_not_of("TtZX") == std::string::npos) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return false;
@@ -332,8 +303,9 @@ class PowerLossTest : public ::testing::TestWithParam<const char*> {
 
 TEST_P(PowerLossTest, EveryFsyncedChangeSurvivesAndNothingIsHalfDone) {
   // Nothing reaches the devices unless someone forces it, while this test runs.
-  Sysctl expire("/proc/sys/vm/dirty_expire_centisecs", "360000");
-  Sysctl writeback("/proc/sys/vm/dirty_writeback_centisecs", "0");
+  KernelParam expire("/proc/sys/vm/dirty_expire_centisecs", "360000");
+  KernelParam writeback("/proc/sys/vm/dirty_writeback_centisecs", "0");
+  ASSERT_TRUE(expire.ok() && writeback.ok()) << "cannot hold the kernel's writeback back";
   const std::string image = dir_ / "disk.img";
   std::vector<std::pair<std::string, std::set<std::string>>> crashes;
   {
@@ -379,7 +351,7 @@ TEST_P(PowerLossTest, EveryFsyncedChangeSurvivesAndNothingIsHalfDone) {
       done = ::waitpid(program, nullptr, WNOHANG) == program;
       if (done) program_guard.pid = -1;
       if (!done) {
-        ASSERT_TRUE(StopAll({mount.pid()})) << "daemon threads that never stop";
+        ASSERT_TRUE(StopEveryThread(mount.pid())) << "daemon threads that never stop";
       }
       drain();  // every change reported before the stop
       const std::string copy = dir_ / ("crash" + std::to_string(k) + ".img");
@@ -427,8 +399,9 @@ rm -rf b)"},
                                          120000);
   ASSERT_EQ(built.exit_code, 0) << built.err;
 
-  Sysctl expire("/proc/sys/vm/dirty_expire_centisecs", "360000");
-  Sysctl writeback("/proc/sys/vm/dirty_writeback_centisecs", "0");
+  KernelParam expire("/proc/sys/vm/dirty_expire_centisecs", "360000");
+  KernelParam writeback("/proc/sys/vm/dirty_writeback_centisecs", "0");
+  ASSERT_TRUE(expire.ok() && writeback.ok()) << "cannot hold the kernel's writeback back";
   const std::string image = dir / "disk.img";
   std::vector<std::pair<std::string, bool>> crashes;  // copy, import reported success
   {
@@ -452,7 +425,7 @@ rm -rf b)"},
       if (done) {
         guard.pid = -1;
       } else {
-        ASSERT_TRUE(StopAll({strata})) << "strata never stopped";
+        ASSERT_TRUE(StopEveryThread(strata)) << "strata never stopped";
       }
       const std::string copy = dir / ("crash" + std::to_string(k) + ".img");
       ASSERT_EQ(RunCommand({"/bin/cp", "--sparse=always", image, copy}).exit_code, 0);

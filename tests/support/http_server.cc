@@ -25,14 +25,22 @@ bool SendAll(int fd, const char* data, size_t size) {
 
 const char* Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 206: return "Partial Content";
-    case 302: return "Found";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 206:
+      return "Partial Content";
+    case 302:
+      return "Found";
+    case 401:
+      return "Unauthorized";
+    case 404:
+      return "Not Found";
+    default:
+      return "Status";
   }
 }
 
@@ -46,8 +54,7 @@ ScriptedServer::ScriptedServer(std::function<ScriptedReply(const SeenRequest&)> 
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
   if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(fd, 16) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      ::listen(fd, 16) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
       ::pipe2(stop_pipe_, O_CLOEXEC) != 0) {
     if (fd >= 0) ::close(fd);
     return;
@@ -106,8 +113,8 @@ void ScriptedServer::Answer(int fd) {
   req.path = first.substr(sp1 + 1, sp2 - sp1 - 1);
   for (size_t pos = line_end + 2; pos < head.size() && line_end != std::string::npos;) {
     line_end = head.find("\r\n", pos);
-    const std::string line = head.substr(pos, line_end == std::string::npos ? std::string::npos
-                                                                            : line_end - pos);
+    const std::string line =
+        head.substr(pos, line_end == std::string::npos ? std::string::npos : line_end - pos);
     const size_t colon = line.find(':');
     if (colon != std::string::npos) {
       std::string name = line.substr(0, colon);
@@ -132,9 +139,9 @@ void ScriptedServer::Answer(int fd) {
     seen_.push_back(req);
   }
   const ScriptedReply reply = handler_(req);
-  std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " " + Reason(reply.status) +
-                    "\r\nConnection: close\r\nContent-Length: " +
-                    std::to_string(reply.body.size()) + "\r\n";
+  std::string out =
+      "HTTP/1.1 " + std::to_string(reply.status) + " " + Reason(reply.status) +
+      "\r\nConnection: close\r\nContent-Length: " + std::to_string(reply.body.size()) + "\r\n";
   for (const auto& [name, value] : reply.headers) out += name + ": " + value + "\r\n";
   out += "\r\n";
   if (!SendAll(fd, out.data(), out.size())) return;

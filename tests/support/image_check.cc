@@ -28,10 +28,11 @@ void RunStrataKilledAfter(const std::vector<std::string>& args, int delay_ms) {
 }
 
 std::string LayersWithoutRecord(const std::string& store_root) {
-  return RunCommand({"/bin/sh", "-c",
-                     "cd " + store_root +
-                         "/layers 2>/dev/null && for l in *; do "
-                         "[ -e \"$l\" ] || continue; [ -f \"$l/layer.json\" ] || echo \"$l\"; done"})
+  return RunCommand(
+             {"/bin/sh", "-c",
+              "cd " + store_root +
+                  "/layers 2>/dev/null && for l in *; do "
+                  "[ -e \"$l\" ] || continue; [ -f \"$l/layer.json\" ] || echo \"$l\"; done"})
       .out;
 }
 

@@ -270,29 +270,28 @@ TmpfsMount::~TmpfsMount() {
   if (ok_) Unmount(mountpoint_);
 }
 
-namespace {
-constexpr const char* kEnableUring = "/sys/module/fuse/parameters/enable_uring";
-
-bool WriteParam(const std::string& value) {
-  std::ofstream out(kEnableUring);
+KernelParam::KernelParam(std::string path, const std::string& value) : path_(std::move(path)) {
+  if (!(std::ifstream(path_) >> before_)) return;
+  std::ofstream out(path_);
   out << value << "\n";
   out.flush();
-  return static_cast<bool>(out);
+  ok_ = static_cast<bool>(out);
 }
+
+KernelParam::~KernelParam() {
+  // A boolean module parameter reads back as Y or N, which it also accepts.
+  if (ok_) std::ofstream(path_) << before_ << "\n";
+}
+
+namespace {
+constexpr const char* kEnableUring = "/sys/module/fuse/parameters/enable_uring";
 }  // namespace
 
-FuseUringEnabled::FuseUringEnabled() {
-  std::ifstream in(kEnableUring);
-  if (!(in >> before_)) {
-    error_ = std::string(kEnableUring) + " is missing: this kernel has no FUSE over io_uring";
-    return;
-  }
-  ok_ = WriteParam("1");
-  if (!ok_) error_ = std::string("cannot write 1 to ") + kEnableUring;
-}
-
-FuseUringEnabled::~FuseUringEnabled() {
-  if (ok_) (void)WriteParam(before_ == "Y" || before_ == "1" ? "1" : "0");
+FuseUringEnabled::FuseUringEnabled() : param_(kEnableUring, "1") {
+  if (param_.ok()) return;
+  error_ = ::access(kEnableUring, F_OK) != 0
+               ? std::string(kEnableUring) + " is missing: this kernel has no FUSE over io_uring"
+               : std::string("cannot write 1 to ") + kEnableUring;
 }
 
 bool HoldsIoUring(pid_t pid, int timeout_ms) {

@@ -63,21 +63,32 @@ class StrataMount {
   int exit_code_ = -1;
 };
 
+// A kernel parameter (a /proc/sys or /sys/module file) set to VALUE for this object's
+// lifetime, and back to what it was after. ok() is false if it could not be read or written.
+class KernelParam {
+ public:
+  KernelParam(std::string path, const std::string& value);
+  ~KernelParam();
+  KernelParam(const KernelParam&) = delete;
+  KernelParam& operator=(const KernelParam&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  std::string path_, before_;
+  bool ok_ = false;
+};
+
 // FUSE over io_uring switched on in the kernel (/sys/module/fuse/parameters/enable_uring) for
 // this object's lifetime, and back to what it was after. ok() is false (error() says why) if
 // this kernel has no such parameter or it cannot be written.
 class FuseUringEnabled {
  public:
   FuseUringEnabled();
-  ~FuseUringEnabled();
-  FuseUringEnabled(const FuseUringEnabled&) = delete;
-  FuseUringEnabled& operator=(const FuseUringEnabled&) = delete;
-  bool ok() const { return ok_; }
+  bool ok() const { return param_.ok(); }
   const std::string& error() const { return error_; }
 
  private:
-  std::string before_;
-  bool ok_ = false;
+  KernelParam param_;
   std::string error_;
 };
 

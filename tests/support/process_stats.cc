@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 
@@ -19,7 +20,30 @@ long StatusKiB(pid_t pid, const std::string& field) {
   return -1;
 }
 
+// The state letter of the stat file at PATH ("... (comm) S ..."), '\0' if unreadable.
+char StateOf(const std::string& path) {
+  std::ifstream in(path);
+  const std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() ? stat[close + 2] : '\0';
+}
+
 }  // namespace
+
+char ProcessState(pid_t pid) { return StateOf("/proc/" + std::to_string(pid) + "/stat"); }
+
+std::string ThreadStates(pid_t pid) {
+  std::string states;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  if (DIR* d = ::opendir(tasks.c_str())) {
+    while (struct dirent* de = ::readdir(d)) {
+      if (de->d_name[0] == '.') continue;
+      if (const char c = StateOf(tasks + "/" + de->d_name + "/stat")) states += c;
+    }
+    ::closedir(d);
+  }
+  return states;
+}
 
 size_t OpenFds(pid_t pid, bool files_only) {
   size_t n = 0;

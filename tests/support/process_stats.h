@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <string>
 
 namespace strata::testing {
 
@@ -16,6 +17,11 @@ size_t OpenFds(pid_t pid, bool files_only = false);
 // PID's resident set (VmRSS) and its peak (VmHWM), KiB; -1 if unreadable.
 long RssKiB(pid_t pid);
 long PeakRssKiB(pid_t pid);
+
+// PID's state letter from /proc/PID/stat (R, S, D, T, t, Z...); '\0' once it is gone.
+char ProcessState(pid_t pid);
+// The state letter of each of PID's threads; empty once it is gone.
+std::string ThreadStates(pid_t pid);
 
 // Asks the kernel to drop its cached dentries and inodes (so a FUSE daemon is sent FORGETs for
 // every node no one uses), then waits up to TIMEOUT_MS for PID's file descriptors (FILES_ONLY

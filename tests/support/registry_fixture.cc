@@ -64,8 +64,8 @@ LoopbackRegistry::LoopbackRegistry(const std::string& dir, const std::string& us
 
 LoopbackRegistry::LoopbackRegistry(const std::string& dir, const TokenAuth& token) {
   Start(dir, "auth:\n  token:\n    realm: " + token.realm + "\n    service: " + token.service +
-                 "\n    issuer: " + token.issuer + "\n    rootcertbundle: " +
-                 token.rootcertbundle + "\n");
+                 "\n    issuer: " + token.issuer + "\n    rootcertbundle: " + token.rootcertbundle +
+                 "\n");
 }
 
 void LoopbackRegistry::Start(const std::string& dir, const std::string& auth_config) {

@@ -14,7 +14,8 @@ namespace {
 
 std::string Base64(const unsigned char* data, size_t size) {
   std::string out(4 * ((size + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
   out.resize(static_cast<size_t>(n));
   return out;
 }
@@ -94,9 +95,9 @@ std::vector<std::string> TokenServer::Scopes() const {
 ScriptedReply TokenServer::Issue(const SeenRequest& request) {
   using Json = nlohmann::json;
   ScriptedReply reply;
-  const std::string expected = "Basic " + Base64(reinterpret_cast<const unsigned char*>(
-                                                     (user_ + ":" + password_).data()),
-                                                 user_.size() + password_.size() + 1);
+  const std::string expected =
+      "Basic " + Base64(reinterpret_cast<const unsigned char*>((user_ + ":" + password_).data()),
+                        user_.size() + password_.size() + 1);
   auto auth = request.headers.find("authorization");
   if (auth == request.headers.end() || auth->second != expected) {
     reply.status = 401;
@@ -130,9 +131,14 @@ ScriptedReply TokenServer::Issue(const SeenRequest& request) {
   unsigned char jti[16];
   RAND_bytes(jti, sizeof jti);
   const Json header = {{"alg", "RS256"}, {"typ", "JWT"}, {"x5c", {cert_der_base64_}}};
-  const Json claims = {{"iss", kIssuer},   {"sub", user_},      {"aud", kService},
-                       {"exp", now + 300}, {"nbf", now - 10},   {"iat", now},
-                       {"jti", Base64(jti, sizeof jti)}, {"access", access}};
+  const Json claims = {{"iss", kIssuer},
+                       {"sub", user_},
+                       {"aud", kService},
+                       {"exp", now + 300},
+                       {"nbf", now - 10},
+                       {"iat", now},
+                       {"jti", Base64(jti, sizeof jti)},
+                       {"access", access}};
   const std::string signing = Base64Url(header.dump()) + "." + Base64Url(claims.dump());
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   size_t len = 0;
