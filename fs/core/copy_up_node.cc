@@ -15,17 +15,14 @@
 namespace strata::core {
 namespace {
 
-// A copy of REALS with UPPER in front (fds are duplicated: the old snapshot stays valid for
-// the operations still using it).
-Result<std::shared_ptr<const RealDirs>> WithUpper(const RealDirs& reals, UniqueFd upper) {
+// A copy of REALS with UPPER in front (the old snapshot stays valid for the operations still
+// using it; the copies share their fds).
+std::shared_ptr<const RealDirs> WithUpper(const RealDirs& reals, UniqueFd upper) {
   auto out = std::make_shared<RealDirs>();
-  out->push_back(DirReal{0, std::move(upper), false, {}});
-  for (const DirReal& real : reals) {
-    UniqueFd dup(::fcntl(real.fd.Get(), F_DUPFD_CLOEXEC, 0));
-    if (!dup) return FailErrno("dup layer directory");
-    out->push_back(DirReal{real.layer, std::move(dup), real.xattr_whiteouts, real.kept_ino_prefix});
-  }
-  return std::shared_ptr<const RealDirs>(std::move(out));
+  out->reserve(reals.size() + 1);
+  out->push_back(DirReal{0, DirFd::Held(std::move(upper)), false, {}});
+  out->insert(out->end(), reals.begin(), reals.end());
+  return out;
 }
 
 bool IsUpperWhiteout(int dirfd, const std::string& name, const struct stat& st) {
@@ -68,7 +65,8 @@ Result<std::shared_ptr<const RealDirs>> UnionFs::EnsureUpperDir(const std::share
     if ((*reals)[0].layer == 0) return reals;
     if (dir->Place() != place) continue;  // moved meanwhile: its new parent first
 
-    const int lower_fd = (*reals)[0].fd.Get();
+    STRATA_ASSIGN_OR_RETURN(FdLease lower, (*reals)[0].fd.Open());
+    const int lower_fd = lower->Get();
     struct stat st;
     if (::fstatat(lower_fd, "", &st, AT_EMPTY_PATH) != 0) return FailErrno("copy-up stat");
     const std::string tmp = upper_->TempName();
@@ -77,7 +75,7 @@ Result<std::shared_ptr<const RealDirs>> UnionFs::EnsureUpperDir(const std::share
       (void)upper_->Discard(tmp);
       return Unexpected{kept.error()};
     }
-    const int upfd = (*parent_reals)[0].fd.Get();
+    const int upfd = (*parent_reals)[0].fd.HeldFd();
     Status done =
         SetMarker(ProcFdPath(upper_->work_fd(), tmp), kInoSuffix, std::to_string(dir->st_ino));
     if (done) done = Publish(tmp, upfd, place->name, place->parent.get());
@@ -87,7 +85,7 @@ Result<std::shared_ptr<const RealDirs>> UnionFs::EnsureUpperDir(const std::share
     }
     UniqueFd fd(::openat(upfd, place->name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) return FailErrno("open copied-up directory");
-    STRATA_ASSIGN_OR_RETURN(auto fresh, WithUpper(*reals, std::move(fd)));
+    auto fresh = WithUpper(*reals, std::move(fd));
     dir->SetReals(fresh);
     return fresh;
   }
@@ -104,8 +102,10 @@ Result<std::shared_ptr<const Placement>> UnionFs::CopyUpRemoved(const std::share
   // As a file opened with O_TMPFILE: built in the workdir, anchored, then its name dropped. Its
   // lower original stays as it is (only hard links would share it, and those are indexed
   // before a name of theirs is removed).
+  STRATA_ASSIGN_OR_RETURN(FdLease dir, place.Dir());
+  const int dirfd = dir->Get();
   struct stat st;
-  if (::fstatat(place.parent_fd, place.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (::fstatat(dirfd, place.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     return FailErrno("copy-up stat");
   }
   const int work = upper_->work_fd();
@@ -114,10 +114,8 @@ Result<std::shared_ptr<const Placement>> UnionFs::CopyUpRemoved(const std::share
   if (place.data) {
     STRATA_ASSIGN_OR_RETURN(data, OpenReal(*place.data, O_RDONLY));
   }
-  STRATA_RETURN_IF_ERROR(
-      CopyObject(place.parent_fd, place.name, st, work, tmp, copy_options(), data.Get()));
-  if (Status kept =
-          KeepOwnerInOverride(ProcFdPath(place.parent_fd, place.name), Follow::kNo, st, tmp);
+  STRATA_RETURN_IF_ERROR(CopyObject(dirfd, place.name, st, work, tmp, copy_options(), data.Get()));
+  if (Status kept = KeepOwnerInOverride(ProcFdPath(dirfd, place.name), Follow::kNo, st, tmp);
       !kept) {
     (void)upper_->Discard(tmp);
     return Unexpected{kept.error()};
@@ -170,8 +168,10 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
   }
   if (place->removed) return CopyUpRemoved(node, *place);
   STRATA_ASSIGN_OR_RETURN(auto parent_reals, EnsureUpperDir(place->parent));
+  STRATA_ASSIGN_OR_RETURN(FdLease dir, place->Dir());
+  const int dirfd = dir->Get();
   struct stat st;
-  if (::fstatat(place->parent_fd, place->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (::fstatat(dirfd, place->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     return FailErrno("copy-up stat");
   }
   const int work = upper_->work_fd();
@@ -204,10 +204,8 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
     if (place->data && !meta_only) {
       STRATA_ASSIGN_OR_RETURN(data, OpenReal(*place->data, O_RDONLY));
     }
-    STRATA_RETURN_IF_ERROR(
-        CopyObject(place->parent_fd, place->name, st, work, tmp, options, data.Get()));
-    if (Status kept =
-            KeepOwnerInOverride(ProcFdPath(place->parent_fd, place->name), Follow::kNo, st, tmp);
+    STRATA_RETURN_IF_ERROR(CopyObject(dirfd, place->name, st, work, tmp, options, data.Get()));
+    if (Status kept = KeepOwnerInOverride(ProcFdPath(dirfd, place->name), Follow::kNo, st, tmp);
         !kept) {
       return fail(kept.error());
     }
@@ -226,7 +224,7 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
       }
     }
   }
-  const int upfd = (*parent_reals)[0].fd.Get();
+  const int upfd = (*parent_reals)[0].fd.HeldFd();
   if (Status done = Publish(tmp, upfd, place->name, place->parent.get()); !done) {
     return fail(done.error());
   }
@@ -246,7 +244,7 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperName(
   STRATA_ASSIGN_OR_RETURN(auto place, EnsureUpperFile(node));
   if (place->parent == parent && place->name == name && !place->anchor) return place;
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
-  const int upfd = (*reals)[0].fd.Get();
+  const int upfd = (*reals)[0].fd.HeldFd();
   STRATA_ASSIGN_OR_RETURN(Found found, FindReal(*parent, *reals, name, 0));
   if (found.index != 0) {
     // NAME is still a lower name of the (copied-up) file: link it to the copy.

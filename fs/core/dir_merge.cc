@@ -37,7 +37,8 @@ Result<std::vector<DirEntry>> MergeDirectory(const MergeInput& dir, const LayerS
     // was once an upper one (as NodeFor reads them, so d_ino stays st_ino).
     const bool upper = real.layer == 0 && !dir.ino_prefix.empty();
     const std::string_view prefix = upper ? dir.ino_prefix : real.kept_ino_prefix;
-    UniqueFd fd(::openat(real.fd.Get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    STRATA_ASSIGN_OR_RETURN(FdLease dir_fd, real.fd.Open());
+    UniqueFd fd(::openat(dir_fd->Get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return FailErrno("open layer directory");
     DirPtr stream(::fdopendir(fd.Get()));
     if (!stream) return FailErrno("fdopendir");

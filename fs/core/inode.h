@@ -3,14 +3,16 @@
 // Lifetimes: an Inode is created by UnionFs::Lookup (or a create-style call), published in the
 // InodeTable and shared (std::shared_ptr) with every operation and open file that is using it,
 // so a concurrent forget never frees a node under a running op. A node's Placement keeps its
-// parent directory alive, and with it the parent's RealDirs snapshot whose fds the node
-// borrows. A directory owns one O_PATH fd per layer it is present in.
+// parent directory alive, and with it the parent's RealDirs snapshot whose directory the node
+// is reached through. A directory has a DirFd per layer it is present in (dir_fd.h): its upper
+// one held open, its lower ones opened on demand under the mount's fd budget.
 //
 // Identity cannot alias: a node's real object stays alive while the node exists, so no other
 // object can take its inode number (the table's key) meanwhile. Layers below the upper never
-// change; a directory holds its real directories open; and an upper non-directory whose name
-// is removed while the node exists is anchored first (Placement::anchor, an O_PATH fd of the
-// object), which also keeps it usable through open files until the kernel forgets the node.
+// change, so their objects never go away; a directory holds its upper directory open; and an
+// upper non-directory whose name is removed while the node exists is anchored first
+// (Placement::anchor, an O_PATH fd of the object), which also keeps it usable through open
+// files until the kernel forgets the node.
 //
 // Mutability: copy-up, rename and unlink change where a node lives. Those fields are immutable
 // snapshots (RealDirs, Placement) swapped as a whole under `mu`, which is held only to copy or
@@ -52,7 +54,9 @@
 #include <thread>
 #include <vector>
 
+#include "fs/base/status.h"
 #include "fs/base/unique_fd.h"
+#include "fs/core/dir_fd.h"
 
 namespace strata::core {
 
@@ -66,7 +70,7 @@ inline constexpr InodeId kRootId{1};
 // The real directory backing a merged directory in one layer.
 struct DirReal {
   int layer = 0;                 // index in the LayerStack, 0 = topmost (the upper, if any)
-  UniqueFd fd;                   // O_PATH | O_DIRECTORY
+  DirFd fd;                      // O_PATH | O_DIRECTORY
   bool xattr_whiteouts = false;  // children may be xattr whiteouts
   // A lower layer that was once an upper layer: the xattr prefix under which this directory's
   // entries may keep an st_ino (it is marked impure), else empty. The upper layer's own
@@ -80,15 +84,26 @@ using RealDirs = std::vector<DirReal>;
 struct Inode;
 struct LowerIndex;  // lower_index.h
 
+// How an *at(2) call names a real object: DIRFD (kept open by KEEP), PATH, AT_* FLAGS.
+struct RealAt {
+  FdLease keep;
+  int dirfd = -1;
+  const char* path = "";  // points into the Placement, which the caller keeps
+  int flags = 0;
+  // "/proc/self/fd/N" (AT_EMPTY_PATH: the object itself) or "/proc/self/fd/N/path".
+  std::string Proc() const;
+};
+
 // Where a node's name lives: its parent, its name there, and (non-directories) the layer of
-// the real object and the parent's real directory fd in that layer.
+// the real object and the parent's real directory in that layer.
 // `anchor` (an O_PATH fd of the object itself) reaches an upper object that its name does not:
 // the indexed copy of a lower hard link, or an object whose name was removed (`removed`) while
 // the node is still in use (other hard links, open files).
 struct Placement {
-  std::shared_ptr<Inode> parent;                 // null for the root
-  std::shared_ptr<const RealDirs> parent_reals;  // keeps parent_fd open
-  int parent_fd = -1;                            // borrowed from *parent_reals
+  std::shared_ptr<Inode> parent;  // null for the root
+  std::shared_ptr<const RealDirs>
+      parent_reals;  // the real directory is (*parent_reals)[parent_index]
+  uint32_t parent_index = 0;
   std::string name;
   int layer = 0;
   std::shared_ptr<const UniqueFd> anchor;
@@ -103,11 +118,10 @@ struct Placement {
 
   const Placement& DataPlace() const { return data ? *data : *this; }
 
-  // (dirfd, path, AT_* flags) naming the real object for *at(2) calls that accept
-  // AT_EMPTY_PATH; symlinks are not followed.
-  int AtFd() const { return anchor ? anchor->Get() : parent_fd; }
-  const char* AtPath() const { return anchor ? "" : name.c_str(); }
-  int AtFlags() const { return AT_SYMLINK_NOFOLLOW | (anchor ? AT_EMPTY_PATH : 0); }
+  // The real directory holding NAME, open.
+  Result<FdLease> Dir() const { return (*parent_reals)[parent_index].fd.Open(); }
+  // The real object for *at(2) calls that accept AT_EMPTY_PATH; symlinks are not followed.
+  Result<RealAt> At() const;
 };
 
 // A placement in the upper directory REALS[0] of PARENT, under NAME.
@@ -189,9 +203,9 @@ struct Inode {
 
  private:
   mutable std::mutex mu_;
-  std::shared_ptr<const RealDirs> reals_;   // directories only; guarded by mu_
-  std::shared_ptr<const Placement> place_;  // guarded by mu_
-  std::string lower_path_;                  // directories only; guarded by mu_
+  std::shared_ptr<const RealDirs> reals_;                  // directories only; guarded by mu_
+  std::shared_ptr<const Placement> place_;                 // guarded by mu_
+  std::string lower_path_;                                 // directories only; guarded by mu_
   mutable std::shared_ptr<const LowerIndex> lower_index_;  // directories only; guarded by mu_
 };
 

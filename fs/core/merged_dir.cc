@@ -102,7 +102,7 @@ struct Cursor {
 
 }  // namespace
 
-DirReal MakeDirReal(int layer, UniqueFd fd, const DirMarks& marks, bool upper) {
+DirReal MakeDirReal(int layer, DirFd fd, const DirMarks& marks, bool upper) {
   DirReal real{layer, std::move(fd), marks.xattr_whiteouts, {}};
   if (!upper) real.kept_ino_prefix = marks.impure_prefix;
   return real;
@@ -118,6 +118,7 @@ Status UnionFs::CompleteDir(const RealDirs& parent_reals, const std::string& nam
   for (size_t layer = static_cast<size_t>(reals->back().layer) + 1; layer < layers_.size();
        ++layer) {
     UniqueFd fd;
+    std::string path;  // of the directory beneath the layer root
     bool last = false;
     Probe probe;
     if (!cursor.from_root) {
@@ -129,15 +130,20 @@ Status UnionFs::CompleteDir(const RealDirs& parent_reals, const std::string& nam
       if (parent_index == parent_reals.size()) return Ok();
       const DirReal& parent = parent_reals[parent_index];
       if (static_cast<size_t>(parent.layer) != layer) continue;
-      STRATA_ASSIGN_OR_RETURN(probe, ProbeDir(parent.fd.Get(), cursor.name, &fd, &last));
+      STRATA_ASSIGN_OR_RETURN(FdLease parent_fd, parent.fd.Open());
+      STRATA_ASSIGN_OR_RETURN(probe, ProbeDir(parent_fd->Get(), cursor.name, &fd, &last));
+      path = JoinBeneath(parent.fd.path(), cursor.name);
     } else {
       STRATA_ASSIGN_OR_RETURN(probe,
                               ProbeFromRoot(layers_[layer].root.Get(), cursor.path, &fd, &last));
+      for (const std::string& part : cursor.path) path = JoinBeneath(path, part);
     }
     if (probe == Probe::kStop) return Ok();
     if (probe == Probe::kDir) {
       STRATA_ASSIGN_OR_RETURN(DirMarks marks, ReadDirMarks(fd.Get()));
-      reals->push_back(MakeDirReal(static_cast<int>(layer), std::move(fd), marks, false));
+      reals->push_back(MakeDirReal(
+          static_cast<int>(layer),
+          LowerDirFd(static_cast<int>(layer), std::move(fd), std::move(path)), marks, false));
       if (marks.opaque) return Ok();
       if (!marks.redirect.empty() && !cursor.Follow(marks.redirect)) return Ok();
     }

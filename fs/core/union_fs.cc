@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "fs/base/log.h"
@@ -19,14 +21,22 @@
 namespace strata::core {
 namespace {
 
-bool IsWhiteout(const DirReal& real, const std::string& name, const struct stat& st) {
-  return IsDeviceWhiteout(st) || (real.xattr_whiteouts && IsXattrWhiteout(real.fd.Get(), name, st));
+bool IsWhiteout(const DirReal& real, int dirfd, const std::string& name, const struct stat& st) {
+  return IsDeviceWhiteout(st) || (real.xattr_whiteouts && IsXattrWhiteout(dirfd, name, st));
+}
+
+// The fd budget when the configuration leaves it to us: a quarter of what this process may
+// open (the rest is for open files, upper directories and libfuse).
+size_t DefaultDirFdBudget() {
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 4096;
+  return std::max<size_t>(64, static_cast<size_t>(rl.rlim_cur / 4));
 }
 
 // Directory DIR ("" for ROOT itself) beneath layer root ROOT, reached without symlinks; an
 // empty fd if it is not there.
 Result<UniqueFd> OpenBeneath(int root, const std::string& dir) {
-  struct open_how how{};
+  struct open_how how {};
   how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
   const char* path = dir.empty() ? "." : dir.c_str();
@@ -38,10 +48,11 @@ Result<UniqueFd> OpenBeneath(int root, const std::string& dir) {
 }  // namespace
 
 UnionFs::UnionFs(UnionConfig config, LayerStack layers, std::unique_ptr<UpperLayer> upper,
-                 std::shared_ptr<Inode> root)
+                 std::unique_ptr<FdBudget> dir_fds, std::shared_ptr<Inode> root)
     : config_(std::move(config)),
       layers_(std::move(layers)),
       upper_(std::move(upper)),
+      dir_fds_(std::move(dir_fds)),
       table_(std::move(root)) {}
 
 Result<std::unique_ptr<UnionFs>> UnionFs::Open(const UnionConfig& config) {
@@ -64,22 +75,25 @@ Result<std::unique_ptr<UnionFs>> UnionFs::Open(const UnionConfig& config) {
   STRATA_ASSIGN_OR_RETURN(LayerStack layers, LayerStack::Open(paths));
   auto root = std::make_shared<Inode>(S_IFDIR);
   // The root merges every layer but the data-only ones: like kernel overlayfs, opacity is not
-  // applied to the root.
+  // applied to the root. Its fds are held (the root lives as long as the mount).
   auto reals = std::make_shared<RealDirs>();
   for (size_t i = 0; i < layers.size() - config.datadirs.size(); ++i) {
     UniqueFd fd(::openat(layers[i].root.Get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return FailErrno("open layer root");
     STRATA_ASSIGN_OR_RETURN(DirMarks marks, ReadDirMarks(fd.Get()));
-    reals->push_back(MakeDirReal(static_cast<int>(i), std::move(fd), marks, upper && i == 0));
+    reals->push_back(
+        MakeDirReal(static_cast<int>(i), DirFd::Held(std::move(fd)), marks, upper && i == 0));
   }
   struct stat st;
-  if (::fstat((*reals)[0].fd.Get(), &st) != 0) return FailErrno("stat root");
+  if (::fstat((*reals)[0].fd.HeldFd(), &st) != 0) return FailErrno("stat root");
   root->st_ino = layers.MapIno(0, st.st_ino);
   root->SetReals(std::move(reals));
   root->SetPlace(std::make_shared<Placement>());
   root->SetLowerPath("/");
-  return std::unique_ptr<UnionFs>(
-      new UnionFs(config, std::move(layers), std::move(upper), std::move(root)));
+  auto dir_fds = std::make_unique<FdBudget>(config.dir_fd_budget != 0 ? config.dir_fd_budget
+                                                                      : DefaultDirFdBudget());
+  return std::unique_ptr<UnionFs>(new UnionFs(config, std::move(layers), std::move(upper),
+                                              std::move(dir_fds), std::move(root)));
 }
 
 Result<std::shared_ptr<Inode>> UnionFs::Resolve(InodeId id) {
@@ -115,11 +129,12 @@ enum class Probe { kFound, kHidden, kAbsent };
 // NAME in one real directory: an object (its lstat in *ST), hidden (a whiteout of it, or an OCI
 // ".wh.NAME" beside the absent name: nothing below shows), or absent.
 Result<Probe> ProbeOne(const DirReal& real, const std::string& name, struct stat* st) {
-  if (::fstatat(real.fd.Get(), name.c_str(), st, AT_SYMLINK_NOFOLLOW) == 0) {
-    return IsWhiteout(real, name, *st) ? Probe::kHidden : Probe::kFound;
+  STRATA_ASSIGN_OR_RETURN(FdLease dir, real.fd.Open());
+  if (::fstatat(dir->Get(), name.c_str(), st, AT_SYMLINK_NOFOLLOW) == 0) {
+    return IsWhiteout(real, dir->Get(), name, *st) ? Probe::kHidden : Probe::kFound;
   }
   if (errno != ENOENT) return FailErrno("lookup");
-  STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(real.fd.Get(), name));
+  STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(dir->Get(), name));
   return whited ? Probe::kHidden : Probe::kAbsent;
 }
 
@@ -204,6 +219,7 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
   const DirReal& top = (*reals)[found.index];
   const bool in_upper = upper_ && top.layer == 0;
   const bool is_dir = S_ISDIR(st.st_mode);
+  STRATA_ASSIGN_OR_RETURN(FdLease top_fd, top.fd.Open());
 
   // A directory's markers are needed to build it, and hold its kept st_ino if copied up.
   DirMarks marks;
@@ -211,21 +227,21 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
   uint64_t ino = 0;
   if (is_dir) {
     dir_fd = UniqueFd(
-        ::openat(top.fd.Get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        ::openat(top_fd->Get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir_fd) return FailErrno("open layer directory");
     STRATA_ASSIGN_OR_RETURN(marks, ReadDirMarks(dir_fd.Get()));
     ino = marks.ino;
   } else if (in_upper) {
-    ino = ReadStoredIno(top.fd.Get(), name, upper_->xattr_prefix());
+    ino = ReadStoredIno(top_fd->Get(), name, upper_->xattr_prefix());
   } else if (!top.kept_ino_prefix.empty()) {
-    ino = ReadLowerKeptIno(top.fd.Get(), name, top.kept_ino_prefix);  // a former upper layer
+    ino = ReadLowerKeptIno(top_fd->Get(), name, top.kept_ino_prefix);  // a former upper layer
   }
   if (ino == 0) ino = layers_.MapIno(top.layer, st.st_ino);
 
   auto place = std::make_shared<Placement>();
   place->parent = parent;
   place->parent_reals = reals;
-  place->parent_fd = top.fd.Get();
+  place->parent_index = static_cast<uint32_t>(found.index);
   place->name = name;
   place->layer = top.layer;
   if (!is_dir && !in_upper && upper_ && st.st_nlink > 1) {
@@ -243,7 +259,7 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
   auto find_data = [&]() -> Status {
     const std::string_view prefix = in_upper ? upper_->xattr_prefix() : top.kept_ino_prefix;
     if (place->anchor || !MayBeMetacopy(st) || prefix.empty()) return Ok();
-    if (auto redirect = ReadMetacopy(top.fd.Get(), name, prefix)) {
+    if (auto redirect = ReadMetacopy(top_fd->Get(), name, prefix)) {
       STRATA_ASSIGN_OR_RETURN(place->data, FindData(reals, found.index, name, *redirect));
     }
     return Ok();
@@ -289,7 +305,10 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
     fresh->st_ino = ino;
     if (is_dir) {
       auto dir_reals = std::make_shared<RealDirs>();
-      dir_reals->push_back(MakeDirReal(top.layer, std::move(dir_fd), marks, in_upper));
+      DirFd fd = in_upper
+                     ? DirFd::Held(std::move(dir_fd))
+                     : LowerDirFd(top.layer, std::move(dir_fd), JoinBeneath(top.fd.path(), name));
+      dir_reals->push_back(MakeDirReal(top.layer, std::move(fd), marks, in_upper));
       // Where its lower directories are: its own path, unless redirected (absolute, or a name
       // in the parent's lower directory).
       const std::string parent_path = parent->LowerPath();
@@ -299,7 +318,7 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
       std::string lower_path = marks.redirect.empty()     ? join(name)
                                : marks.redirect[0] == '/' ? marks.redirect
                                                           : join(marks.redirect);
-      STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(top.fd.Get(), name));
+      STRATA_ASSIGN_OR_RETURN(bool whited, HasOciWhiteout(top_fd->Get(), name));
       if (!whited) STRATA_RETURN_IF_ERROR(CompleteDir(*reals, name, marks, dir_reals.get()));
       fresh->SetReals(std::move(dir_reals));
       fresh->SetLowerPath(std::move(lower_path));
@@ -348,7 +367,7 @@ Result<std::shared_ptr<const Placement>> UnionFs::FindData(
       index = found->index;
       st = found->st;
       data->parent_reals = reals;
-      data->parent_fd = (*reals)[index].fd.Get();
+      data->parent_index = static_cast<uint32_t>(index);
       data->name = name;
       data->layer = (*reals)[index].layer;
     } else {
@@ -359,9 +378,11 @@ Result<std::shared_ptr<const Placement>> UnionFs::FindData(
     layer = data->layer;
     // Reached by path, its directory's markers are unknown: both namespaces are checked.
     const std::string prefix = absolute.empty() ? (*reals)[index].kept_ino_prefix : "";
-    auto next = MayBeMetacopy(st) && (!absolute.empty() || !prefix.empty())
-                    ? ReadMetacopy(data->parent_fd, data->name, prefix)
-                    : std::nullopt;
+    std::optional<std::string> next;
+    if (MayBeMetacopy(st) && (!absolute.empty() || !prefix.empty())) {
+      STRATA_ASSIGN_OR_RETURN(FdLease dir, data->Dir());
+      next = ReadMetacopy(dir->Get(), data->name, prefix);
+    }
     if (!next) return std::shared_ptr<const Placement>(std::move(data));
     redirect = *next;  // a metacopy file below, too: its data is further down
   }
@@ -382,9 +403,12 @@ Result<bool> UnionFs::FindByPath(const std::string& path, int first_layer, Place
       return FailErrno("metacopy redirect lookup");
     }
     auto dirs = std::make_shared<RealDirs>();
-    dirs->push_back(DirReal{static_cast<int>(layer), std::move(fd), false, {}});
-    out->parent_fd = dirs->back().fd.Get();
+    dirs->push_back(DirReal{static_cast<int>(layer),
+                            LowerDirFd(static_cast<int>(layer), std::move(fd), dir),
+                            false,
+                            {}});
     out->parent_reals = std::move(dirs);
+    out->parent_index = 0;
     out->name = leaf;
     out->layer = static_cast<int>(layer);
     return true;
@@ -431,18 +455,19 @@ Result<struct stat> UnionFs::Stat(const Inode& node) {
         struct stat st;
         if (node.IsDir()) {
           auto reals = node.Reals();
-          if (::fstatat((*reals)[0].fd.Get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
+          STRATA_ASSIGN_OR_RETURN(FdLease dir, (*reals)[0].fd.Open());
+          if (::fstatat(dir->Get(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
             return FailErrno("stat");
           }
         } else {
           auto place = node.Place();
-          if (::fstatat(place->AtFd(), place->AtPath(), &st, place->AtFlags()) != 0) {
-            return FailErrno("stat");
-          }
+          STRATA_ASSIGN_OR_RETURN(RealAt at, place->At());
+          if (::fstatat(at.dirfd, at.path, &st, at.flags) != 0) return FailErrno("stat");
           if (const Placement* data = place->data.get()) {
             // As kernel overlayfs: a metacopy file occupies what its data does.
+            STRATA_ASSIGN_OR_RETURN(RealAt data_at, data->At());
             struct stat data_st;
-            if (::fstatat(data->AtFd(), data->AtPath(), &data_st, data->AtFlags()) != 0) {
+            if (::fstatat(data_at.dirfd, data_at.path, &data_st, data_at.flags) != 0) {
               return FailErrno("stat metacopy data");
             }
             st.st_blocks = data_st.st_blocks;
@@ -451,14 +476,14 @@ Result<struct stat> UnionFs::Stat(const Inode& node) {
             st.st_nlink = 0;  // a lower object whose only name is gone (ext4 and fstat(2) say 0)
           } else if (place->layer == 0 && upper_ && (st.st_nlink > 1 || place->anchor)) {
             // An indexed copy: one link is the index's; its lower names not yet linked count.
-            auto lower = ReadStoredNumber(place->AtFd(), place->anchor ? "" : place->name,
+            auto lower = ReadStoredNumber(at.dirfd, place->anchor ? "" : place->name,
                                           upper_->xattr_prefix(), kLowerLinksSuffix);
             if (lower) st.st_nlink = st.st_nlink - 1 + *lower;
           }
         }
         st.st_ino = node.st_ino;
         if (Overrides()) {
-          const RealRef ref = RefOf(node);
+          STRATA_ASSIGN_OR_RETURN(const RealRef ref, RefOf(node));
           auto o = ReadOverrideStat(ref.path, ref.follow, config_.override_xattr);
           if (o) ApplyOverride(*o, &st);
         }
@@ -490,13 +515,14 @@ Result<std::string> UnionFs::ReadLink(InodeId id) {
     std::string target(PATH_MAX, '\0');
     ssize_t n;
     if (placeholder) {
-      const RealRef ref = RefOf(*node);
+      STRATA_ASSIGN_OR_RETURN(const RealRef ref, RefOf(*node));
       auto o = ReadOverrideStat(ref.path, ref.follow, config_.override_xattr);
       if (!o || !S_ISLNK(o->mode)) return Fail(EINVAL);
       STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenReal(place->DataPlace(), O_RDONLY));
       n = ::pread(fd.Get(), target.data(), target.size(), 0);
     } else {
-      n = ::readlinkat(place->AtFd(), place->AtPath(), target.data(), target.size());
+      STRATA_ASSIGN_OR_RETURN(RealAt at, place->At());
+      n = ::readlinkat(at.dirfd, at.path, target.data(), target.size());
     }
     if (n < 0) return FailErrno("readlink");
     target.resize(static_cast<size_t>(n));
@@ -537,9 +563,13 @@ Status UnionFs::Access(InodeId id, int mask, const Caller& caller) {
 
 Result<UniqueFd> UnionFs::OpenReal(const Placement& place, int flags) {
   const int real_flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
-  UniqueFd fd(place.anchor
-                  ? ::open(ProcFdPath(place.anchor->Get()).c_str(), real_flags & ~O_NOFOLLOW)
-                  : ::openat(place.parent_fd, place.name.c_str(), real_flags | O_NOFOLLOW));
+  if (place.anchor) {
+    UniqueFd fd(::open(ProcFdPath(place.anchor->Get()).c_str(), real_flags & ~O_NOFOLLOW));
+    if (!fd) return FailErrno("open");
+    return fd;
+  }
+  STRATA_ASSIGN_OR_RETURN(FdLease dir, place.Dir());
+  UniqueFd fd(::openat(dir->Get(), place.name.c_str(), real_flags | O_NOFOLLOW));
   if (!fd) return FailErrno("open");
   return fd;
 }
@@ -583,8 +613,9 @@ Result<int> UnionFs::HandleFd(FileHandle& handle) {
     return handle.fd_.load(std::memory_order_relaxed);
   }
   // The Placement read after the generation is at least as new (Moved sets it first).
-  STRATA_ASSIGN_OR_RETURN(
-      UniqueFd fd, StablePlaced(node, [&] { return OpenReal(node.Place()->DataPlace(), handle.flags_); }));
+  STRATA_ASSIGN_OR_RETURN(UniqueFd fd, StablePlaced(node, [&] {
+                            return OpenReal(node.Place()->DataPlace(), handle.flags_);
+                          }));
   handle.fd_.store(fd.Get(), std::memory_order_relaxed);
   handle.fds_.push_back(std::move(fd));
   handle.gen_.store(now, std::memory_order_release);
@@ -623,7 +654,7 @@ Result<std::vector<DirEntry>> UnionFs::ListDir(const Inode& dir) {
   auto reals = dir.Reals();
   auto place = dir.Place();
   // Only an impure upper directory holds entries whose st_ino is not their real one.
-  const bool impure = upper_ && (*reals)[0].layer == 0 && IsImpure((*reals)[0].fd.Get());
+  const bool impure = upper_ && (*reals)[0].layer == 0 && IsImpure((*reals)[0].fd.HeldFd());
   MergeInput input{reals.get(), dir.st_ino, place->parent ? place->parent->st_ino : dir.st_ino,
                    impure ? std::string_view(upper_->xattr_prefix()) : std::string_view()};
   STRATA_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, MergeDirectory(input, layers_));
@@ -633,35 +664,32 @@ Result<std::vector<DirEntry>> UnionFs::ListDir(const Inode& dir) {
     for (size_t i = 2; i < entries.size(); ++i) {
       DirEntry& e = entries[i];
       if (e.d_type != DT_REG) continue;
-      const int dirfd = (*reals)[e.real_index].fd.Get();
-      auto o = ReadOverrideStat(ProcFdPath(dirfd, e.name), Follow::kNo, config_.override_xattr);
+      STRATA_ASSIGN_OR_RETURN(FdLease dir, (*reals)[e.real_index].fd.Open());
+      auto o =
+          ReadOverrideStat(ProcFdPath(dir->Get(), e.name), Follow::kNo, config_.override_xattr);
       if (o && (o->mode & S_IFMT)) e.d_type = static_cast<uint8_t>(IFTODT(o->mode));
     }
   }
   return entries;
 }
 
-UnionFs::RealRef UnionFs::RefOf(const Inode& node) const {
+Result<UnionFs::RealRef> UnionFs::RefOf(const Inode& node) {
   if (node.IsDir()) {
-    auto reals = node.Reals();
-    std::string path = ProcFdPath((*reals)[0].fd.Get());
-    return RealRef{std::move(path), Follow::kYes, std::move(reals)};
+    STRATA_ASSIGN_OR_RETURN(FdLease dir, (*node.Reals())[0].fd.Open());
+    std::string path = ProcFdPath(dir->Get());
+    return RealRef{std::move(path), Follow::kYes, std::move(dir)};
   }
   auto place = node.Place();
-  if (place->anchor) {
-    std::string path = ProcFdPath(place->anchor->Get());
-    return RealRef{std::move(path), Follow::kYes, std::move(place)};
-  }
-  std::string path = ProcFdPath(place->parent_fd, place->name);
-  return RealRef{std::move(path), Follow::kNo, std::move(place)};
+  STRATA_ASSIGN_OR_RETURN(RealAt at, place->At());
+  return RealRef{at.Proc(), place->anchor ? Follow::kYes : Follow::kNo, std::move(at.keep)};
 }
 
 Result<std::string> UnionFs::GetXattr(InodeId id, const std::string& name) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (!config_.xattrs) return Fail(ENOTSUP);
   if (Hidden(name)) return Fail(ENODATA);
-  return StablePlaced(*node, [&] {
-    const RealRef ref = RefOf(*node);
+  return StablePlaced(*node, [&]() -> Result<std::string> {
+    STRATA_ASSIGN_OR_RETURN(const RealRef ref, RefOf(*node));
     return ReadXattr(ref.path, name.c_str(), ref.follow);
   });
 }
@@ -669,8 +697,8 @@ Result<std::string> UnionFs::GetXattr(InodeId id, const std::string& name) {
 Result<std::string> UnionFs::ListXattr(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (!config_.xattrs) return Fail(ENOTSUP);
-  STRATA_ASSIGN_OR_RETURN(std::string names, StablePlaced(*node, [&] {
-                            const RealRef ref = RefOf(*node);
+  STRATA_ASSIGN_OR_RETURN(std::string names, StablePlaced(*node, [&]() -> Result<std::string> {
+                            STRATA_ASSIGN_OR_RETURN(const RealRef ref, RefOf(*node));
                             return ListXattrs(ref.path, ref.follow);
                           }));
   std::string visible;

@@ -80,6 +80,9 @@ struct UnionConfig {
   // when it is opened for writing, truncated, linked, renamed or chattr'ed. Metacopy files in
   // the layers are followed whatever this says.
   bool metacopy = false;
+  // How many lower directories' fds may stay open (dir_fd.h); 0: a quarter of the soft
+  // RLIMIT_NOFILE at Open, at least 64. Upper directories hold theirs regardless.
+  size_t dir_fd_budget = 0;
 };
 
 // What a write needs of a non-directory in the upper layer: its data too, or (chmod, chown,
@@ -88,7 +91,7 @@ enum class Need { kData, kMeta };
 
 // FD (a real directory in LAYER, whose markers are MARKS; UPPER: in the upper layer) as one of
 // a merged directory's (merged_dir.cc).
-DirReal MakeDirReal(int layer, UniqueFd fd, const DirMarks& marks, bool upper);
+DirReal MakeDirReal(int layer, DirFd fd, const DirMarks& marks, bool upper);
 
 struct Entry {
   InodeId id;
@@ -247,6 +250,8 @@ class UnionFs {
 
   const LayerStack& layers() const { return layers_; }
   size_t InodeCount() const { return table_.Size(); }
+  // The budget of lower directories' open fds.
+  const FdBudget& dir_fds() const { return *dir_fds_; }
 
  private:
   // Where a name was found: the index in the directory's reals and the real object's lstat.
@@ -256,7 +261,14 @@ class UnionFs {
   };
 
   UnionFs(UnionConfig config, LayerStack layers, std::unique_ptr<UpperLayer> upper,
-          std::shared_ptr<Inode> root);
+          std::unique_ptr<FdBudget> dir_fds, std::shared_ptr<Inode> root);
+
+  // Lower directory FD (open now) at PATH beneath the root of LAYER, reopenable under the
+  // budget.
+  DirFd LowerDirFd(int layer, UniqueFd fd, std::string path) {
+    return DirFd::Reopenable(std::move(fd), layers_[layer].root.Get(), std::move(path),
+                             dir_fds_.get());
+  }
 
   // The topmost real object named NAME in REALS (directory DIR's) from index START down,
   // honouring whiteouts; DIR's lower names are indexed once lookups there probe deep.
@@ -321,9 +333,10 @@ class UnionFs {
   struct RealRef {
     std::string path;  // "/proc/self/fd/N" (Follow::kYes) or "/proc/self/fd/P/name" (kNo)
     Follow follow = Follow::kNo;
-    std::shared_ptr<const void> keep;  // the RealDirs or Placement the fd belongs to
+    FdLease keep;  // the fd the path names
   };
-  RealRef RefOf(const Inode& node) const;
+  // Errors: reopening a lower directory's fd.
+  static Result<RealRef> RefOf(const Inode& node);
 
   // --- the writable layer (union_write.cc, copy_up_node.cc) ---
   Status CheckWritable() const { return upper_ ? Ok() : Fail(EROFS); }
@@ -421,6 +434,7 @@ class UnionFs {
   UnionConfig config_;
   LayerStack layers_;
   std::unique_ptr<UpperLayer> upper_;  // null: read-only
+  std::unique_ptr<FdBudget> dir_fds_;  // before table_: the nodes' DirFds use it
   InodeTable table_;
   KernelCache* kernel_cache_ = nullptr;
 };

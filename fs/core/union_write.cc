@@ -71,7 +71,7 @@ Result<UnionFs::Made> UnionFs::MakeEntry(InodeId parent_id, std::string_view nam
   std::unique_lock names(*parent->names_mu);
   STRATA_RETURN_IF_ERROR(CheckNewEntry(*parent, name));
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
-  const int upfd = (*reals)[0].fd.Get();
+  const int upfd = (*reals)[0].fd.HeldFd();
   const int work = upper_->work_fd();
   struct stat parent_st;
   if (::fstat(upfd, &parent_st) != 0) return FailErrno("stat parent");
@@ -202,7 +202,7 @@ Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view 
   std::unique_lock names(*parent->names_mu);
   STRATA_RETURN_IF_ERROR(CheckNewEntry(*parent, name));
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
-  const int upfd = (*reals)[0].fd.Get();
+  const int upfd = (*reals)[0].fd.HeldFd();
   const int work = upper_->work_fd();
   const std::string tmp = upper_->TempName();
   {
@@ -250,7 +250,7 @@ Result<UnionFs::Removal> UnionFs::PrepareRemoval(const std::shared_ptr<Inode>& n
     // object while the node exists, so no lookup can ever alias the two.
     // Without one (EMFILE) the removal is refused: nothing has changed yet.
     r.anchor = std::make_shared<UniqueFd>(
-        ::openat(reals[0].fd.Get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        ::openat(reals[0].fd.HeldFd(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!*r.anchor) return FailErrno("keep '" + name + "' open while it is in use");
   }
   return r;
@@ -272,7 +272,7 @@ Status UnionFs::Unlink(InodeId parent_id, std::string_view name_view) {
   STRATA_ASSIGN_OR_RETURN(auto node, Child(parent, name, &found));
   if (node->IsDir()) return Fail(EISDIR);
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
-  const int upfd = (*reals)[0].fd.Get();
+  const int upfd = (*reals)[0].fd.HeldFd();
   std::lock_guard lock(node->op_mu);
   STRATA_ASSIGN_OR_RETURN(Removal removal, PrepareRemoval(node, parent, *reals, name));
   STRATA_ASSIGN_OR_RETURN(bool below, ExistsBelow(*parent, *reals, name));
@@ -296,7 +296,7 @@ Status UnionFs::Rmdir(InodeId parent_id, std::string_view name_view) {
   if (!node->IsDir()) return Fail(ENOTDIR);
   if (node->id == kRootId) return Fail(EBUSY);
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
-  const int upfd = (*reals)[0].fd.Get();
+  const int upfd = (*reals)[0].fd.HeldFd();
   std::lock_guard lock(node->op_mu);
   STRATA_ASSIGN_OR_RETURN(auto entries, ListDir(*node));
   if (entries.size() > 2) return Fail(ENOTEMPTY);
@@ -313,7 +313,7 @@ Status UnionFs::Rmdir(InodeId parent_id, std::string_view name_view) {
 
 Status UnionFs::MarkMoved(const std::shared_ptr<Inode>& dir, bool covered) {
   auto reals = dir->Reals();
-  const std::string path = ProcFdPath((*reals)[0].fd.Get());
+  const std::string path = ProcFdPath((*reals)[0].fd.HeldFd());
   if (reals->size() > 1) return SetMarker(path, kRedirectSuffix, dir->LowerPath());
   if (covered) return SetMarker(path, kOpaqueSuffix, "y");
   return Ok();
@@ -381,8 +381,8 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
   }
   auto reals = parent->Reals();
   auto new_reals = new_parent->Reals();
-  const int upfd = (*reals)[0].fd.Get();
-  const int new_upfd = (*new_reals)[0].fd.Get();
+  const int upfd = (*reals)[0].fd.HeldFd();
+  const int new_upfd = (*new_reals)[0].fd.HeldFd();
   // A replaced non-directory goes as by unlink.
   std::optional<Removal> replaced;
   if (dst && !exchange && !dst->IsDir()) {
@@ -464,11 +464,12 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
   std::shared_ptr<const Placement> place;
   if (node->IsDir()) {
     STRATA_ASSIGN_OR_RETURN(reals, EnsureUpperDir(node));
-    real.dirfd = (*reals)[0].fd.Get();
+    real.dirfd = (*reals)[0].fd.HeldFd();
   } else {
     lock = std::unique_lock(node->op_mu);
     STRATA_ASSIGN_OR_RETURN(place, EnsureUpperFile(node, change.size ? Need::kData : Need::kMeta));
-    real.dirfd = place->anchor ? place->anchor->Get() : place->parent_fd;
+    STRATA_ASSIGN_OR_RETURN(RealAt at, place->At());  // an upper one: held
+    real.dirfd = at.dirfd;
     if (!place->anchor) real.name = place->name;
   }
   if (Overrides() && (change.uid || change.gid || change.mode)) {
@@ -527,7 +528,7 @@ Status UnionFs::SetXattr(InodeId id, const std::string& name, const std::string&
   if (!config_.xattrs) return Fail(ENOTSUP);
   if (Hidden(name)) return Fail(EPERM);
   STRATA_ASSIGN_OR_RETURN(auto lock, LockUpper(node, Need::kMeta));
-  const RealRef ref = RefOf(*node);
+  STRATA_ASSIGN_OR_RETURN(const RealRef ref, RefOf(*node));
   const char* path = ref.path.c_str();
   const int rc = ref.follow == Follow::kYes
                      ? ::setxattr(path, name.c_str(), value.data(), value.size(), flags)
@@ -544,7 +545,7 @@ Status UnionFs::RemoveXattr(InodeId id, const std::string& name) {
   // Removing what is not there changes nothing: no copy-up.
   if (auto value = GetXattr(id, name); !value) return Unexpected{value.error()};
   STRATA_ASSIGN_OR_RETURN(auto lock, LockUpper(node, Need::kMeta));
-  const RealRef ref = RefOf(*node);
+  STRATA_ASSIGN_OR_RETURN(const RealRef ref, RefOf(*node));
   const int rc = ref.follow == Follow::kYes ? ::removexattr(ref.path.c_str(), name.c_str())
                                             : ::lremovexattr(ref.path.c_str(), name.c_str());
   if (rc != 0) return FailErrno("removexattr");
@@ -556,7 +557,7 @@ Status UnionFs::SyncDir(InodeId id, bool datasync) {
   if (!node->IsDir() || !upper_) return Ok();
   auto reals = node->Reals();
   if ((*reals)[0].layer != 0) return Ok();  // nothing of it was written
-  UniqueFd fd(::openat((*reals)[0].fd.Get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd(::openat((*reals)[0].fd.HeldFd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return FailErrno("open directory");
   if ((datasync ? ::fdatasync(fd.Get()) : ::fsync(fd.Get())) != 0) return FailErrno("fsync");
   return Ok();
@@ -579,7 +580,7 @@ Status UnionFs::Fsync(FileHandle& handle, bool datasync) {
 Result<UniqueFd> UnionFs::OpenForIoctl(const Inode& node) {
   // Only regular files and directories: an ioctl on a device node would reach its driver.
   if (!S_ISREG(node.type) && !S_ISDIR(node.type)) return Fail(ENOTTY);
-  const RealRef ref = RefOf(node);
+  STRATA_ASSIGN_OR_RETURN(const RealRef ref, RefOf(node));
   UniqueFd fd(::open(ref.path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC |
                                            (ref.follow == Follow::kNo ? O_NOFOLLOW : 0)));
   if (!fd) return FailErrno("open for ioctl");

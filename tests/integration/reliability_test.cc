@@ -1,6 +1,7 @@
 // Reliability checks of the daemon that need no load generator: memcheck (valgrind) clean on a
 // short workload, no descriptor growth after thousands of open/close cycles (and the daemon's
-// RSS reported before and after), and hundreds of mount/unmount cycles leaving nothing behind.
+// RSS reported before and after), hundreds of mount/unmount cycles leaving nothing behind, and
+// a daemon allowed few descriptors serving a tree of many more directories (the fd budget).
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -8,9 +9,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "fs/base/mount_table.h"
 #include "fs/base/unique_fd.h"
@@ -141,6 +145,78 @@ TEST_F(ReliabilityTest, HundredsOfMountCyclesLeaveNothingBehind) {
   EXPECT_EQ(OpenFds(::getpid()), own_fds) << "this process's descriptors";
   EXPECT_EQ(MountPointsUnder("/").size(), mounts) << "mounts left";
   EXPECT_EQ(ReadPath(dir_ / "upper/cycle"), "180") << "the last write of a cycle kept";
+}
+
+// The daemon may open 512 descriptors; the kernel keeps every directory of a walked tree, and
+// three lower layers hold 3 x 1,249 of them: lower directories' fds stay within the budget
+// (a quarter of the limit, 128), reopened on demand, so nothing fails with EMFILE, while three
+// walkers read every file at once and then files all over the tree are copied up.
+TEST_F(ReliabilityTest, FewDescriptorsServeATreeOfManyDirectories) {
+  constexpr int kOuter = 32, kInner = 38;  // 1,216 leaf directories per layer
+  std::vector<std::string> layers;
+  for (int layer = 0; layer < 3; ++layer) {
+    const std::string root = dir_ / ("big" + std::to_string(layer));
+    LayerBuilder b(root);
+    for (int i = 0; i < kOuter; ++i) {
+      for (int j = 0; j < kInner; ++j) {
+        const std::string d = "t/d" + std::to_string(i) + "/e" + std::to_string(j);
+        b.File(d + "/f" + std::to_string(layer), d + " in layer " + std::to_string(layer));
+      }
+    }
+    layers.insert(layers.begin(), root);
+  }
+  StrataMount m({"/usr/bin/prlimit", "--nofile=512:512", "--"}, DaemonUnderTest(),
+                {"-o", LowerdirOption(layers) + ",upperdir=" + (dir_ / "upper") +
+                           ",workdir=" + (dir_ / "work")},
+                dir_ / "mnt");
+  ASSERT_TRUE(m.ok()) << m.error();
+  const std::string mnt = dir_ / "mnt";
+
+  std::atomic<int> wrong{0};
+  std::atomic<size_t> most_fds{0};
+  auto walk = [&](int start) {
+    for (int n = 0; n < kOuter; ++n) {
+      const int i = (start + n) % kOuter;
+      for (int j = 0; j < kInner; ++j) {
+        const std::string d = "t/d" + std::to_string(i) + "/e" + std::to_string(j);
+        for (int layer = 0; layer < 3; ++layer) {
+          const std::string want = d + " in layer " + std::to_string(layer);
+          if (ReadPath(mnt + "/" + d + "/f" + std::to_string(layer)) != want) wrong.fetch_add(1);
+        }
+      }
+      const size_t fds = OpenFds(m.pid(), /*files_only=*/true);
+      for (size_t seen = most_fds.load();
+           fds > seen && !most_fds.compare_exchange_weak(seen, fds);) {
+      }
+    }
+  };
+  std::vector<std::thread> walkers;
+  for (int w = 0; w < 3; ++w) walkers.emplace_back(walk, w * kOuter / 3);
+  for (auto& t : walkers) t.join();
+  EXPECT_EQ(wrong.load(), 0) << "files read wrong or not at all";
+
+  // Appends all over the tree: each copies its directories up, reading the lower ones through
+  // reopened fds (upper directories hold theirs: 1 + 32 + 32 here).
+  for (int i = 0; i < kOuter; ++i) {
+    const std::string f = mnt + "/t/d" + std::to_string(i) + "/e" + std::to_string(i) + "/f1";
+    std::ofstream(f, std::ios::app) << "+";
+    EXPECT_EQ(ReadPath(f), "t/d" + std::to_string(i) + "/e" + std::to_string(i) + " in layer 1+");
+  }
+  size_t entries = 0;
+  if (DIR* d = ::opendir((mnt + "/t/d5/e5").c_str())) {
+    while (::readdir(d)) ++entries;
+    ::closedir(d);
+  }
+  EXPECT_EQ(entries, 2u + 3u) << "a copied-up directory merges its three layers";
+  const size_t fds = OpenFds(m.pid(), true);
+  std::printf(
+      "daemon limited to 512 descriptors, 3,747 lower directories walked: at most %zu "
+      "descriptors of files while walking, %zu after the copy-ups\n",
+      most_fds.load(), fds);
+  // The budget, the layer roots and the root's directories, the workdir, files being read.
+  EXPECT_LE(most_fds.load(), 128u + 24u);
+  EXPECT_EQ(m.Stderr().find("Too many open files"), std::string::npos) << m.Stderr();
+  EXPECT_EQ(m.Stop(), 0) << m.Stderr();
 }
 
 }  // namespace

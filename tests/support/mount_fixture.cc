@@ -160,16 +160,15 @@ std::vector<std::string> WrapperFromEnv() {
   return argv;
 }
 
-// STRATA_TEST_STRATAFS=PATH runs another build of the daemon (scripts/test: the TSan build).
-std::string DaemonFromEnv() {
+}  // namespace
+
+std::string DaemonUnderTest() {
   const char* path = std::getenv("STRATA_TEST_STRATAFS");
   return path != nullptr && *path != '\0' ? path : STRATAFS_PATH;
 }
 
-}  // namespace
-
 StrataMount::StrataMount(std::vector<std::string> args, std::string mountpoint)
-    : StrataMount(WrapperFromEnv(), DaemonFromEnv(), std::move(args), std::move(mountpoint)) {}
+    : StrataMount(WrapperFromEnv(), DaemonUnderTest(), std::move(args), std::move(mountpoint)) {}
 
 StrataMount::StrataMount(std::vector<std::string> prefix, const std::string& binary,
                          std::vector<std::string> args, std::string mountpoint)
@@ -329,7 +328,7 @@ std::string ModeName(const std::string& mode) {
 }
 
 int DaemonLibfuseMinor() {
-  const CommandResult r = RunCommand({DaemonFromEnv(), "--version"}, 20000);
+  const CommandResult r = RunCommand({DaemonUnderTest(), "--version"}, 20000);
   const std::string prefix = "FUSE library version 3.";
   const size_t at = r.out.find(prefix);
   return at == std::string::npos ? 0 : std::atoi(r.out.c_str() + at + prefix.size());

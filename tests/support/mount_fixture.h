@@ -31,6 +31,10 @@ std::string PreadAll(int fd);
 // the child is killed with SIGKILL.
 CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_ms = 60000);
 
+// The stratafs binary under test: STRATA_TEST_STRATAFS if set (scripts/test: the TSan build),
+// else this build's.
+std::string DaemonUnderTest();
+
 // stratafs run in the foreground (-f) so the fixture owns its pid.
 class StrataMount {
  public:

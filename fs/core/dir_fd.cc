@@ -1,0 +1,96 @@
+#include "fs/core/dir_fd.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace strata::core {
+
+std::string JoinBeneath(std::string_view dir, std::string_view name) {
+  std::string out(dir);
+  if (!out.empty()) out.push_back('/');
+  out.append(name);
+  return out;
+}
+
+size_t FdBudget::counted() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
+uint64_t FdBudget::reopens() const {
+  std::lock_guard lock(mu_);
+  return reopens_;
+}
+
+void FdBudget::Opened(const std::shared_ptr<Slot>& slot, uint64_t gen, bool reopen) {
+  std::vector<Entry> victims;
+  {
+    std::lock_guard lock(mu_);
+    if (reopen) ++reopens_;
+    queue_.push_back(Entry{slot, gen});
+    while (queue_.size() > limit_) {
+      victims.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+  }
+  // Closed here, outside every lock (a lease in flight keeps its fd open until it ends).
+  std::vector<FdLease> closing;
+  for (Entry& victim : victims) {
+    auto s = victim.slot.lock();
+    if (!s) continue;  // its directory is gone, and its fd with it
+    std::lock_guard lock(Stripe(s.get()));
+    if (s->gen == victim.gen) closing.push_back(std::move(s->fd));
+  }
+}
+
+DirFd DirFd::Held(UniqueFd fd) {
+  DirFd out;
+  out.held_ = std::make_shared<const UniqueFd>(std::move(fd));
+  return out;
+}
+
+DirFd DirFd::Reopenable(UniqueFd fd, int root, std::string path, FdBudget* budget) {
+  DirFd out;
+  out.slot_ = std::make_shared<FdBudget::Slot>();
+  out.root_ = root;
+  out.path_ = std::move(path);
+  out.budget_ = budget;
+  if (fd) {
+    out.slot_->fd = std::make_shared<const UniqueFd>(std::move(fd));
+    out.slot_->gen = 1;
+    budget->Opened(out.slot_, 1, false);
+  }
+  return out;
+}
+
+Result<FdLease> DirFd::Open() const {
+  if (held_) return held_;
+  if (!slot_) return Fail(EBADF, "open layer directory");
+  std::mutex& stripe = budget_->Stripe(slot_.get());
+  {
+    std::lock_guard lock(stripe);
+    if (slot_->fd) return slot_->fd;
+  }
+  struct open_how how {};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const char* path = path_.empty() ? "." : path_.c_str();
+  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root_, path, &how, sizeof how)));
+  if (!fd) return FailErrno("reopen layer directory '" + path_ + "'");
+  auto lease = std::make_shared<const UniqueFd>(std::move(fd));
+  uint64_t gen;
+  {
+    std::lock_guard lock(stripe);
+    if (slot_->fd) return slot_->fd;  // another caller reopened it first: ours closes
+    slot_->fd = lease;
+    gen = ++slot_->gen;
+  }
+  budget_->Opened(slot_, gen, true);
+  return lease;
+}
+
+}  // namespace strata::core
