@@ -52,7 +52,9 @@ bool AlreadyStrataMount(const std::string& mountpoint) {
   return false;
 }
 
-// Only directories hold fds (one per layer they appear in); let them use what we are allowed.
+// Upper directories hold an fd each while the kernel remembers them, lower ones share a budget
+// of a quarter of the soft limit (fs/core/dir_fd.h), open files one each: use what we are
+// allowed. The hard limit is the administrator's (prlimit, LimitNOFILE=) and is kept.
 void RaiseFdLimit() {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -112,6 +114,7 @@ int main(int argc, char** argv) {
     STRATA_LOG(kWarn) << "metacopy=on needs root: copy-ups copy data";
     config.metacopy = false;
   }
+  if (opts.dir_fds) config.dir_fd_budget = *opts.dir_fds;
   config.static_nlink = opts.static_nlink;
   config.xattrs = !opts.noxattrs;
   if (opts.xattr_permissions == 1)

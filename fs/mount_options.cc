@@ -141,10 +141,17 @@ Status ApplyOption(const std::string& item, MountOptions* o) {
     o->max_write = n;
     return Ok();
   }
+  if (key == "dir_fds") {
+    STRATA_ASSIGN_OR_RETURN(uint32_t n, ParseU32(value, key));
+    if (n == 0) return Invalid("dir_fds=0: at least 1 directory fd must be allowed");
+    o->dir_fds = n;
+    return Ok();
+  }
   if (key == "context") return o->context = value, Ok();
   if (key == "redirect_dir") return o->redirect_dir = value, Ok();
   if (key == "metacopy") {
-    if (value != "on" && value != "off") return Invalid("metacopy=" + value + ": expected on or off");
+    if (value != "on" && value != "off")
+      return Invalid("metacopy=" + value + ": expected on or off");
     o->metacopy = value == "on";
     return Ok();
   }

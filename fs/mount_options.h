@@ -67,6 +67,9 @@ struct MountOptions {
   bool metacopy = false;
   std::string index;
   std::optional<uint32_t> max_write;
+  // dir_fds=N: how many directories' fds may stay open (core::UnionConfig::dir_fd_budget);
+  // unset: a quarter of the soft RLIMIT_NOFILE.
+  std::optional<uint32_t> dir_fds;
   bool read_only = false;  // "ro", or no upperdir
 
   // Options for the kernel / libfuse, passed through (allow_other, nosuid, ...).

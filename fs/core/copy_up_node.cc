@@ -17,10 +17,10 @@ namespace {
 
 // A copy of REALS with UPPER in front (the old snapshot stays valid for the operations still
 // using it; the copies share their fds).
-std::shared_ptr<const RealDirs> WithUpper(const RealDirs& reals, UniqueFd upper) {
+std::shared_ptr<const RealDirs> WithUpper(const RealDirs& reals, DirFd upper) {
   auto out = std::make_shared<RealDirs>();
   out->reserve(reals.size() + 1);
-  out->push_back(DirReal{0, DirFd::Held(std::move(upper)), false, {}});
+  out->push_back(DirReal{0, std::move(upper), false, {}});
   out->insert(out->end(), reals.begin(), reals.end());
   return out;
 }
@@ -75,7 +75,8 @@ Result<std::shared_ptr<const RealDirs>> UnionFs::EnsureUpperDir(const std::share
       (void)upper_->Discard(tmp);
       return Unexpected{kept.error()};
     }
-    const int upfd = (*parent_reals)[0].fd.HeldFd();
+    STRATA_ASSIGN_OR_RETURN(FdLease up, (*parent_reals)[0].fd.Open());
+    const int upfd = up->Get();
     Status done =
         SetMarker(ProcFdPath(upper_->work_fd(), tmp), kInoSuffix, std::to_string(dir->st_ino));
     if (done) done = Publish(tmp, upfd, place->name, place->parent.get());
@@ -84,8 +85,9 @@ Result<std::shared_ptr<const RealDirs>> UnionFs::EnsureUpperDir(const std::share
       return Unexpected{done.error()};
     }
     UniqueFd fd(::openat(upfd, place->name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd) return FailErrno("open copied-up directory");
-    auto fresh = WithUpper(*reals, std::move(fd));
+    struct stat up_st;
+    if (!fd || ::fstat(fd.Get(), &up_st) != 0) return FailErrno("open copied-up directory");
+    auto fresh = WithUpper(*reals, UpperDirFd(dir, std::move(fd), up_st));
     dir->SetReals(fresh);
     return fresh;
   }
@@ -224,8 +226,9 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperFile(
       }
     }
   }
-  const int upfd = (*parent_reals)[0].fd.HeldFd();
-  if (Status done = Publish(tmp, upfd, place->name, place->parent.get()); !done) {
+  auto up = (*parent_reals)[0].fd.Open();
+  if (!up) return fail(up.error());
+  if (Status done = Publish(tmp, (*up)->Get(), place->name, place->parent.get()); !done) {
     return fail(done.error());
   }
   auto fresh = UpperPlacement(place->parent, parent_reals, place->name);
@@ -244,7 +247,8 @@ Result<std::shared_ptr<const Placement>> UnionFs::EnsureUpperName(
   STRATA_ASSIGN_OR_RETURN(auto place, EnsureUpperFile(node));
   if (place->parent == parent && place->name == name && !place->anchor) return place;
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
-  const int upfd = (*reals)[0].fd.HeldFd();
+  STRATA_ASSIGN_OR_RETURN(FdLease up, (*reals)[0].fd.Open());
+  const int upfd = up->Get();
   STRATA_ASSIGN_OR_RETURN(Found found, FindReal(*parent, *reals, name, 0));
   if (found.index != 0) {
     // NAME is still a lower name of the (copied-up) file: link it to the copy.

@@ -43,7 +43,7 @@ void FdBudget::Opened(const std::shared_ptr<Slot>& slot, uint64_t gen, bool reop
     auto s = victim.slot.lock();
     if (!s) continue;  // its directory is gone, and its fd with it
     std::lock_guard lock(Stripe(s.get()));
-    if (s->gen == victim.gen) closing.push_back(std::move(s->fd));
+    if (s->gen == victim.gen && !s->pinned) closing.push_back(std::move(s->fd));
   }
 }
 
@@ -53,11 +53,17 @@ DirFd DirFd::Held(UniqueFd fd) {
   return out;
 }
 
-DirFd DirFd::Reopenable(UniqueFd fd, int root, std::string path, FdBudget* budget) {
-  DirFd out;
-  out.slot_ = std::make_shared<FdBudget::Slot>();
+DirFd DirFd::Beneath(UniqueFd fd, int root, std::string path, FdBudget* budget) {
+  DirFd out = From(std::move(fd), nullptr, budget);
   out.root_ = root;
   out.path_ = std::move(path);
+  return out;
+}
+
+DirFd DirFd::From(UniqueFd fd, std::shared_ptr<const Source> source, FdBudget* budget) {
+  DirFd out;
+  out.slot_ = std::make_shared<FdBudget::Slot>();
+  out.source_ = std::move(source);
   out.budget_ = budget;
   if (fd) {
     out.slot_->fd = std::make_shared<const UniqueFd>(std::move(fd));
@@ -75,12 +81,17 @@ Result<FdLease> DirFd::Open() const {
     std::lock_guard lock(stripe);
     if (slot_->fd) return slot_->fd;
   }
-  struct open_how how {};
-  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  const char* path = path_.empty() ? "." : path_.c_str();
-  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root_, path, &how, sizeof how)));
-  if (!fd) return FailErrno("reopen layer directory '" + path_ + "'");
+  UniqueFd fd;
+  if (source_) {
+    STRATA_ASSIGN_OR_RETURN(fd, source_->Reopen());
+  } else {
+    struct open_how how {};
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    const char* path = path_.empty() ? "." : path_.c_str();
+    fd = UniqueFd(static_cast<int>(::syscall(SYS_openat2, root_, path, &how, sizeof how)));
+    if (!fd) return FailErrno("reopen layer directory '" + path_ + "'");
+  }
   auto lease = std::make_shared<const UniqueFd>(std::move(fd));
   uint64_t gen;
   {
@@ -91,6 +102,16 @@ Result<FdLease> DirFd::Open() const {
   }
   budget_->Opened(slot_, gen, true);
   return lease;
+}
+
+Status DirFd::Pin() const {
+  if (held_) return Ok();
+  STRATA_ASSIGN_OR_RETURN(FdLease lease, Open());
+  std::lock_guard lock(budget_->Stripe(slot_.get()));
+  // Closed since Open (by the budget): this lease is as good, and stays.
+  if (!slot_->fd) slot_->fd = std::move(lease);
+  slot_->pinned = true;
+  return Ok();
 }
 
 }  // namespace strata::core

@@ -1,17 +1,22 @@
 // DirFd: the O_PATH fd of one real directory of a merged directory, and FdBudget, which bounds
 // how many of them are open.
 //
-// An upper directory's fd (and a layer root's) is held for as long as the DirFd lives: the
-// upper changes, and a held fd follows its directory through renames. A lower directory's
-// layer never changes, so its fd is a cache: opened again from the layer root by the
-// directory's path beneath it when needed (openat2 with RESOLVE_BENEATH, no symlinks), and
-// closed by the budget when more than its limit of such fds are open, oldest opened first.
+// A layer root's fd is held for as long as the DirFd lives. Any other directory's fd is a
+// cache, opened again when needed and closed by the budget when more than its limit of such
+// fds are open, oldest opened first:
+// - a lower directory's layer never changes, so it is reopened from the layer root by its
+//   path beneath it (openat2 with RESOLVE_BENEATH, no symlinks);
+// - an upper directory moves with renames, so a Source that knows its node reopens it by the
+//   node's current name in its parent's upper directory, checking that it is the same one.
+//   One that is about to lose its last name (rmdir, rename over it) is pinned first: its fd
+//   then stays open for the DirFd's life, as it could not be reopened.
 // A lease (FdLease) keeps the fd it names open while it is used, so an fd is never closed
 // under a running call; the budget may be exceeded by the leases in flight.
 //
 // Thread-safety: DirFd is immutable once made except for its cached fd, which every copy of
 // it shares and which one of the budget's stripe locks guards; all methods may be called
-// concurrently. A DirFd must not outlive the LayerStack whose root it names, nor its budget.
+// concurrently. No lock is held while a Source reopens, so a Source may open other DirFds. A
+// DirFd must not outlive the LayerStack whose root it names, nor its budget.
 #pragma once
 
 #include <array>
@@ -51,7 +56,8 @@ class FdBudget {
   friend class DirFd;
   struct Slot {  // guarded by Stripe(this)
     FdLease fd;
-    uint64_t gen = 0;  // bumped at each open, so a stale queue entry never closes a newer fd
+    uint64_t gen = 0;     // bumped at each open, so a stale queue entry never closes a newer fd
+    bool pinned = false;  // never closed by the budget again
   };
   struct Entry {
     std::weak_ptr<Slot> slot;
@@ -74,26 +80,34 @@ class FdBudget {
 
 class DirFd {
  public:
+  // How a directory's fd is opened again (an upper directory's: by its node's current name).
+  class Source {
+   public:
+    virtual ~Source() = default;
+    virtual Result<UniqueFd> Reopen() const = 0;
+  };
+
   DirFd() = default;
   // An fd held for the DirFd's life.
   static DirFd Held(UniqueFd fd);
   // A lower directory at PATH beneath layer root ROOT, whose fd FD (open now) BUDGET may close
   // and Open reopens.
-  static DirFd Reopenable(UniqueFd fd, int root, std::string path, FdBudget* budget);
+  static DirFd Beneath(UniqueFd fd, int root, std::string path, FdBudget* budget);
+  // A directory whose fd FD (open now) BUDGET may close and SOURCE reopens.
+  static DirFd From(UniqueFd fd, std::shared_ptr<const Source> source, FdBudget* budget);
 
-  // The fd, opened again if the budget closed it. Errors: openat2's (EMFILE, or ENOENT/ENOTDIR
-  // if the layer was changed behind the mount).
+  // The fd, opened again if the budget closed it. Errors: the reopen's (EMFILE; for a lower
+  // directory ENOENT/ENOTDIR/ELOOP if its layer was changed behind the mount; the Source's).
   Result<FdLease> Open() const;
-  // A held fd (upper directories, layer roots): always open. -1 for a reopenable one.
-  int HeldFd() const { return held_ ? held_->Get() : -1; }
-  bool held() const { return held_ != nullptr; }
-  // The directory's path beneath its layer root: "" for a root, and for upper directories
-  // (held, never reopened by path).
+  // Opens the fd and keeps it open from now on. Errors: Open's.
+  Status Pin() const;
+  // The directory's path beneath its layer root: "" for a root; unused for upper directories.
   const std::string& path() const { return path_; }
 
  private:
   FdLease held_;
   std::shared_ptr<FdBudget::Slot> slot_;  // reopenable: shared by every copy
+  std::shared_ptr<const Source> source_;  // null: beneath root_ at path_
   int root_ = -1;
   std::string path_;
   FdBudget* budget_ = nullptr;

@@ -131,6 +131,13 @@ std::shared_ptr<const Placement> UpperPlacement(std::shared_ptr<Inode> parent,
 // linkat(2) of the object PLACE names (or anchors) to NAME in DIRFD; returns 0 or -1 (errno).
 int LinkInto(const Placement& place, int dirfd, const std::string& name);
 
+// How the upper directory of directory NODE (the real object DEV:INO) is reopened: by NODE's
+// current name in its parent's upper directory, read in StablePlaced (a rename of NODE
+// brackets its name change), and checked to be DEV:INO (else ESTALE). NODE's own renamer must
+// hold a lease on it across the change.
+std::shared_ptr<const DirFd::Source> UpperDirSource(std::weak_ptr<const Inode> node, dev_t dev,
+                                                    ino_t ino);
+
 struct Inode {
   explicit Inode(mode_t file_type)
       : type(file_type),
@@ -210,7 +217,8 @@ struct Inode {
 };
 
 // Marks a change of the name NODE's placement uses, for its lifetime (the caller holds
-// node.op_mu, so changes of one node never nest).
+// node.op_mu, so changes of one node never nest). While it lasts, the caller must not open
+// NODE's upper fd (a directory's) or one below it unless it holds a lease on NODE's.
 class NameChange {
  public:
   explicit NameChange(Inode& node) : node_(node) {
@@ -225,8 +233,8 @@ class NameChange {
 };
 
 // Runs FN, which reads NODE's Placement and acts on the real object through it, until no name
-// change of NODE overlapped the run; returns its result. Directories never change names this
-// way (they are reached through their own fds): FN runs once.
+// change of NODE overlapped the run; returns its result. A directory's name change is
+// bracketed too (its upper fd is reopened by name, UpperDirSource).
 template <typename Fn>
 auto StablePlaced(const Inode& node, Fn&& fn) -> decltype(fn()) {
   for (;;) {

@@ -85,7 +85,7 @@ Result<std::unique_ptr<UnionFs>> UnionFs::Open(const UnionConfig& config) {
         MakeDirReal(static_cast<int>(i), DirFd::Held(std::move(fd)), marks, upper && i == 0));
   }
   struct stat st;
-  if (::fstat((*reals)[0].fd.HeldFd(), &st) != 0) return FailErrno("stat root");
+  if (::fstat(layers[0].root.Get(), &st) != 0) return FailErrno("stat root");
   root->st_ino = layers.MapIno(0, st.st_ino);
   root->SetReals(std::move(reals));
   root->SetPlace(std::make_shared<Placement>());
@@ -306,7 +306,7 @@ Result<Entry> UnionFs::NodeFor(const std::shared_ptr<Inode>& parent,
     if (is_dir) {
       auto dir_reals = std::make_shared<RealDirs>();
       DirFd fd = in_upper
-                     ? DirFd::Held(std::move(dir_fd))
+                     ? UpperDirFd(fresh, std::move(dir_fd), st)
                      : LowerDirFd(top.layer, std::move(dir_fd), JoinBeneath(top.fd.path(), name));
       dir_reals->push_back(MakeDirReal(top.layer, std::move(fd), marks, in_upper));
       // Where its lower directories are: its own path, unless redirected (absolute, or a name
@@ -654,7 +654,11 @@ Result<std::vector<DirEntry>> UnionFs::ListDir(const Inode& dir) {
   auto reals = dir.Reals();
   auto place = dir.Place();
   // Only an impure upper directory holds entries whose st_ino is not their real one.
-  const bool impure = upper_ && (*reals)[0].layer == 0 && IsImpure((*reals)[0].fd.HeldFd());
+  bool impure = false;
+  if (upper_ && (*reals)[0].layer == 0) {
+    STRATA_ASSIGN_OR_RETURN(FdLease up, (*reals)[0].fd.Open());
+    impure = IsImpure(up->Get());
+  }
   MergeInput input{reals.get(), dir.st_ino, place->parent ? place->parent->st_ino : dir.st_ino,
                    impure ? std::string_view(upper_->xattr_prefix()) : std::string_view()};
   STRATA_ASSIGN_OR_RETURN(std::vector<DirEntry> entries, MergeDirectory(input, layers_));

@@ -266,8 +266,13 @@ class UnionFs {
   // Lower directory FD (open now) at PATH beneath the root of LAYER, reopenable under the
   // budget.
   DirFd LowerDirFd(int layer, UniqueFd fd, std::string path) {
-    return DirFd::Reopenable(std::move(fd), layers_[layer].root.Get(), std::move(path),
-                             dir_fds_.get());
+    return DirFd::Beneath(std::move(fd), layers_[layer].root.Get(), std::move(path),
+                          dir_fds_.get());
+  }
+  // Upper directory FD (open now) of directory NODE, the real object ST: reopenable by NODE's
+  // name under the budget.
+  DirFd UpperDirFd(const std::shared_ptr<Inode>& node, UniqueFd fd, const struct stat& st) {
+    return DirFd::From(std::move(fd), UpperDirSource(node, st.st_dev, st.st_ino), dir_fds_.get());
   }
 
   // The topmost real object named NAME in REALS (directory DIR's) from index START down,
@@ -412,10 +417,10 @@ class UnionFs {
   Result<Made> MakeEntry(InodeId parent_id, std::string_view name, mode_t type,
                          const Caller& caller, Build&& build);
   Status SetMarker(const std::string& path, std::string_view suffix, const std::string& value);
-  // Before upper directory DIR moves: it must not merge with lower directories at its new
-  // name, so it gets overlay.redirect to its lower path if it has lower parts, else (when
+  // Before upper directory DIR (its fd UPFD) moves: it must not merge with lower directories at its
+  // new name, so it gets overlay.redirect to its lower path if it has lower parts, else (when
   // COVERED: lower objects exist at the new name) overlay.opaque.
-  Status MarkMoved(const std::shared_ptr<Inode>& dir, bool covered);
+  Status MarkMoved(const std::shared_ptr<Inode>& dir, int upfd, bool covered);
   // The directory ID (EROFS without an upper layer, ENOTDIR for a non-directory).
   Result<std::shared_ptr<Inode>> ResolveDir(InodeId id);
   // NAME may be created in PARENT: a valid name (ENAMETOOLONG, EINVAL for ".wh.*" and the

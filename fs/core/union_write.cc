@@ -71,7 +71,8 @@ Result<UnionFs::Made> UnionFs::MakeEntry(InodeId parent_id, std::string_view nam
   std::unique_lock names(*parent->names_mu);
   STRATA_RETURN_IF_ERROR(CheckNewEntry(*parent, name));
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
-  const int upfd = (*reals)[0].fd.HeldFd();
+  STRATA_ASSIGN_OR_RETURN(FdLease up, (*reals)[0].fd.Open());
+  const int upfd = up->Get();
   const int work = upper_->work_fd();
   struct stat parent_st;
   if (::fstat(upfd, &parent_st) != 0) return FailErrno("stat parent");
@@ -202,7 +203,8 @@ Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view 
   std::unique_lock names(*parent->names_mu);
   STRATA_RETURN_IF_ERROR(CheckNewEntry(*parent, name));
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
-  const int upfd = (*reals)[0].fd.HeldFd();
+  STRATA_ASSIGN_OR_RETURN(FdLease up, (*reals)[0].fd.Open());
+  const int upfd = up->Get();
   const int work = upper_->work_fd();
   const std::string tmp = upper_->TempName();
   {
@@ -249,8 +251,9 @@ Result<UnionFs::Removal> UnionFs::PrepareRemoval(const std::shared_ptr<Inode>& n
     // (other hard links, open files) and keeps its inode number from being reused by a new
     // object while the node exists, so no lookup can ever alias the two.
     // Without one (EMFILE) the removal is refused: nothing has changed yet.
+    STRATA_ASSIGN_OR_RETURN(FdLease up, reals[0].fd.Open());
     r.anchor = std::make_shared<UniqueFd>(
-        ::openat(reals[0].fd.HeldFd(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        ::openat(up->Get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!*r.anchor) return FailErrno("keep '" + name + "' open while it is in use");
   }
   return r;
@@ -272,7 +275,8 @@ Status UnionFs::Unlink(InodeId parent_id, std::string_view name_view) {
   STRATA_ASSIGN_OR_RETURN(auto node, Child(parent, name, &found));
   if (node->IsDir()) return Fail(EISDIR);
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
-  const int upfd = (*reals)[0].fd.HeldFd();
+  STRATA_ASSIGN_OR_RETURN(FdLease up, (*reals)[0].fd.Open());
+  const int upfd = up->Get();
   std::lock_guard lock(node->op_mu);
   STRATA_ASSIGN_OR_RETURN(Removal removal, PrepareRemoval(node, parent, *reals, name));
   STRATA_ASSIGN_OR_RETURN(bool below, ExistsBelow(*parent, *reals, name));
@@ -296,12 +300,15 @@ Status UnionFs::Rmdir(InodeId parent_id, std::string_view name_view) {
   if (!node->IsDir()) return Fail(ENOTDIR);
   if (node->id == kRootId) return Fail(EBUSY);
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
-  const int upfd = (*reals)[0].fd.HeldFd();
+  STRATA_ASSIGN_OR_RETURN(FdLease up, (*reals)[0].fd.Open());
+  const int upfd = up->Get();
   std::lock_guard lock(node->op_mu);
   STRATA_ASSIGN_OR_RETURN(auto entries, ListDir(*node));
   if (entries.size() > 2) return Fail(ENOTEMPTY);
   STRATA_ASSIGN_OR_RETURN(bool below, ExistsBelow(*parent, *reals, name));
-  if ((*node->Reals())[0].layer == 0) {
+  if (const DirReal& top = (*node->Reals())[0]; top.layer == 0) {
+    // Losing its last name, it can no longer be reopened by it: its fd stays open.
+    STRATA_RETURN_IF_ERROR(top.fd.Pin());
     STRATA_RETURN_IF_ERROR(RemoveUpper(upfd, name, below));
   } else {
     STRATA_RETURN_IF_ERROR(WriteWhiteout(upfd, name));
@@ -311,10 +318,9 @@ Status UnionFs::Rmdir(InodeId parent_id, std::string_view name_view) {
   return Ok();
 }
 
-Status UnionFs::MarkMoved(const std::shared_ptr<Inode>& dir, bool covered) {
-  auto reals = dir->Reals();
-  const std::string path = ProcFdPath((*reals)[0].fd.HeldFd());
-  if (reals->size() > 1) return SetMarker(path, kRedirectSuffix, dir->LowerPath());
+Status UnionFs::MarkMoved(const std::shared_ptr<Inode>& dir, int upfd, bool covered) {
+  const std::string path = ProcFdPath(upfd);
+  if (dir->Reals()->size() > 1) return SetMarker(path, kRedirectSuffix, dir->LowerPath());
   if (covered) return SetMarker(path, kOpaqueSuffix, "y");
   return Ok();
 }
@@ -379,10 +385,21 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
     auto placed = EnsureUpperName(dst, new_parent, new_name);
     if (!placed) return Unexpected{placed.error()};
   }
+  // Every upper fd the change uses, open before the names change (the moved directories' own
+  // are reopened by their names, which are changing: inode.h NameChange).
   auto reals = parent->Reals();
   auto new_reals = new_parent->Reals();
-  const int upfd = (*reals)[0].fd.HeldFd();
-  const int new_upfd = (*new_reals)[0].fd.HeldFd();
+  STRATA_ASSIGN_OR_RETURN(FdLease up, (*reals)[0].fd.Open());
+  STRATA_ASSIGN_OR_RETURN(FdLease new_up, (*new_reals)[0].fd.Open());
+  const int upfd = up->Get();
+  const int new_upfd = new_up->Get();
+  FdLease src_up, dst_up;
+  if (src->IsDir()) {
+    STRATA_ASSIGN_OR_RETURN(src_up, (*src->Reals())[0].fd.Open());
+  }
+  if (exchange && dst->IsDir()) {
+    STRATA_ASSIGN_OR_RETURN(dst_up, (*dst->Reals())[0].fd.Open());
+  }
   // A replaced non-directory goes as by unlink.
   std::optional<Removal> replaced;
   if (dst && !exchange && !dst->IsDir()) {
@@ -394,14 +411,19 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
 
   // Moved objects may carry a kept st_ino into their new directories.
   STRATA_RETURN_IF_ERROR(MarkImpure(*new_parent, new_upfd));
-  // From here the names the non-directories are placed at change (inode.h).
+  // A directory losing its last name can no longer be reopened by it: its fd stays open.
+  if (dst && !exchange && dst->IsDir()) {
+    if (const DirReal& top = (*dst->Reals())[0]; top.layer == 0)
+      STRATA_RETURN_IF_ERROR(top.fd.Pin());
+  }
+  // From here the names the nodes are placed at change (inode.h).
   std::optional<NameChange> src_moving, dst_moving;
-  if (!src->IsDir()) src_moving.emplace(*src);
-  if (dst && !dst->IsDir()) dst_moving.emplace(*dst);
+  src_moving.emplace(*src);
+  if (dst) dst_moving.emplace(*dst);
   if (exchange) {
     STRATA_RETURN_IF_ERROR(MarkImpure(*parent, upfd));
-    if (src->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(src, dst_below));
-    if (dst->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(dst, src_below));
+    if (src->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(src, src_up->Get(), dst_below));
+    if (dst->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(dst, dst_up->Get(), src_below));
     if (::renameat2(upfd, name.c_str(), new_upfd, new_name.c_str(), RENAME_EXCHANGE) != 0) {
       return FailErrno("rename");
     }
@@ -412,7 +434,9 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
     const bool new_in_upper =
         ::fstatat(new_upfd, new_name.c_str(), &up_st, AT_SYMLINK_NOFOLLOW) == 0;
     const bool new_is_whiteout = new_in_upper && (!dst || new_found.index != 0);
-    if (src->IsDir()) STRATA_RETURN_IF_ERROR(MarkMoved(src, dst_below || new_is_whiteout));
+    if (src->IsDir()) {
+      STRATA_RETURN_IF_ERROR(MarkMoved(src, src_up->Get(), dst_below || new_is_whiteout));
+    }
     // A directory in the upper layer being replaced holds only whiteouts: move it out first.
     std::string old_dir;
     if (dst && dst->IsDir() && new_in_upper && !new_is_whiteout) {
@@ -462,13 +486,16 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
   std::unique_lock<std::mutex> lock;
   std::shared_ptr<const RealDirs> reals;
   std::shared_ptr<const Placement> place;
+  FdLease keep;  // the fd real.dirfd is
   if (node->IsDir()) {
     STRATA_ASSIGN_OR_RETURN(reals, EnsureUpperDir(node));
-    real.dirfd = (*reals)[0].fd.HeldFd();
+    STRATA_ASSIGN_OR_RETURN(keep, (*reals)[0].fd.Open());
+    real.dirfd = keep->Get();
   } else {
     lock = std::unique_lock(node->op_mu);
     STRATA_ASSIGN_OR_RETURN(place, EnsureUpperFile(node, change.size ? Need::kData : Need::kMeta));
-    STRATA_ASSIGN_OR_RETURN(RealAt at, place->At());  // an upper one: held
+    STRATA_ASSIGN_OR_RETURN(RealAt at, place->At());
+    keep = std::move(at.keep);
     real.dirfd = at.dirfd;
     if (!place->anchor) real.name = place->name;
   }
@@ -557,7 +584,8 @@ Status UnionFs::SyncDir(InodeId id, bool datasync) {
   if (!node->IsDir() || !upper_) return Ok();
   auto reals = node->Reals();
   if ((*reals)[0].layer != 0) return Ok();  // nothing of it was written
-  UniqueFd fd(::openat((*reals)[0].fd.HeldFd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  STRATA_ASSIGN_OR_RETURN(FdLease up, (*reals)[0].fd.Open());
+  UniqueFd fd(::openat(up->Get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return FailErrno("open directory");
   if ((datasync ? ::fdatasync(fd.Get()) : ::fsync(fd.Get())) != 0) return FailErrno("fsync");
   return Ok();

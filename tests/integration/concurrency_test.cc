@@ -520,7 +520,8 @@ TEST_P(ConcurrencyTest, WorkersAgreeWithTheirModels) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, ConcurrencyTest,
-                         ::testing::Values("default", "passthrough=0", "writeback=1", "io_uring"),
+                         ::testing::Values("default", "passthrough=0", "writeback=1", "io_uring",
+                                           "dir_fds=8"),
                          [](const auto& info) { return ModeName(info.param); });
 
 }  // namespace

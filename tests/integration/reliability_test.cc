@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -148,9 +149,10 @@ TEST_F(ReliabilityTest, HundredsOfMountCyclesLeaveNothingBehind) {
 }
 
 // The daemon may open 512 descriptors; the kernel keeps every directory of a walked tree, and
-// three lower layers hold 3 x 1,249 of them: lower directories' fds stay within the budget
-// (a quarter of the limit, 128), reopened on demand, so nothing fails with EMFILE, while three
-// walkers read every file at once and then files all over the tree are copied up.
+// three lower layers hold 3 x 1,249 of them: directories' fds stay within the budget (a
+// quarter of the limit, 128), reopened on demand, so nothing fails with EMFILE, while three
+// walkers read every file at once, then files all over the tree are copied up and 600 new
+// directories made.
 TEST_F(ReliabilityTest, FewDescriptorsServeATreeOfManyDirectories) {
   constexpr int kOuter = 32, kInner = 38;  // 1,216 leaf directories per layer
   std::vector<std::string> layers;
@@ -196,11 +198,21 @@ TEST_F(ReliabilityTest, FewDescriptorsServeATreeOfManyDirectories) {
   EXPECT_EQ(wrong.load(), 0) << "files read wrong or not at all";
 
   // Appends all over the tree: each copies its directories up, reading the lower ones through
-  // reopened fds (upper directories hold theirs: 1 + 32 + 32 here).
+  // reopened fds.
   for (int i = 0; i < kOuter; ++i) {
     const std::string f = mnt + "/t/d" + std::to_string(i) + "/e" + std::to_string(i) + "/f1";
     std::ofstream(f, std::ios::app) << "+";
     EXPECT_EQ(ReadPath(f), "t/d" + std::to_string(i) + "/e" + std::to_string(i) + " in layer 1+");
+  }
+  // More new directories than the daemon may hold descriptors, each with a file.
+  ASSERT_EQ(::mkdir((mnt + "/made").c_str(), 0755), 0);
+  for (int i = 0; i < 600; ++i) {
+    const std::string d = mnt + "/made/" + std::to_string(i);
+    ASSERT_EQ(::mkdir(d.c_str(), 0755), 0) << d << ": " << std::strerror(errno);
+    std::ofstream(d + "/f") << i;
+  }
+  for (int i = 0; i < 600; i += 37) {
+    EXPECT_EQ(ReadPath(mnt + "/made/" + std::to_string(i) + "/f"), std::to_string(i));
   }
   size_t entries = 0;
   if (DIR* d = ::opendir((mnt + "/t/d5/e5").c_str())) {
@@ -211,10 +223,11 @@ TEST_F(ReliabilityTest, FewDescriptorsServeATreeOfManyDirectories) {
   const size_t fds = OpenFds(m.pid(), true);
   std::printf(
       "daemon limited to 512 descriptors, 3,747 lower directories walked: at most %zu "
-      "descriptors of files while walking, %zu after the copy-ups\n",
+      "descriptors of files while walking, %zu after copy-ups and 600 new directories\n",
       most_fds.load(), fds);
   // The budget, the layer roots and the root's directories, the workdir, files being read.
   EXPECT_LE(most_fds.load(), 128u + 24u);
+  EXPECT_LE(fds, 128u + 24u);
   EXPECT_EQ(m.Stderr().find("Too many open files"), std::string::npos) << m.Stderr();
   EXPECT_EQ(m.Stop(), 0) << m.Stderr();
 }

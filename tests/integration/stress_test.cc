@@ -128,7 +128,8 @@ TEST_P(StressTest, MetadataLockingAndTransferStressorsRunClean) {
        "--sendfile",  "2", "--splice", "2", "--verify"});
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, StressTest, ::testing::Values("default", "writeback=1", "io_uring"),
+INSTANTIATE_TEST_SUITE_P(Modes, StressTest,
+                         ::testing::Values("default", "writeback=1", "io_uring", "dir_fds=8"),
                          [](const auto& info) { return ModeName(info.param); });
 
 }  // namespace

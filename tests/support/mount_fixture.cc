@@ -324,6 +324,7 @@ std::string ModeName(const std::string& mode) {
   if (mode == "io_uring") return "IoUring";
   if (mode == "passthrough=0") return "Cached";
   if (mode == "metacopy=on") return "Metacopy";
+  if (mode == "dir_fds=8") return "FewDirFds";
   return "Other";
 }
 

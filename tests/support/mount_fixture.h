@@ -108,7 +108,7 @@ std::string ExtraMountOptions();
 bool ExtraModeHas(const std::string& option);
 
 // A parameterized test's name for a stratafs mode ("default", "writeback=1", "io_uring",
-// "passthrough=0").
+// "passthrough=0", "dir_fds=8").
 std::string ModeName(const std::string& mode);
 
 // The minor version of the libfuse the tested stratafs links (its --version), 0 if unknown.

@@ -120,6 +120,19 @@ TEST(MountOptionsTest, PassthroughIsOnUnlessTurnedOff) {
   EXPECT_FALSE(Parse({"-o", "lowerdir=/l,passthrough=maybe", "m"}));
 }
 
+TEST(MountOptionsTest, DirFdsIsAPositiveCount) {
+  auto plain = Parse({"-o", "lowerdir=/l", "m"});
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->dir_fds.has_value());
+  auto set = Parse({"-o", "lowerdir=/l,dir_fds=64", "m"});
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->dir_fds, 64u);
+  EXPECT_TRUE(set->kernel_options.empty()) << "the daemon's option, not the kernel's";
+  EXPECT_FALSE(Parse({"-o", "lowerdir=/l,dir_fds=0", "m"}));
+  EXPECT_FALSE(Parse({"-o", "lowerdir=/l,dir_fds=many", "m"}));
+  EXPECT_FALSE(Parse({"-o", "lowerdir=/l,dir_fds", "m"}));
+}
+
 TEST(MountOptionsTest, UnknownKeysWarnUnknownFlagsFail) {
   auto o = Parse({"-o", "lowerdir=/l,frobnicate=3", "m"});
   ASSERT_TRUE(o);
