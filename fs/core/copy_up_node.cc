@@ -277,12 +277,12 @@ void UnionFs::AdjustLowerLinks(const std::string& path, int delta) {
   ::lsetxattr(path.c_str(), attr.c_str(), text.data(), text.size(), 0);  // best effort
 }
 
-Result<std::unique_lock<std::mutex>> UnionFs::LockUpper(const std::shared_ptr<Inode>& node,
+Result<std::unique_lock<SmallMutex>> UnionFs::LockUpper(const std::shared_ptr<Inode>& node,
                                                         Need need) {
   if (node->IsDir()) {
     auto reals = EnsureUpperDir(node);
     if (!reals) return Unexpected{reals.error()};
-    return std::unique_lock<std::mutex>();
+    return std::unique_lock<SmallMutex>();
   }
   std::unique_lock lock(node->op_mu);
   auto place = EnsureUpperFile(node, need);
@@ -297,9 +297,9 @@ Status UnionFs::EnsureUpper(const std::shared_ptr<Inode>& node) {
 }
 
 Status UnionFs::MarkImpure(Inode& dir, int upfd) {
-  if (dir.upper_impure.load(std::memory_order_acquire)) return Ok();
+  if (dir.dir->upper_impure.load(std::memory_order_acquire)) return Ok();
   STRATA_RETURN_IF_ERROR(SetMarker(ProcFdPath(upfd), kImpureSuffix, "y"));
-  dir.upper_impure.store(true, std::memory_order_release);
+  dir.dir->upper_impure.store(true, std::memory_order_release);
   return Ok();
 }
 

@@ -28,10 +28,10 @@
 // xattr read never reports another object (or a whiteout) as the node. Writes through the
 // placement hold op_mu instead.
 //
-// Names: a directory's `names_mu` is held shared by lookups and listings in it and exclusively
-// by every operation that adds, removes or replaces a name in it, so what a lookup found is
-// still there when its node is published. (The kernel serialises changes of a directory with
-// its own lookups, but not its revalidating lookups of cached names, which run unlocked.)
+// Names: a directory's `names_mu` (DirState) is held shared by lookups and listings in it and
+// exclusively by every operation that adds, removes or replaces a name in it, so what a lookup
+// found is still there when its node is published. (The kernel serialises changes of a directory
+// with its own lookups, but not its revalidating lookups of cached names, which run unlocked.)
 //
 // Lock order: names_mu before op_mu; names_mu of two directories only in rename, in increasing
 // id order (the kernel's own locks keep two such renames from crossing). op_mu of a node before
@@ -54,6 +54,7 @@
 #include <thread>
 #include <vector>
 
+#include "fs/base/small_mutex.h"
 #include "fs/base/status.h"
 #include "fs/base/unique_fd.h"
 #include "fs/core/dir_fd.h"
@@ -100,21 +101,20 @@ struct RealAt {
 // the indexed copy of a lower hard link, or an object whose name was removed (`removed`) while
 // the node is still in use (other hard links, open files).
 struct Placement {
-  std::shared_ptr<Inode> parent;  // null for the root
-  std::shared_ptr<const RealDirs>
-      parent_reals;  // the real directory is (*parent_reals)[parent_index]
-  uint32_t parent_index = 0;
+  std::shared_ptr<Inode> parent;                 // null for the root
+  std::shared_ptr<const RealDirs> parent_reals;  // the real directory: [parent_index]
   std::string name;
-  int layer = 0;
   std::shared_ptr<const UniqueFd> anchor;
-  // The name was removed from the merged view (unlink, rename over it). An upper object is then
-  // anchored; a lower one stays readable at its name in its (unchanging) layer. A lookup of
-  // another hard link of the object re-places the node.
-  bool removed = false;
   // A metacopy file (layer_format.h kMetacopySuffix): the object below that holds its data
   // (never itself a metacopy file); null when the object holds its own data. Reads and data
   // opens go there; attributes and xattrs come from the object itself.
   std::shared_ptr<const Placement> data;
+  uint32_t parent_index = 0;
+  int layer = 0;
+  // The name was removed from the merged view (unlink, rename over it). An upper object is then
+  // anchored; a lower one stays readable at its name in its (unchanging) layer. A lookup of
+  // another hard link of the object re-places the node.
+  bool removed = false;
 
   const Placement& DataPlace() const { return data ? *data : *this; }
 
@@ -138,43 +138,58 @@ int LinkInto(const Placement& place, int dirfd, const std::string& name);
 std::shared_ptr<const DirFd::Source> UpperDirSource(std::weak_ptr<const Inode> node, dev_t dev,
                                                     ino_t ino);
 
+// What only a directory node has (a file node, most of the nodes, carries none of it).
+struct DirState {
+  std::shared_mutex names_mu;  // see the header comment
+  // Bumped by every change of the merged listing; a value computed from a listing is cached
+  // tagged with the count it started at, so one filled during a change is never used.
+  std::atomic<uint32_t> changes{0};
+  // (changes when computed) << 32 | (2 + merged subdirectories); 0: none cached.
+  std::atomic<uint64_t> merged_nlink{0};
+  // Set once its upper directory carries the impure marker (copy-ups into it need not write it
+  // again).
+  std::atomic<bool> upper_impure{false};
+  // Lookups in it that probed deep into its lower layers (UnionFs::FindReal indexes the lower
+  // names once there are enough of them).
+  std::atomic<uint32_t> deep_lookups{0};
+
+ private:
+  friend struct Inode;
+  std::shared_ptr<const RealDirs> reals;          // guarded by the node's mu_
+  std::string lower_path;                         // guarded by the node's mu_
+  std::shared_ptr<const LowerIndex> lower_index;  // guarded by the node's mu_
+};
+
+// Kept small: the kernel may hold a node per file of an image (millions). 4-byte locks, and
+// what only directories need in DirState.
 struct Inode {
   explicit Inode(mode_t file_type)
-      : type(file_type),
-        names_mu(S_ISDIR(file_type) ? std::make_unique<std::shared_mutex>() : nullptr) {}
+      : type(file_type), dir(S_ISDIR(file_type) ? std::make_unique<DirState>() : nullptr) {}
 
   InodeId id;           // set by InodeTable when published
-  const mode_t type;    // S_IFMT bits
   uint64_t st_ino = 0;  // the st_ino shown to users, stable across copy-up and remount; the key
-
-  // Non-directories: set once the node is seen with several links; from then on the kernel is
-  // not let cache its attributes on a writable mount (UnionFs::KernelMayCacheAttr).
-  std::atomic<bool> several_links{false};
-  // Non-directories: odd while a name the Placement uses is being changed (see above).
+  const mode_t type;    // S_IFMT bits
+  // Odd while a name the Placement uses is being changed (see above).
   std::atomic<uint32_t> name_seq{0};
   // Non-directories: bumped (after the new Placement is set) each time the node's data moves
   // to another real file, i.e. at copy-up; open files compare it to reopen (FileHandle).
   std::atomic<uint32_t> data_gen{0};
-  // Directories: bumped by every change of the merged listing; a value computed from a listing
-  // is cached tagged with the count it started at, so one filled during a change is never used.
-  std::atomic<uint32_t> dir_changes{0};
-  // (dir_changes when computed) << 32 | (2 + merged subdirectories); 0: none cached.
-  std::atomic<uint64_t> merged_nlink{0};
-  // Directories: set once its upper directory carries the impure marker (copy-ups into it
-  // need not write it again).
-  std::atomic<bool> upper_impure{false};
-  // Directories: lookups in it that probed deep into its lower layers (UnionFs::FindReal
-  // indexes the lower names once there are enough of them).
-  mutable std::atomic<uint32_t> deep_lookups{0};
+  SmallMutex op_mu;  // see the header comment
 
-  std::mutex op_mu;                                   // see the header comment
-  const std::unique_ptr<std::shared_mutex> names_mu;  // directories only; see the header
+ private:
+  mutable SmallMutex mu_;  // innermost; held only to copy or swap a pointer (here: packs in)
+
+ public:
+  // Non-directories: set once the node is seen with several links; from then on the kernel is
+  // not let cache its attributes on a writable mount (UnionFs::KernelMayCacheAttr).
+  std::atomic<bool> several_links{false};
+  const std::unique_ptr<DirState> dir;  // directories only
 
   bool IsDir() const { return S_ISDIR(type); }
 
   std::shared_ptr<const RealDirs> Reals() const {
     std::lock_guard lock(mu_);
-    return reals_;
+    return dir->reals;
   }
   std::shared_ptr<const Placement> Place() const {
     std::lock_guard lock(mu_);
@@ -184,11 +199,11 @@ struct Inode {
   // a renamed directory's lower parts are found (overlay.redirect).
   std::string LowerPath() const {
     std::lock_guard lock(mu_);
-    return lower_path_;
+    return dir->lower_path;
   }
   void SetReals(std::shared_ptr<const RealDirs> reals) {
     std::lock_guard lock(mu_);
-    reals_ = std::move(reals);
+    dir->reals = std::move(reals);
   }
   void SetPlace(std::shared_ptr<const Placement> place) {
     std::lock_guard lock(mu_);
@@ -196,24 +211,20 @@ struct Inode {
   }
   void SetLowerPath(std::string path) {
     std::lock_guard lock(mu_);
-    lower_path_ = std::move(path);
+    dir->lower_path = std::move(path);
   }
   std::shared_ptr<const LowerIndex> Index() const {
     std::lock_guard lock(mu_);
-    return lower_index_;
+    return dir->lower_index;
   }
   // A cache of what the (immutable) lower layers hold: set through a const node.
   void SetIndex(std::shared_ptr<const LowerIndex> index) const {
     std::lock_guard lock(mu_);
-    lower_index_ = std::move(index);
+    dir->lower_index = std::move(index);
   }
 
  private:
-  mutable std::mutex mu_;
-  std::shared_ptr<const RealDirs> reals_;                  // directories only; guarded by mu_
-  std::shared_ptr<const Placement> place_;                 // guarded by mu_
-  std::string lower_path_;                                 // directories only; guarded by mu_
-  mutable std::shared_ptr<const LowerIndex> lower_index_;  // directories only; guarded by mu_
+  std::shared_ptr<const Placement> place_;  // guarded by mu_
 };
 
 // Marks a change of the name NODE's placement uses, for its lifetime (the caller holds

@@ -196,7 +196,7 @@ Result<UnionFs::Found> UnionFs::FindReal(const Inode& dir, const RealDirs& reals
     // Worth indexing: built by exactly one lookup (the one that reaches the count), or again
     // at once if the directory's lower part changed. A failure only means probing on.
     const uint32_t after = static_cast<uint32_t>(std::max(config_.index_lookups_after, 1));
-    if (stale || dir.deep_lookups.fetch_add(1, std::memory_order_relaxed) + 1 == after) {
+    if (stale || dir.dir->deep_lookups.fetch_add(1, std::memory_order_relaxed) + 1 == after) {
       auto built = BuildLowerIndex(reals, first_lower, layers_);
       if (built) dir.SetIndex(std::move(*built));
     }
@@ -206,7 +206,7 @@ Result<UnionFs::Found> UnionFs::FindReal(const Inode& dir, const RealDirs& reals
 
 Result<Entry> UnionFs::LookupFrom(const std::shared_ptr<Inode>& parent, const std::string& name,
                                   size_t start) {
-  std::shared_lock names(*parent->names_mu);
+  std::shared_lock names(parent->dir->names_mu);
   auto reals = parent->Reals();
   STRATA_ASSIGN_OR_RETURN(Found found, FindReal(*parent, *reals, name, start));
   return NodeFor(parent, reals, name, found);
@@ -434,8 +434,8 @@ void UnionFs::Present(Inode& node, struct stat* st) {
 uint32_t UnionFs::MergedNlink(Inode& node) {
   // The count is cached tagged with the change counter it was computed at: a listing taken
   // while the directory changed is tagged with the older count and never matches again.
-  const uint32_t changes = node.dir_changes.load(std::memory_order_acquire);
-  const uint64_t cached = node.merged_nlink.load(std::memory_order_acquire);
+  const uint32_t changes = node.dir->changes.load(std::memory_order_acquire);
+  const uint64_t cached = node.dir->merged_nlink.load(std::memory_order_acquire);
   if (cached != 0 && static_cast<uint32_t>(cached >> 32) == changes) {
     return static_cast<uint32_t>(cached);
   }
@@ -445,7 +445,7 @@ uint32_t UnionFs::MergedNlink(Inode& node) {
   if (!entries) return 1;  // "unknown", as kernel overlayfs reports for merged dirs
   uint32_t nlink = 0;      // "." and ".." are in the listing: 2 + subdirectories
   for (const DirEntry& e : *entries) nlink += e.d_type == DT_DIR ? 1 : 0;
-  node.merged_nlink.store(uint64_t{changes} << 32 | nlink, std::memory_order_release);
+  node.dir->merged_nlink.store(uint64_t{changes} << 32 | nlink, std::memory_order_release);
   return nlink;
 }
 
@@ -579,7 +579,7 @@ Result<std::unique_ptr<FileHandle>> UnionFs::OpenFile(InodeId id, int flags) {
   if (node->IsDir()) return Fail(EISDIR);
   std::shared_ptr<const Placement> place;
   uint32_t gen;
-  std::unique_lock<std::mutex> lock;
+  std::unique_lock<SmallMutex> lock;
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
     STRATA_RETURN_IF_ERROR(CheckWritable());
     lock = std::unique_lock(node->op_mu);
@@ -646,7 +646,7 @@ Status UnionFs::OpenDir(InodeId id) {
 Result<std::vector<DirEntry>> UnionFs::ReadDir(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (!node->IsDir()) return Fail(ENOTDIR);
-  std::shared_lock names(*node->names_mu);
+  std::shared_lock names(node->dir->names_mu);
   return ListDir(*node);
 }
 

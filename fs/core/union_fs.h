@@ -26,7 +26,7 @@
 // Nothing is left in the upper or workdir for it.
 //
 // Thread-safety: all methods may be called concurrently from any number of threads. Each
-// directory's names are locked (Inode::names_mu): lookups and listings share it, operations
+// directory's names are locked (DirState::names_mu): lookups and listings share it, operations
 // that change a name in it (create, link, unlink, rmdir, rename) take it exclusively, so a
 // lookup never publishes what a concurrent removal took away. Copy-up and the operations that
 // move a node are serialised per node (Inode::op_mu). Lock order in inode.h.
@@ -358,7 +358,7 @@ class UnionFs {
   Status EnsureUpper(const std::shared_ptr<Inode>& node);
   // EnsureUpper (EnsureUpperFile with NEED), and for a non-directory its op_mu, held by the
   // returned lock, so writes through its placement cannot overlap a change of its name.
-  Result<std::unique_lock<std::mutex>> LockUpper(const std::shared_ptr<Inode>& node,
+  Result<std::unique_lock<SmallMutex>> LockUpper(const std::shared_ptr<Inode>& node,
                                                  Need need = Need::kData);
   // Like EnsureUpperFile, and NAME in PARENT (one of the node's names) is an upper name of the
   // copy (a lower alias of a copied-up hard link is linked up). The caller holds op_mu.
@@ -433,7 +433,7 @@ class UnionFs {
   Result<std::shared_ptr<Inode>> Child(const std::shared_ptr<Inode>& parent,
                                        const std::string& name, Found* found);
   // DIR's merged listing changed: what was computed from it is stale.
-  void Invalidate(Inode& dir) { dir.dir_changes.fetch_add(1, std::memory_order_acq_rel); }
+  void Invalidate(Inode& dir) { dir.dir->changes.fetch_add(1, std::memory_order_acq_rel); }
   CopyOptions copy_options() const;
 
   UnionConfig config_;

@@ -68,7 +68,7 @@ Result<UnionFs::Made> UnionFs::MakeEntry(InodeId parent_id, std::string_view nam
   const mode_t type = mode & S_IFMT;
   STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(parent_id));
   const std::string name(name_view);
-  std::unique_lock names(*parent->names_mu);
+  std::unique_lock names(parent->dir->names_mu);
   STRATA_RETURN_IF_ERROR(CheckNewEntry(*parent, name));
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
   STRATA_ASSIGN_OR_RETURN(FdLease up, (*reals)[0].fd.Open());
@@ -200,7 +200,7 @@ Result<Entry> UnionFs::Link(InodeId id, InodeId new_parent_id, std::string_view 
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (node->IsDir()) return Fail(EPERM);
   const std::string name(name_view);
-  std::unique_lock names(*parent->names_mu);
+  std::unique_lock names(parent->dir->names_mu);
   STRATA_RETURN_IF_ERROR(CheckNewEntry(*parent, name));
   STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(parent));
   STRATA_ASSIGN_OR_RETURN(FdLease up, (*reals)[0].fd.Open());
@@ -270,7 +270,7 @@ void UnionFs::FinishRemoval(Inode& node, const Removal& r) {
 Status UnionFs::Unlink(InodeId parent_id, std::string_view name_view) {
   STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(parent_id));
   const std::string name(name_view);
-  std::unique_lock names(*parent->names_mu);
+  std::unique_lock names(parent->dir->names_mu);
   Found found;
   STRATA_ASSIGN_OR_RETURN(auto node, Child(parent, name, &found));
   if (node->IsDir()) return Fail(EISDIR);
@@ -294,7 +294,7 @@ Status UnionFs::Unlink(InodeId parent_id, std::string_view name_view) {
 Status UnionFs::Rmdir(InodeId parent_id, std::string_view name_view) {
   STRATA_ASSIGN_OR_RETURN(auto parent, ResolveDir(parent_id));
   const std::string name(name_view);
-  std::unique_lock names(*parent->names_mu);
+  std::unique_lock names(parent->dir->names_mu);
   Found found;
   STRATA_ASSIGN_OR_RETURN(auto node, Child(parent, name, &found));
   if (!node->IsDir()) return Fail(ENOTDIR);
@@ -339,8 +339,8 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
     Inode* first = parent.get();
     Inode* second = new_parent.get();
     if (second->id.value < first->id.value) std::swap(first, second);
-    names_a = std::unique_lock(*first->names_mu);
-    if (second != first) names_b = std::unique_lock(*second->names_mu);
+    names_a = std::unique_lock(first->dir->names_mu);
+    if (second != first) names_b = std::unique_lock(second->dir->names_mu);
   }
 
   Found found, new_found;
@@ -369,7 +369,7 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
   if (src->IsDir()) STRATA_RETURN_IF_ERROR(EnsureUpper(src));
   if (exchange && dst->IsDir()) STRATA_RETURN_IF_ERROR(EnsureUpper(dst));
 
-  std::unique_lock<std::mutex> lock_a, lock_b;
+  std::unique_lock<SmallMutex> lock_a, lock_b;
   {
     Inode* first = src.get();
     Inode* second = dst.get();
@@ -483,7 +483,7 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
   STRATA_RETURN_IF_ERROR(CheckWritable());
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   RealObject real;
-  std::unique_lock<std::mutex> lock;
+  std::unique_lock<SmallMutex> lock;
   std::shared_ptr<const RealDirs> reals;
   std::shared_ptr<const Placement> place;
   FdLease keep;  // the fd real.dirfd is
@@ -620,7 +620,7 @@ Status UnionFs::FileAttrIoctl(InodeId id, unsigned cmd, void* data) {
   if (!set && cmd != FS_IOC_GETFLAGS && cmd != FS_IOC_FSGETXATTR) return Fail(ENOTTY);
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (!S_ISREG(node->type) && !S_ISDIR(node->type)) return Fail(ENOTTY);
-  std::unique_lock<std::mutex> lock;
+  std::unique_lock<SmallMutex> lock;
   if (set) {
     STRATA_RETURN_IF_ERROR(CheckWritable());
     STRATA_ASSIGN_OR_RETURN(lock, LockUpper(node));
