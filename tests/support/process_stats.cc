@@ -54,7 +54,10 @@ size_t OpenFds(pid_t pid, bool files_only) {
       char target[256];
       const ssize_t len = ::readlink((dir + "/" + de->d_name).c_str(), target, sizeof target - 1);
       const std::string what = len > 0 ? std::string(target, static_cast<size_t>(len)) : "";
-      if (files_only && (what == "/dev/fuse" || what.starts_with("pipe:"))) continue;
+      if (files_only && (what == "/dev/fuse" || what.starts_with("pipe:") ||
+                         what == "anon_inode:[io_uring]" || what == "anon_inode:[eventfd]")) {
+        continue;
+      }
       ++n;
     }
     ::closedir(d);

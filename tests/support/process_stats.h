@@ -9,9 +9,11 @@
 
 namespace strata::testing {
 
-// PID's open descriptors; with FILES_ONLY, not counting /dev/fuse and pipes: libfuse gives each
-// worker thread a clone of /dev/fuse and a pipe to splice replies through, and starts workers
-// as load asks (up to its thread limit).
+// PID's open descriptors; with FILES_ONLY, not counting /dev/fuse, pipes, io_uring instances and
+// eventfds: libfuse gives each worker thread a clone of /dev/fuse and a pipe to splice replies
+// through, and starts workers as load asks (up to its thread limit); over io_uring it sets up a
+// ring and an eventfd per queue (per CPU) in threads of its own, which may still be starting
+// when the mount appears.
 size_t OpenFds(pid_t pid, bool files_only = false);
 
 // PID's resident set (VmRSS) and its peak (VmHWM), KiB; -1 if unreadable.
