@@ -52,9 +52,9 @@ bool AlreadyStrataMount(const std::string& mountpoint) {
   return false;
 }
 
-// Upper directories hold an fd each while the kernel remembers them, lower ones share a budget
-// of a quarter of the soft limit (fs/core/dir_fd.h), open files one each: use what we are
-// allowed. The hard limit is the administrator's (prlimit, LimitNOFILE=) and is kept.
+// Directories' fds share a budget of a quarter of the soft limit (fs/core/dir_fd.h), open files
+// hold one each: use what we are allowed. The hard limit is the administrator's (prlimit,
+// LimitNOFILE=) and is kept.
 void RaiseFdLimit() {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

@@ -4,12 +4,14 @@
 // InodeTable and shared (std::shared_ptr) with every operation and open file that is using it,
 // so a concurrent forget never frees a node under a running op. A node's Placement keeps its
 // parent directory alive, and with it the parent's RealDirs snapshot whose directory the node
-// is reached through. A directory has a DirFd per layer it is present in (dir_fd.h): its upper
-// one held open, its lower ones opened on demand under the mount's fd budget.
+// is reached through. A directory has a DirFd per layer it is present in (dir_fd.h), opened on
+// demand under the mount's fd budget: a lower one by its path in its layer, an upper one by the
+// node's current name (UpperDirSource).
 //
 // Identity cannot alias: a node's real object stays alive while the node exists, so no other
 // object can take its inode number (the table's key) meanwhile. Layers below the upper never
-// change, so their objects never go away; a directory holds its upper directory open; and an
+// change, so their objects never go away; an upper directory keeps its name while its node
+// exists, or is pinned open before it loses it (rmdir, rename over it); and an
 // upper non-directory whose name is removed while the node exists is anchored first
 // (Placement::anchor, an O_PATH fd of the object), which also keeps it usable through open
 // files until the kernel forgets the node.

@@ -26,7 +26,7 @@ bool IsWhiteout(const DirReal& real, int dirfd, const std::string& name, const s
 }
 
 // The fd budget when the configuration leaves it to us: a quarter of what this process may
-// open (the rest is for open files, upper directories and libfuse).
+// open (the rest is for open files, anchors and libfuse).
 size_t DefaultDirFdBudget() {
   struct rlimit rl;
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 4096;

@@ -80,8 +80,8 @@ struct UnionConfig {
   // when it is opened for writing, truncated, linked, renamed or chattr'ed. Metacopy files in
   // the layers are followed whatever this says.
   bool metacopy = false;
-  // How many lower directories' fds may stay open (dir_fd.h); 0: a quarter of the soft
-  // RLIMIT_NOFILE at Open, at least 64. Upper directories hold theirs regardless.
+  // How many directories' fds may stay open (dir_fd.h); 0: a quarter of the soft
+  // RLIMIT_NOFILE at Open, at least 64. Layer roots hold theirs regardless.
   size_t dir_fd_budget = 0;
 };
 
@@ -250,7 +250,7 @@ class UnionFs {
 
   const LayerStack& layers() const { return layers_; }
   size_t InodeCount() const { return table_.Size(); }
-  // The budget of lower directories' open fds.
+  // The budget of directories' open fds (dir_fd.h).
   const FdBudget& dir_fds() const { return *dir_fds_; }
 
  private:

@@ -158,7 +158,7 @@ TEST_F(DirFdTest, ConcurrentOpensAgreeOnTheirDirectory) {
 }
 
 // A union of three layers, each holding the same directories with different files, walked with
-// a budget of 8 lower directories' fds.
+// a budget of 8 directories' fds.
 class UnionFdBudgetTest : public ::testing::Test {
  protected:
   static constexpr int kDirs = 120;
