@@ -16,6 +16,14 @@ std::string JoinBeneath(std::string_view dir, std::string_view name) {
   return out;
 }
 
+UniqueFd OpenDirBeneath(int root, const std::string& path) {
+  struct open_how how {};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const char* at = path.empty() ? "." : path.c_str();
+  return UniqueFd(static_cast<int>(::syscall(SYS_openat2, root, at, &how, sizeof how)));
+}
+
 size_t FdBudget::counted() const {
   std::lock_guard lock(mu_);
   return queue_.size();
@@ -85,11 +93,7 @@ Result<FdLease> DirFd::Open() const {
   if (source_) {
     STRATA_ASSIGN_OR_RETURN(fd, source_->Reopen());
   } else {
-    struct open_how how {};
-    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    const char* path = path_.empty() ? "." : path_.c_str();
-    fd = UniqueFd(static_cast<int>(::syscall(SYS_openat2, root_, path, &how, sizeof how)));
+    fd = OpenDirBeneath(root_, path_);
     if (!fd) return FailErrno("reopen layer directory '" + path_ + "'");
   }
   auto lease = std::make_shared<const UniqueFd>(std::move(fd));

@@ -37,6 +37,9 @@ using FdLease = std::shared_ptr<const UniqueFd>;
 
 // "DIR/NAME" for paths beneath a layer root ("" is the root itself).
 std::string JoinBeneath(std::string_view dir, std::string_view name);
+// Directory PATH ("" for ROOT itself) beneath ROOT, reached without symlinks or "..": an
+// O_PATH fd, or an empty one with errno set (ENOENT, ENOTDIR, ELOOP, EXDEV, ...).
+UniqueFd OpenDirBeneath(int root, const std::string& path);
 
 class FdBudget {
  public:

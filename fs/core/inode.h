@@ -70,6 +70,18 @@ struct InodeId {
 };
 inline constexpr InodeId kRootId{1};
 
+// How an *at(2) call names a real object: DIRFD (kept open by KEEP), PATH, AT_* FLAGS.
+struct RealAt {
+  FdLease keep;
+  int dirfd = -1;
+  const char* path = "";  // points into the Placement, which the caller keeps
+  int flags = 0;
+  // DIRFD is the object itself (AT_EMPTY_PATH): a directory, or an anchored file.
+  bool Self() const { return (flags & AT_EMPTY_PATH) != 0; }
+  // "/proc/self/fd/N" (the object itself: a magic link to follow) or "/proc/self/fd/N/path".
+  std::string Proc() const;
+};
+
 // The real directory backing a merged directory in one layer.
 struct DirReal {
   int layer = 0;                 // index in the LayerStack, 0 = topmost (the upper, if any)
@@ -79,6 +91,13 @@ struct DirReal {
   // entries may keep an st_ino (it is marked impure), else empty. The upper layer's own
   // directories are checked when listed instead (they become impure while mounted).
   std::string kept_ino_prefix;
+
+  // The directory itself for *at(2) calls (AT_EMPTY_PATH), its fd open.
+  Result<RealAt> At() const {
+    STRATA_ASSIGN_OR_RETURN(FdLease dir, fd.Open());
+    const int dirfd = dir->Get();
+    return RealAt{std::move(dir), dirfd, "", AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH};
+  }
 };
 
 // The real directories merged into one directory, topmost first, cut at the first opaque one.
@@ -86,16 +105,6 @@ using RealDirs = std::vector<DirReal>;
 
 struct Inode;
 struct LowerIndex;  // lower_index.h
-
-// How an *at(2) call names a real object: DIRFD (kept open by KEEP), PATH, AT_* FLAGS.
-struct RealAt {
-  FdLease keep;
-  int dirfd = -1;
-  const char* path = "";  // points into the Placement, which the caller keeps
-  int flags = 0;
-  // "/proc/self/fd/N" (AT_EMPTY_PATH: the object itself) or "/proc/self/fd/N/path".
-  std::string Proc() const;
-};
 
 // Where a node's name lives: its parent, its name there, and (non-directories) the layer of
 // the real object and the parent's real directory in that layer.

@@ -3,10 +3,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,14 +31,9 @@ size_t DefaultDirFdBudget() {
   return std::max<size_t>(64, static_cast<size_t>(rl.rlim_cur / 4));
 }
 
-// Directory DIR ("" for ROOT itself) beneath layer root ROOT, reached without symlinks; an
-// empty fd if it is not there.
+// Directory DIR beneath layer root ROOT (OpenDirBeneath); an empty fd if it is not there.
 Result<UniqueFd> OpenBeneath(int root, const std::string& dir) {
-  struct open_how how {};
-  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  const char* path = dir.empty() ? "." : dir.c_str();
-  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root, path, &how, sizeof how)));
+  UniqueFd fd = OpenDirBeneath(root, dir);
   if (fd || errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV) return fd;
   return FailErrno("metacopy redirect lookup");
 }
@@ -678,14 +671,9 @@ Result<std::vector<DirEntry>> UnionFs::ListDir(const Inode& dir) {
 }
 
 Result<UnionFs::RealRef> UnionFs::RefOf(const Inode& node) {
-  if (node.IsDir()) {
-    STRATA_ASSIGN_OR_RETURN(FdLease dir, (*node.Reals())[0].fd.Open());
-    std::string path = ProcFdPath(dir->Get());
-    return RealRef{std::move(path), Follow::kYes, std::move(dir)};
-  }
-  auto place = node.Place();
-  STRATA_ASSIGN_OR_RETURN(RealAt at, place->At());
-  return RealRef{at.Proc(), place->anchor ? Follow::kYes : Follow::kNo, std::move(at.keep)};
+  const auto place = node.IsDir() ? nullptr : node.Place();  // holds at.path
+  STRATA_ASSIGN_OR_RETURN(RealAt at, place ? place->At() : (*node.Reals())[0].At());
+  return RealRef{at.Proc(), at.Self() ? Follow::kYes : Follow::kNo, std::move(at.keep)};
 }
 
 Result<std::string> UnionFs::GetXattr(InodeId id, const std::string& name) {

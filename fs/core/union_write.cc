@@ -24,14 +24,6 @@ Status CheckNewName(std::string_view name) {
   return Ok();
 }
 
-// The real object of NODE for calls that take a path: a directory's upper fd, an orphan's
-// anchor (both followed as /proc magic links), or parent fd + name (never followed).
-struct RealObject {
-  int dirfd = -1;
-  std::string name;  // empty: dirfd is the object
-  std::string Proc() const { return name.empty() ? ProcFdPath(dirfd) : ProcFdPath(dirfd, name); }
-};
-
 }  // namespace
 
 Result<std::shared_ptr<Inode>> UnionFs::ResolveDir(InodeId id) {
@@ -482,31 +474,24 @@ Status UnionFs::Rename(InodeId parent_id, std::string_view name_view, InodeId ne
 Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
   STRATA_RETURN_IF_ERROR(CheckWritable());
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
-  RealObject real;
+  // The real object: a directory's upper directory or an anchored file itself (followed as a
+  // /proc magic link), else parent fd + name (never followed).
+  RealAt real;
   std::unique_lock<SmallMutex> lock;
-  std::shared_ptr<const RealDirs> reals;
-  std::shared_ptr<const Placement> place;
-  FdLease keep;  // the fd real.dirfd is
+  std::shared_ptr<const Placement> place;  // holds real.path
   if (node->IsDir()) {
-    STRATA_ASSIGN_OR_RETURN(reals, EnsureUpperDir(node));
-    STRATA_ASSIGN_OR_RETURN(keep, (*reals)[0].fd.Open());
-    real.dirfd = keep->Get();
+    STRATA_ASSIGN_OR_RETURN(auto reals, EnsureUpperDir(node));
+    STRATA_ASSIGN_OR_RETURN(real, (*reals)[0].At());
   } else {
     lock = std::unique_lock(node->op_mu);
     STRATA_ASSIGN_OR_RETURN(place, EnsureUpperFile(node, change.size ? Need::kData : Need::kMeta));
-    STRATA_ASSIGN_OR_RETURN(RealAt at, place->At());
-    keep = std::move(at.keep);
-    real.dirfd = at.dirfd;
-    if (!place->anchor) real.name = place->name;
+    STRATA_ASSIGN_OR_RETURN(real, place->At());
   }
   if (Overrides() && (change.uid || change.gid || change.mode)) {
     // Owner and mode are kept in the override, not applied for real.
     struct stat real_st;
-    if (::fstatat(real.dirfd, real.name.c_str(), &real_st,
-                  AT_SYMLINK_NOFOLLOW | (real.name.empty() ? AT_EMPTY_PATH : 0)) != 0) {
-      return FailErrno("stat");
-    }
-    const Follow follow = real.name.empty() ? Follow::kYes : Follow::kNo;
+    if (::fstatat(real.dirfd, real.path, &real_st, real.flags) != 0) return FailErrno("stat");
+    const Follow follow = real.Self() ? Follow::kYes : Follow::kNo;
     OverrideStat o =
         ReadOverrideStat(real.Proc(), follow, config_.override_xattr).value_or(OverrideOf(real_st));
     if (change.uid) o.uid = config_.ids.StoreUid(*change.uid);
@@ -516,15 +501,11 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
   } else if (change.uid || change.gid) {
     const uid_t uid = change.uid ? config_.ids.StoreUid(*change.uid) : static_cast<uid_t>(-1);
     const gid_t gid = change.gid ? config_.ids.StoreGid(*change.gid) : static_cast<gid_t>(-1);
-    if (::fchownat(real.dirfd, real.name.c_str(), uid, gid,
-                   AT_SYMLINK_NOFOLLOW | (real.name.empty() ? AT_EMPTY_PATH : 0)) != 0) {
-      return FailErrno("chown");
-    }
+    if (::fchownat(real.dirfd, real.path, uid, gid, real.flags) != 0) return FailErrno("chown");
   }
   if (change.mode && !Overrides()) {
-    const int rc = real.name.empty()
-                       ? ::chmod(real.Proc().c_str(), *change.mode & 07777)
-                       : ::fchmodat(real.dirfd, real.name.c_str(), *change.mode & 07777, 0);
+    const int rc = real.Self() ? ::chmod(real.Proc().c_str(), *change.mode & 07777)
+                               : ::fchmodat(real.dirfd, real.path, *change.mode & 07777, 0);
     if (rc != 0) return FailErrno("chmod");
   }
   if (change.size) {
@@ -539,9 +520,8 @@ Result<struct stat> UnionFs::SetAttr(InodeId id, const AttrChange& change) {
     struct timespec times[2];
     times[0] = change.atime ? *change.atime : timespec{0, UTIME_OMIT};
     times[1] = change.mtime ? *change.mtime : timespec{0, UTIME_OMIT};
-    const int rc = real.name.empty()
-                       ? ::utimensat(AT_FDCWD, real.Proc().c_str(), times, 0)
-                       : ::utimensat(real.dirfd, real.name.c_str(), times, AT_SYMLINK_NOFOLLOW);
+    const int rc = real.Self() ? ::utimensat(AT_FDCWD, real.Proc().c_str(), times, 0)
+                               : ::utimensat(real.dirfd, real.path, times, AT_SYMLINK_NOFOLLOW);
     if (rc != 0) return FailErrno("utimens");
   }
   STRATA_ASSIGN_OR_RETURN(struct stat st, Stat(*node));
