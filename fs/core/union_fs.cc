@@ -630,12 +630,6 @@ Result<size_t> UnionFs::FlushCachedWrite(FileHandle& handle,
   return n;
 }
 
-Status UnionFs::OpenDir(InodeId id) {
-  STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
-  if (!node->IsDir()) return Fail(ENOTDIR);
-  return Ok();
-}
-
 Result<std::vector<DirEntry>> UnionFs::ReadDir(InodeId id) {
   STRATA_ASSIGN_OR_RETURN(auto node, Resolve(id));
   if (!node->IsDir()) return Fail(ENOTDIR);

@@ -236,8 +236,6 @@ class UnionFs {
   // EROFS (set, read-only union), or the errno of the real ioctl.
   Status FileAttrIoctl(InodeId id, unsigned cmd, void* data);
 
-  // Checks that ID can be listed. Errors: ESTALE, ENOTDIR.
-  Status OpenDir(InodeId id);
   // The merged listing of directory ID, "." and ".." first, each name once, in a stable order.
   // Errors: ESTALE, ENOTDIR, or the errno reading a layer's directory.
   Result<std::vector<DirEntry>> ReadDir(InodeId id);

@@ -1,26 +1,33 @@
 // Per-session state the op handlers reach through fuse_req_userdata(): the union, the cache
-// policy (immutable once the session starts) and the open handles (internally synchronised).
+// policy (immutable once the session starts), the open files and the listings being read
+// (internally synchronised).
 #pragma once
 
+#include "fs/core/dir_listing.h"
 #include "fs/core/union_fs.h"
 #include "fs/fuse/fuse_api.h"
 #include "fs/fuse/handles.h"
 
 namespace strata::fuse {
 
+// Entries of the directory listings the session keeps for streams still reading them
+// (core/dir_listing.h): 256Ki, some 16 MiB at most, beyond the most recent listing of each of
+// the cache's shards. Streams read to their end keep none.
+inline constexpr size_t kListingBudget = size_t{1} << 18;
+
 struct Context {
   core::UnionFs* fs = nullptr;
-  double entry_timeout = 0;  // seconds the kernel may cache names (and negative lookups)
-  double attr_timeout = 0;   // seconds the kernel may cache attributes
-  bool posix_acl = true;     // let the kernel enforce (and cache) POSIX ACLs
-  bool writeback = false;    // kernel writeback cache: it may read through write-only handles
-  bool io_uring = false;     // FUSE over io_uring when the kernel offers it
+  double entry_timeout = 0;     // seconds the kernel may cache names (and negative lookups)
+  double attr_timeout = 0;      // seconds the kernel may cache attributes
+  bool posix_acl = true;        // let the kernel enforce (and cache) POSIX ACLs
+  bool writeback = false;       // kernel writeback cache: it may read through write-only handles
+  bool io_uring = false;        // FUSE over io_uring when the kernel offers it
   bool io_uring_asked = false;  // -o io_uring: warn when it is not offered
   bool passthrough = false;     // FUSE passthrough for settled files, if the kernel grants it
   int dev_fd = -1;              // the session's /dev/fuse descriptor (backing-file ioctls)
   IoModes io_modes;             // enabled at INIT if passthrough is granted
   HandleRegistry<OpenFile> files;
-  HandleRegistry<DirHandle> dirs;
+  core::DirListings listings{kListingBudget};  // listings streams are reading (ops_dir.cc)
 };
 
 inline Context& Ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }

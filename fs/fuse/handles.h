@@ -1,8 +1,9 @@
-// Open file and directory handles, and the registry that owns them. File handles wrap a
-// core::FileHandle (it follows its node across copy-up); directory handles live here.
+// Open file handles, and the registry that owns them. They wrap a core::FileHandle (it follows
+// its node across copy-up). Directories have none: the kernel reads them without opening
+// (ops_dir.cc).
 //
-// fi->fh carries the handle's address, so the hot path (read, readdir) needs no lookup. The
-// registry owns every handle until release/releasedir removes it; whatever the kernel never
+// fi->fh carries the handle's address, so the hot path (read) needs no lookup. The
+// registry owns every handle until release removes it; whatever the kernel never
 // released (releases are asynchronous and may be dropped at unmount) is freed with the session.
 // Sharded, so opens and releases on different handles rarely share a lock; no lock is held
 // across a reply.
@@ -13,7 +14,6 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
-#include <vector>
 
 #include "fs/base/unique_fd.h"
 #include "fs/core/union_fs.h"
@@ -25,15 +25,6 @@ namespace strata::fuse {
 struct OpenFile {
   std::unique_ptr<core::FileHandle> handle;
   IoModes::Choice mode;
-};
-
-// A directory stream: the merged listing as of its last read at offset 0 (taken then, not at
-// opendir, so what the kernel caches from it is never older than the kernel's own view of the
-// directory when it started filling its cache), and that snapshot's id (ops_dir.cc).
-struct DirHandle {
-  std::mutex mu;  // the kernel serialises readdir per open file; this guards against misuse
-  std::vector<core::DirEntry> entries;  // guarded by mu
-  uint64_t snapshot = 0;                // guarded by mu; 0: none taken yet
 };
 
 template <typename T>

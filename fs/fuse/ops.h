@@ -33,10 +33,9 @@ void OpIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* arg, fuse_f
              unsigned flags, const void* in_buf, size_t in_bufsz, size_t out_bufsz);
 
 // ops_dir.cc
-void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);  // ENOSYS: no OPENDIR
 void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
 void OpReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
-void OpReleasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
 void OpFsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
 
 // ops_file.cc

@@ -15,7 +15,6 @@ fuse_lowlevel_ops MakeOps() {
   ops.opendir = OpOpendir;
   ops.readdir = OpReaddir;
   ops.readdirplus = OpReaddirplus;
-  ops.releasedir = OpReleasedir;
   ops.open = OpOpen;
   ops.read = OpRead;
   ops.flush = OpFlush;

@@ -105,8 +105,8 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
 }
 
 // chattr/lsattr. The kernel sends these for fileattr_get/set (a 4-byte flags word or a struct
-// fsxattr), through a handle it opened itself (for a directory an opendir handle), so the
-// inode is what counts.
+// fsxattr), through a handle it opened itself (for a directory none: ops_dir.cc), so the inode
+// is what counts.
 void OpIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* /*arg*/,
              fuse_file_info* /*fi*/, unsigned flags, const void* in_buf, size_t in_bufsz,
              size_t out_bufsz) {
