@@ -25,6 +25,7 @@ struct Context {
   bool io_uring_asked = false;  // -o io_uring: warn when it is not offered
   bool passthrough = false;     // FUSE passthrough for settled files, if the kernel grants it
   int dev_fd = -1;              // the session's /dev/fuse descriptor (backing-file ioctls)
+  bool no_opendir = false;      // set at INIT: the kernel reads directories unopened
   IoModes io_modes;             // enabled at INIT if passthrough is granted
   HandleRegistry<OpenFile> files;
   core::DirListings listings{kListingBudget};  // listings streams are reading (ops_dir.cc)

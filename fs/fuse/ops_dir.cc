@@ -1,6 +1,7 @@
 // Directory streams with no open: opendir answers ENOSYS, so the kernel stops sending OPENDIR
 // and RELEASEDIR (two round trips per directory a walk enters) and caches listings itself
-// (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR, its default without opendir). Each read at offset 0
+// (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR, its default without opendir; on a kernel without that
+// support opendir answers so, with no handle). Each read at offset 0
 // (the first one, rewinddir) takes a listing; reads at other offsets continue the listing
 // their offset names (core/dir_listing.h), so offsets are stable and telldir/seekdir work.
 //
@@ -94,8 +95,15 @@ void ServeReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool p
 
 }  // namespace
 
-void OpOpendir(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* /*fi*/) {
-  Serve(req, "opendir", [&](Reply& r) { r.Err(ENOSYS); });
+void OpOpendir(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
+  Serve(req, "opendir", [&](Reply& r) {
+    if (Ctx(req).no_opendir) return (void)r.Err(ENOSYS);
+    // A kernel that must open directories: what it would assume without opendir, no handle.
+    fi->fh = 0;
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+    r.Open(*fi);
+  });
 }
 
 void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* /*fi*/) {

@@ -100,8 +100,11 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
 #else
   const uint64_t offered = conn->capable, wanted = conn->want;
 #endif
-  STRATA_LOG(kDebug) << "init: capabilities wanted 0x" << std::hex << wanted << " of 0x"
-                     << offered << " offered (libfuse FUSE_CAP_* bits)";
+  // Directories read without OPENDIR/RELEASEDIR once opendir answers ENOSYS (ops_dir.cc), on
+  // every kernel since 5.1.
+  ctx.no_opendir = (offered & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
+  STRATA_LOG(kDebug) << "init: capabilities wanted 0x" << std::hex << wanted << " of 0x" << offered
+                     << " offered (libfuse FUSE_CAP_* bits)";
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
