@@ -1,9 +1,9 @@
 // Directory streams with no open: opendir answers ENOSYS, so the kernel stops sending OPENDIR
 // and RELEASEDIR (two round trips per directory a walk enters) and caches listings itself
-// (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR, its default without opendir; on a kernel without that
-// support opendir answers so, with no handle). Each read at offset 0
-// (the first one, rewinddir) takes a listing; reads at other offsets continue the listing
-// their offset names (core/dir_listing.h), so offsets are stable and telldir/seekdir work.
+// (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR, its default without opendir; a kernel without that
+// support gets an opendir reply saying so, with no handle). Each read at offset 0 (the first
+// one, rewinddir) takes a listing; reads at other offsets continue the listing their offset
+// names (core/dir_listing.h), so offsets are stable and telldir/seekdir work.
 //
 // Why at the read at offset 0: the kernel drops its cached listing when a name in the
 // directory changes, by comparing a version it samples when it starts filling the cache, just

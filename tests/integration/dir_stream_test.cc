@@ -126,17 +126,6 @@ std::string LongName(const std::string& prefix, int i) {
   return prefix + std::to_string(i) + std::string(40, 'x');  // fewer entries per read
 }
 
-// Requests with OPCODE ("OPENDIR") in the daemon's trace TRACE after FROM.
-int Requests(const std::string& trace, size_t from, const std::string& opcode) {
-  const std::string needle = "opcode: " + opcode + " (";
-  int n = 0;
-  for (size_t at = trace.find(needle, from); at != std::string::npos;
-       at = trace.find(needle, at + 1)) {
-    ++n;
-  }
-  return n;
-}
-
 // Names under PATH, recursively (directories entered by their fd, as find does).
 void Walk(const std::string& path, std::vector<std::string>* names) {
   std::string err;
@@ -166,27 +155,28 @@ TEST_F(DirStreamTest, DirectoriesAreReadWithoutOpensAndListedFromTheKernelsCache
   Walk(M("t"), &first);
   EXPECT_EQ(first.size(), 30u * 6);
   const std::string after_first = mount_->Stderr();
-  EXPECT_LE(Requests(after_first, 0, "OPENDIR"), 1);
-  EXPECT_EQ(Requests(after_first, 0, "RELEASEDIR"), 0);
-  EXPECT_GE(Requests(after_first, 0, "READDIRPLUS") + Requests(after_first, 0, "READDIR"), 31);
+  EXPECT_LE(TraceRequests(after_first, 0, "OPENDIR"), 1);
+  EXPECT_EQ(TraceRequests(after_first, 0, "RELEASEDIR"), 0);
+  EXPECT_GE(TraceRequests(after_first, 0, "READDIRPLUS") + TraceRequests(after_first, 0, "READDIR"),
+            31);
   Walk(M("t"), &second);
   EXPECT_EQ(second, first);
   const std::string after_second = mount_->Stderr();
-  EXPECT_EQ(Requests(after_second, after_first.size(), "READDIRPLUS"), 0);
-  EXPECT_EQ(Requests(after_second, after_first.size(), "READDIR"), 0);
-  EXPECT_EQ(Requests(after_second, after_first.size(), "OPENDIR"), 0);
+  EXPECT_EQ(TraceRequests(after_second, after_first.size(), "READDIRPLUS"), 0);
+  EXPECT_EQ(TraceRequests(after_second, after_first.size(), "READDIR"), 0);
+  EXPECT_EQ(TraceRequests(after_second, after_first.size(), "OPENDIR"), 0);
   ASSERT_EQ(::unlink(M("t/d7/f3").c_str()), 0);
   const size_t before_third = mount_->Stderr().size();
   Walk(M("t"), &third);
   EXPECT_EQ(third.size(), first.size() - 1);
   EXPECT_EQ(std::count(third.begin(), third.end(), M("t/d7/f3")), 0);
   const std::string after_third = mount_->Stderr();
-  EXPECT_GE(Requests(after_third, before_third, "READDIRPLUS") +
-                Requests(after_third, before_third, "READDIR"),
+  EXPECT_GE(TraceRequests(after_third, before_third, "READDIRPLUS") +
+                TraceRequests(after_third, before_third, "READDIR"),
             1)
       << "the changed directory is read again";
-  EXPECT_LE(Requests(after_third, before_third, "READDIRPLUS") +
-                Requests(after_third, before_third, "READDIR"),
+  EXPECT_LE(TraceRequests(after_third, before_third, "READDIRPLUS") +
+                TraceRequests(after_third, before_third, "READDIR"),
             2)
       << "only it (its listing, then its end)";
 }

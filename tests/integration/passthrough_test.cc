@@ -21,17 +21,6 @@
 namespace strata::testing {
 namespace {
 
-// Requests with OPCODE ("READ", "WRITE") in the part of TRACE after FROM.
-int Requests(const std::string& trace, size_t from, const std::string& opcode) {
-  const std::string needle = "opcode: " + opcode + " (";
-  int n = 0;
-  for (size_t at = trace.find(needle, from); at != std::string::npos;
-       at = trace.find(needle, at + 1)) {
-    ++n;
-  }
-  return n;
-}
-
 // Drops what the page cache holds of FD's file (this mount's pages, not the real file's), so
 // a cached-mode read has to ask the daemon.
 void DropPages(int fd) { ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0); }
@@ -77,8 +66,8 @@ class PassthroughTest : public ::testing::Test {
     const size_t from = m.Stderr().size();
     const std::string data = Pattern(2 << 20, 'a');
     {
-      UniqueFd fd(::open((mnt_ + "/" + name).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                         0644));
+      UniqueFd fd(
+          ::open((mnt_ + "/" + name).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
       EXPECT_TRUE(fd);
       EXPECT_EQ(::write(fd.Get(), data.data(), data.size()), static_cast<ssize_t>(data.size()));
       EXPECT_EQ(::fsync(fd.Get()), 0);
@@ -88,7 +77,7 @@ class PassthroughTest : public ::testing::Test {
     DropPages(fd.Get());
     EXPECT_TRUE(PreadAll(fd.Get()) == data) << "the data read back differs";
     const std::string trace = m.Stderr();
-    return {Requests(trace, from, "READ"), Requests(trace, from, "WRITE")};
+    return {TraceRequests(trace, from, "READ"), TraceRequests(trace, from, "WRITE")};
   }
 
   TempDir dir_;
@@ -124,7 +113,7 @@ TEST_F(PassthroughTest, ReadOnlyUnionIsReadByTheKernel) {
   ASSERT_TRUE(fd);
   DropPages(fd.Get());
   EXPECT_TRUE(PreadAll(fd.Get()) == lower_data_);
-  EXPECT_EQ(Requests(m->Stderr(), from, "READ"), 0);
+  EXPECT_EQ(TraceRequests(m->Stderr(), from, "READ"), 0);
   fd.Reset();
   EXPECT_EQ(m->Stop(), 0);
 }
@@ -141,7 +130,8 @@ TEST_F(PassthroughTest, LowerReadersFollowACopyUpAndAllOpensAgree) {
   ASSERT_TRUE(reader);
   DropPages(reader.Get());
   EXPECT_TRUE(PreadAll(reader.Get()) == lower_data_);
-  EXPECT_GT(Requests(m->Stderr(), from, "READ"), 0) << "a lower file is read through the daemon";
+  EXPECT_GT(TraceRequests(m->Stderr(), from, "READ"), 0)
+      << "a lower file is read through the daemon";
 
   {
     UniqueFd writer(::open(path.c_str(), O_RDWR | O_CLOEXEC));  // copies up
@@ -182,8 +172,8 @@ TEST_F(PassthroughTest, LowerReadersFollowACopyUpAndAllOpensAgree) {
   ASSERT_EQ(::stat((dir_ / "upper/lower-file").c_str(), &real), 0);
   EXPECT_EQ(real.st_size, after.st_size);
   const std::string trace = m->Stderr();
-  EXPECT_EQ(Requests(trace, from, "READ"), 0);
-  EXPECT_EQ(Requests(trace, from, "WRITE"), 0);
+  EXPECT_EQ(TraceRequests(trace, from, "READ"), 0);
+  EXPECT_EQ(TraceRequests(trace, from, "WRITE"), 0);
   ::munmap(map, 4096);
   writer.Reset();
   second.Reset();
@@ -205,7 +195,7 @@ TEST_F(PassthroughTest, AnOpenLowerReaderKeepsTheFileWithTheDaemon) {
   UniqueFd upper_reader(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   ASSERT_TRUE(upper_reader) << "an open in the wrong mode fails with EIO: " << std::strerror(errno);
   ASSERT_EQ(::pwrite(writer.Get(), "DAEMON", 6, 100), 6);
-  EXPECT_GT(Requests(m->Stderr(), from, "WRITE"), 0);
+  EXPECT_GT(TraceRequests(m->Stderr(), from, "WRITE"), 0);
   for (int fd : {reader.Get(), upper_reader.Get()}) {
     char got[7] = {};
     ASSERT_EQ(::pread(fd, got, 6, 100), 6);

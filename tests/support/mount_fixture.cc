@@ -78,6 +78,16 @@ std::string MountFsType(const std::string& path) {
 
 }  // namespace
 
+int TraceRequests(const std::string& trace, size_t from, const std::string& opcode) {
+  const std::string needle = "opcode: " + opcode + " (";
+  int n = 0;
+  for (size_t at = trace.find(needle, from); at != std::string::npos;
+       at = trace.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
 std::string PreadAll(int fd) {
   std::string out;
   char buf[65536];

@@ -27,6 +27,10 @@ struct CommandResult {
 // Everything FD's file holds, read with pread from offset 0 (FD's offset is left alone).
 std::string PreadAll(int fd);
 
+// Requests with OPCODE ("READ", "OPENDIR") in the part after FROM of TRACE, a daemon's request
+// trace (-d: its stderr).
+int TraceRequests(const std::string& trace, size_t from, const std::string& opcode);
+
 // Runs ARGV (argv[0] is a path) to completion with a time limit, capturing output. On timeout
 // the child is killed with SIGKILL.
 CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_ms = 60000);
