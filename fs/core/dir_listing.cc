@@ -49,11 +49,12 @@ std::shared_ptr<const DirListing> DirListings::Find(uint64_t dir, uint32_t id) {
   return it->second.listing;
 }
 
-void DirListings::Drop(uint32_t id) {
-  std::shared_ptr<const DirListing> doomed;
+void DirListings::Finish(uint32_t id) {
   Shard& shard = ShardOf(id);
   std::lock_guard lock(shard.mu);
-  if (auto it = shard.slots.find(id); it != shard.slots.end()) doomed = Erase(shard, it);
+  if (auto it = shard.slots.find(id); it != shard.slots.end()) {
+    shard.lru.splice(shard.lru.end(), shard.lru, it->second.at);
+  }
 }
 
 size_t DirListings::Size() {

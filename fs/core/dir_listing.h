@@ -12,13 +12,15 @@
 // would list a name removed before it started. An offset that names its listing is only ever
 // found in a cache filled from that same listing; elsewhere the kernel asks this daemon.
 //
-// DirListings keeps the listings being read. One is dropped when a read finds nothing left in
-// it (the end, for the kernel), or when the budget needs room (the least recently read first;
-// the most recent of each shard always stays). A read that names a listing no longer kept is
-// served from a new listing at the same index, as a stream over a directory that changed
-// meanwhile may be: POSIX leaves names added or removed since opendir or rewinddir
-// unspecified, but a name that stayed could then be skipped or repeated, so the budget makes
-// this rare (streams read to their end hold nothing; only abandoned or huge ones count).
+// DirListings keeps the listings being read, within a budget: when it needs room, the ones read
+// to their end go first, then the least recently read (the most recent of each shard always
+// stays). A listing read to its end is kept that long because another stream may still go on
+// with it: one that read its start from the kernel's cache (filled from this listing) and
+// comes here once a change made the kernel drop that cache. A read that names a listing no
+// longer kept is served from a new listing at the same index, as a stream over a directory
+// that changed meanwhile may be: POSIX leaves names added or removed since opendir or
+// rewinddir unspecified, but a name that stayed could then be skipped or repeated, so the
+// budget makes this rare.
 #pragma once
 
 #include <sys/types.h>
@@ -65,8 +67,9 @@ class DirListings {
   std::shared_ptr<const DirListing> Take(uint64_t dir, std::vector<DirEntry> entries);
   // The kept listing ID of directory DIR, or null.
   std::shared_ptr<const DirListing> Find(uint64_t dir, uint32_t id);
-  // Drops listing ID (a read reached its end).
-  void Drop(uint32_t id);
+  // Listing ID was read to its end: it becomes the first to drop. Not dropped now: another
+  // stream may have read its start from the kernel's cache and go on with it here.
+  void Finish(uint32_t id);
   // Entries kept, for tests.
   size_t Size();
 

@@ -10,10 +10,9 @@
 
 namespace strata::fuse {
 
-// Entries of the directory listings the session keeps for streams still reading them
-// (core/dir_listing.h): 256Ki, some 16 MiB at most, beyond the most recent listing of each of
-// the cache's shards. Streams read to their end keep none.
-inline constexpr size_t kListingBudget = size_t{1} << 18;
+// Entries of the directory listings the session keeps (core/dir_listing.h): 128Ki, some
+// 8 MiB, beyond the most recent listing of each of the cache's shards.
+inline constexpr size_t kListingBudget = size_t{1} << 17;
 
 struct Context {
   core::UnionFs* fs = nullptr;
@@ -28,7 +27,7 @@ struct Context {
   bool no_opendir = false;      // set at INIT: the kernel reads directories unopened
   IoModes io_modes;             // enabled at INIT if passthrough is granted
   HandleRegistry<OpenFile> files;
-  core::DirListings listings{kListingBudget};  // listings streams are reading (ops_dir.cc)
+  core::DirListings listings{kListingBudget};  // what streams read (ops_dir.cc)
 };
 
 inline Context& Ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }

@@ -75,10 +75,10 @@ Result<size_t> FillDirBuffer(fuse_req_t req, fuse_ino_t ino, off_t off, bool plu
     }
     pos += need;
   }
-  // Nothing left: the end, for the kernel, so the stream is done with the listing (a read past
-  // it lists anew). Not at the read that returns the last entries: the kernel may use only
-  // some of them (as many as the caller's buffer takes) and read the rest again.
-  if (pos == 0) ctx.listings.Drop(listing->id);
+  // Nothing left: the end, for the kernel. Not at the read that returns the last entries: the
+  // kernel may use only some of them (as many as the caller's buffer takes) and read the rest
+  // again.
+  if (pos == 0) ctx.listings.Finish(listing->id);
   return pos;
 }
 

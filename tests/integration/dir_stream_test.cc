@@ -3,7 +3,8 @@
 // cache at any offset the cache holds; a stream must list every name that stays exactly once
 // and no name removed before it started, however other streams and names change meanwhile,
 // also through small getdents64 buffers (many reads per listing). Several processes at once
-// against one daemon; in scripts/test also against its TSan build.
+// against one daemon, over /dev/fuse, io_uring and with few directory fds; in scripts/test also
+// against its TSan build.
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -86,14 +88,23 @@ class DirStreamTest : public ::testing::Test {
       EXPECT_EQ(mount_->Stop(), 0) << "stratafs stderr: " << mount_->Stderr();
     }
   }
-  // DEBUG: the daemon's request trace (-d) in its stderr.
-  void Mount(bool debug = false) {
-    const std::string opts =
+  // DEBUG: the daemon's request trace (-d) in its stderr. MODE: a mode's options, or
+  // "default" ("io_uring" also switches the kernel's enable_uring on while the mount lasts).
+  void Mount(bool debug = false, const std::string& mode = "default") {
+    std::string opts =
         LowerdirOption({dir_ / "l0"}) + ",upperdir=" + (dir_ / "u") + ",workdir=" + (dir_ / "w");
+    if (mode != "default") opts += "," + mode;
     std::vector<std::string> args{"-o", opts};
     if (debug) args.insert(args.begin(), "-d");
+    if (mode == "io_uring") {
+      uring_.emplace();
+      ASSERT_TRUE(uring_->ok()) << uring_->error();
+    }
     mount_ = std::make_unique<StrataMount>(args, mnt_);
     ASSERT_TRUE(mount_->ok()) << mount_->error();
+    if (uring_) {
+      ASSERT_TRUE(HoldsIoUring(mount_->pid())) << "the daemon serves over /dev/fuse";
+    }
   }
   std::string M(const std::string& rel) const { return mnt_ + "/" + rel; }
   // Waits for every child; returns their failures ("" if none).
@@ -118,8 +129,23 @@ class DirStreamTest : public ::testing::Test {
 
   TempDir dir_;
   const std::string mnt_ = dir_ / "mnt";
+  std::optional<FuseUringEnabled> uring_;  // outlives the mount
   std::unique_ptr<StrataMount> mount_;
   std::vector<pid_t> children_;
+};
+
+// The same in the modes that change how requests reach the daemon or how it reaches the
+// directories: /dev/fuse, io_uring, and few directory fds (reopened all the time).
+class DirStreamModesTest : public DirStreamTest, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void SetUp() override {
+    DirStreamTest::SetUp();
+    if (IsSkipped()) return;
+    if (std::string(GetParam()) == "io_uring" && DaemonLibfuseMinor() < 18) {
+      GTEST_SKIP() << "libfuse before 3.18 has no io_uring";
+    }
+  }
+  void MountInMode() { Mount(/*debug=*/false, GetParam()); }
 };
 
 std::string LongName(const std::string& prefix, int i) {
@@ -150,7 +176,7 @@ TEST_F(DirStreamTest, DirectoriesAreReadWithoutOpensAndListedFromTheKernelsCache
   for (int d = 0; d < 30; ++d) {
     for (int f = 0; f < 5; ++f) l0.File("t/d" + std::to_string(d) + "/f" + std::to_string(f));
   }
-  Mount(/*debug=*/true);
+  ASSERT_NO_FATAL_FAILURE(Mount(/*debug=*/true));
   std::vector<std::string> first, second, third;
   Walk(M("t"), &first);
   EXPECT_EQ(first.size(), 30u * 6);
@@ -185,10 +211,10 @@ TEST_F(DirStreamTest, DirectoriesAreReadWithoutOpensAndListedFromTheKernelsCache
 // filling it, a name is removed, stream W reads all but the end from this daemon (the cache is
 // incomplete), X completes the cache, and W reads on: from the cache if W's offset is in it.
 // W must not list the removed name (it would if offsets meant the same entry in every listing).
-TEST_F(DirStreamTest, AStreamNeverGoesOnInACacheFilledBeforeItStarted) {
+TEST_P(DirStreamModesTest, AStreamNeverGoesOnInACacheFilledBeforeItStarted) {
   LayerBuilder l0(dir_ / "l0");
   for (int i = 0; i < 20; ++i) l0.File("d/n" + std::to_string(i), "x");
-  Mount();
+  ASSERT_NO_FATAL_FAILURE(MountInMode());
   for (int round = 0; round < 20; ++round) {
     // A change first, so the kernel's cache is refilled from this round's reads.
     ASSERT_TRUE(std::ofstream(M("d/new" + std::to_string(round))) << "y");
@@ -225,13 +251,55 @@ TEST_F(DirStreamTest, AStreamNeverGoesOnInACacheFilledBeforeItStarted) {
   }
 }
 
+// A stream that read its start from the kernel's cache goes on at this daemon once a change
+// made the kernel refill that cache from a newer listing: it must go on with the listing its
+// offsets name (read to its end by another stream), not at the same index of a newer one,
+// where a name created before its position would make it repeat one.
+TEST_P(DirStreamModesTest, AStreamServedFromTheCacheGoesOnWithItsOwnListing) {
+  LayerBuilder l0(dir_ / "l0");
+  for (int i = 0; i < 40; ++i) l0.File("d/" + LongName("low", i), "x");
+  ASSERT_NO_FATAL_FAILURE(MountInMode());
+  for (int round = 0; round < 5; ++round) {
+    std::vector<std::string> all;
+    std::string err;
+    ASSERT_TRUE(ForEachName(
+        M("d"), [&](const std::string& n) { all.push_back(n); }, &err))
+        << err;  // the kernel's cache, complete
+    UniqueFd b(::open(M("d").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(b);
+    std::vector<std::string> seen;
+    alignas(8) char buf[512];  // a few entries: B stops early in the listing
+    auto read_b = [&] {
+      const long n = ::syscall(SYS_getdents64, b.Get(), buf, sizeof buf);
+      for (long pos = 0; pos < n;) {
+        auto* de = reinterpret_cast<LinuxDirent64*>(buf + pos);
+        seen.push_back(de->d_name);
+        pos += de->d_reclen;
+      }
+      return n;
+    };
+    ASSERT_GT(read_b(), 0);
+    ASSERT_TRUE(std::ofstream(M("d/new" + std::to_string(round))) << "y");  // listed first
+    std::vector<std::string> again;  // refills the kernel's cache
+    ASSERT_TRUE(ForEachName(
+        M("d"), [&](const std::string& n) { again.push_back(n); }, &err))
+        << err;
+    ASSERT_EQ(again.size(), all.size() + 1);
+    while (read_b() > 0) {
+    }
+    std::set<std::string> distinct(seen.begin(), seen.end());
+    EXPECT_EQ(distinct.size(), seen.size()) << "a name listed twice, round " << round;
+    for (const std::string& n : all) EXPECT_EQ(distinct.count(n), 1u) << n << ", round " << round;
+  }
+}
+
 // `rm -rf`: every name is removed right after it is read, so each read of the stream lists a
 // directory changed since the one before. Every name must be seen exactly once and the
 // directory end empty (an index-based offset would skip as many names as were removed).
-TEST_F(DirStreamTest, RemovingEachNameAsItIsReadSkipsNone) {
+TEST_P(DirStreamModesTest, RemovingEachNameAsItIsReadSkipsNone) {
   LayerBuilder l0(dir_ / "l0");
   for (int i = 0; i < 1500; ++i) l0.File("d/" + LongName("low", i), "x");
-  Mount();
+  ASSERT_NO_FATAL_FAILURE(MountInMode());
   std::set<std::string> all;
   for (int i = 0; i < 1500; ++i) all.insert(LongName("low", i));
   for (int i = 0; i < 1500; ++i) {
@@ -266,12 +334,12 @@ TEST_F(DirStreamTest, RemovingEachNameAsItIsReadSkipsNone) {
 // Processes create and remove other names (lower ones whited out and recreated, upper ones
 // made and unlinked, renames among them) while others list: every listing holds each name that
 // stays exactly once, and nothing overlay-private.
-TEST_F(DirStreamTest, NamesThatStayAreListedOnceWhileOthersChange) {
+TEST_P(DirStreamModesTest, NamesThatStayAreListedOnceWhileOthersChange) {
   constexpr int kStay = 600, kChurn = 300, kChurners = 2, kListers = 2;
   LayerBuilder l0(dir_ / "l0");
   for (int i = 0; i < kStay; ++i) l0.File("d/" + LongName("stay", i), "s");
   for (int i = 0; i < kChurn; ++i) l0.File("d/" + LongName("churn", i), "c");
-  Mount();
+  ASSERT_NO_FATAL_FAILURE(MountInMode());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   for (int c = 0; c < kChurners; ++c) {
     Start([&, c]() -> std::string {
@@ -322,6 +390,10 @@ TEST_F(DirStreamTest, NamesThatStayAreListedOnceWhileOthersChange) {
   }
   EXPECT_EQ(Reap(), "");
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, DirStreamModesTest,
+                         ::testing::Values("default", "io_uring", "dir_fds=8"),
+                         [](const auto& info) { return ModeName(info.param); });
 
 }  // namespace
 }  // namespace strata::testing

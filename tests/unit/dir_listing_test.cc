@@ -1,6 +1,6 @@
 // fs/core/dir_listing.h: offsets name their listing and index (positive, distinct across
 // listings of one directory), and the cache keeps what streams are reading within its budget,
-// finds a listing only for its own directory, and drops what was read to its end.
+// finds a listing only for its own directory, and drops what was read to its end first.
 #include "fs/core/dir_listing.h"
 
 #include <dirent.h>
@@ -48,17 +48,23 @@ TEST(DirListingTest, FindsAListingOnlyForItsDirectory) {
   EXPECT_EQ(cache.Size(), 12u);
 }
 
-TEST(DirListingTest, DropsWhatWasReadToItsEnd) {
-  DirListings cache(1000);
-  auto old = cache.Take(5, Entries(10));
-  auto now = cache.Take(5, Entries(10));
-  cache.Drop(old->id);
-  EXPECT_EQ(cache.Find(5, old->id), nullptr);
-  EXPECT_EQ(cache.Find(5, now->id), now) << "another stream's listing stays";
-  EXPECT_EQ(old->entries.size(), 12u) << "a reader still holding it keeps it valid";
-  cache.Drop(now->id);
-  cache.Drop(now->id);  // twice: harmless
-  EXPECT_EQ(cache.Size(), 0u);
+TEST(DirListingTest, ListingsReadToTheirEndAreDroppedFirst) {
+  DirListings cache(8 * 100);               // 100 entries per shard; ids are consecutive, 8 shards
+  auto done = cache.Take(5, Entries(38));   // 40 entries
+  std::shared_ptr<const DirListing> other;  // the next one in the same shard
+  for (int i = 0; i < 8; ++i) other = cache.Take(6, Entries(38));
+  ASSERT_EQ(done->id % 8, other->id % 8);
+  ASSERT_NE(cache.Find(5, done->id), nullptr);  // read last: the most recent of the two
+  cache.Finish(done->id);
+  cache.Finish(done->id);  // twice: harmless
+  EXPECT_EQ(cache.Size(), 9u * 40) << "kept while there is room";
+  std::shared_ptr<const DirListing> third;
+  for (int i = 0; i < 8; ++i) third = cache.Take(7, Entries(38));
+  ASSERT_EQ(third->id % 8, done->id % 8);
+  EXPECT_EQ(cache.Find(5, done->id), nullptr) << "finished: dropped first";
+  EXPECT_NE(cache.Find(6, other->id), nullptr) << "unfinished, though read less recently";
+  EXPECT_EQ(done->entries.size(), 40u) << "a reader still holding it keeps it valid";
+  cache.Finish(12345);  // unknown: harmless
 }
 
 TEST(DirListingTest, StaysWithinBudgetDroppingTheLeastRecentlyRead) {
