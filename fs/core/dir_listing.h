@@ -62,8 +62,8 @@ class DirListings {
   // BUDGET: entries of kept listings in all (beyond the most recent of each shard).
   explicit DirListings(size_t budget);
 
-  // Names ENTRIES (a listing of directory DIR) with a fresh id and keeps it; drops the least
-  // recently read listings while its shard is over its budget.
+  // Names ENTRIES (a listing of directory DIR) with a fresh id and keeps it; drops listings
+  // while its shard is over its budget (those read to their end, then the least recently read).
   std::shared_ptr<const DirListing> Take(uint64_t dir, std::vector<DirEntry> entries);
   // The kept listing ID of directory DIR, or null.
   std::shared_ptr<const DirListing> Find(uint64_t dir, uint32_t id);

@@ -43,22 +43,31 @@ struct LinuxDirent64 {
   char d_name[];
 };
 
+// One getdents64 of open directory FD into a SIZE-byte buffer: appends the names it returned
+// to *NAMES (if given); returns its result (bytes, 0 at the end, -1 with errno).
+long ReadNames(int fd, size_t size, std::vector<std::string>* names) {
+  std::vector<char> buf(size);  // vector storage is aligned for the dirent's 8-byte fields
+  const long n = ::syscall(SYS_getdents64, fd, buf.data(), buf.size());
+  for (long pos = 0; pos < n;) {
+    auto* de = reinterpret_cast<LinuxDirent64*>(buf.data() + pos);
+    if (names != nullptr) names->push_back(de->d_name);
+    pos += de->d_reclen;
+  }
+  return n;
+}
+
 // Calls FN with each name of directory PATH (an open fd, read through getdents64 with a small
 // buffer) as soon as it is read. False (with *ERR) if opening or reading failed.
 bool ForEachName(const std::string& path, const std::function<void(const std::string&)>& fn,
                  std::string* err) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return *err = "open " + path + ": " + std::strerror(errno), false;
-  alignas(8) char buf[kSmallBuffer];
   for (;;) {
-    const long n = ::syscall(SYS_getdents64, fd.Get(), buf, sizeof buf);
+    std::vector<std::string> names;
+    const long n = ReadNames(fd.Get(), kSmallBuffer, &names);
     if (n < 0) return *err = "getdents64: " + std::string(std::strerror(errno)), false;
     if (n == 0) return true;
-    for (long pos = 0; pos < n;) {
-      auto* de = reinterpret_cast<LinuxDirent64*>(buf + pos);
-      fn(de->d_name);
-      pos += de->d_reclen;
-    }
+    for (const std::string& name : names) fn(name);
   }
 }
 
@@ -218,33 +227,19 @@ TEST_P(DirStreamModesTest, AStreamNeverGoesOnInACacheFilledBeforeItStarted) {
   for (int round = 0; round < 20; ++round) {
     // A change first, so the kernel's cache is refilled from this round's reads.
     ASSERT_TRUE(std::ofstream(M("d/new" + std::to_string(round))) << "y");
-    alignas(8) char buf[32768];
+    constexpr size_t kBig = 32768;  // every entry in one read
     UniqueFd x(::open(M("d").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     ASSERT_TRUE(x);
-    const long got = ::syscall(SYS_getdents64, x.Get(), buf, sizeof buf);  // all but the end
-    ASSERT_GT(got, 0);
-    std::string last;
-    for (long pos = 0; pos < got;) {
-      auto* de = reinterpret_cast<LinuxDirent64*>(buf + pos);
-      last = de->d_name;
-      pos += de->d_reclen;
-    }
+    std::vector<std::string> by_x;
+    ASSERT_GT(ReadNames(x.Get(), kBig, &by_x), 0);  // all but the end
+    const std::string last = by_x.back();
     ASSERT_EQ(::unlink(M("d/" + last).c_str()), 0) << last << ": " << std::strerror(errno);
     UniqueFd w(::open(M("d").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     ASSERT_TRUE(w);
     std::vector<std::string> seen;
-    auto read_w = [&] {
-      const long n = ::syscall(SYS_getdents64, w.Get(), buf, sizeof buf);
-      for (long pos = 0; pos < n;) {
-        auto* de = reinterpret_cast<LinuxDirent64*>(buf + pos);
-        seen.push_back(de->d_name);
-        pos += de->d_reclen;
-      }
-      return n;
-    };
-    ASSERT_GT(read_w(), 0);
-    ASSERT_EQ(::syscall(SYS_getdents64, x.Get(), buf, sizeof buf), 0);  // X completes the cache
-    while (read_w() > 0) {
+    ASSERT_GT(ReadNames(w.Get(), kBig, &seen), 0);
+    ASSERT_EQ(ReadNames(x.Get(), kBig, nullptr), 0);  // X completes the cache
+    while (ReadNames(w.Get(), kBig, &seen) > 0) {
     }
     for (const std::string& n : seen) EXPECT_NE(n, last) << "round " << round;
     EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), seen.size());
@@ -268,24 +263,15 @@ TEST_P(DirStreamModesTest, AStreamServedFromTheCacheGoesOnWithItsOwnListing) {
     UniqueFd b(::open(M("d").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     ASSERT_TRUE(b);
     std::vector<std::string> seen;
-    alignas(8) char buf[512];  // a few entries: B stops early in the listing
-    auto read_b = [&] {
-      const long n = ::syscall(SYS_getdents64, b.Get(), buf, sizeof buf);
-      for (long pos = 0; pos < n;) {
-        auto* de = reinterpret_cast<LinuxDirent64*>(buf + pos);
-        seen.push_back(de->d_name);
-        pos += de->d_reclen;
-      }
-      return n;
-    };
-    ASSERT_GT(read_b(), 0);
+    constexpr size_t kFew = 512;  // a few entries: B stops early in the listing
+    ASSERT_GT(ReadNames(b.Get(), kFew, &seen), 0);
     ASSERT_TRUE(std::ofstream(M("d/new" + std::to_string(round))) << "y");  // listed first
     std::vector<std::string> again;  // refills the kernel's cache
     ASSERT_TRUE(ForEachName(
         M("d"), [&](const std::string& n) { again.push_back(n); }, &err))
         << err;
     ASSERT_EQ(again.size(), all.size() + 1);
-    while (read_b() > 0) {
+    while (ReadNames(b.Get(), kFew, &seen) > 0) {
     }
     std::set<std::string> distinct(seen.begin(), seen.end());
     EXPECT_EQ(distinct.size(), seen.size()) << "a name listed twice, round " << round;
