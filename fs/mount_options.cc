@@ -147,6 +147,11 @@ Status ApplyOption(const std::string& item, MountOptions* o) {
     o->dir_fds = n;
     return Ok();
   }
+  if (key == "max_nodes") {
+    STRATA_ASSIGN_OR_RETURN(uint32_t n, ParseU32(value, key));
+    o->max_nodes = n;
+    return Ok();
+  }
   if (key == "context") return o->context = value, Ok();
   if (key == "redirect_dir") return o->redirect_dir = value, Ok();
   if (key == "metacopy") {

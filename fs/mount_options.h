@@ -70,6 +70,9 @@ struct MountOptions {
   // dir_fds=N: how many directories' fds may stay open (core::UnionConfig::dir_fd_budget);
   // unset: a quarter of the soft RLIMIT_NOFILE.
   std::optional<uint32_t> dir_fds;
+  // max_nodes=N: how many nodes the kernel may hold before it is asked to drop unused ones
+  // (fuse/node_pruner.h); 0: no bound. Unset: fuse::kDefaultMaxNodes.
+  std::optional<uint32_t> max_nodes;
   bool read_only = false;  // "ro", or no upperdir
 
   // Options for the kernel / libfuse, passed through (allow_other, nosuid, ...).

@@ -194,6 +194,8 @@ struct Inode {
   // Non-directories: set once the node is seen with several links; from then on the kernel is
   // not let cache its attributes on a writable mount (UnionFs::KernelMayCacheAttr).
   std::atomic<bool> several_links{false};
+  // Asked for by a request since the table's pruning clock last passed it (InodeTable).
+  std::atomic<bool> used{false};
   const std::unique_ptr<DirState> dir;  // directories only
 
   bool IsDir() const { return S_ISDIR(type); }

@@ -17,13 +17,23 @@
 // and its id encodes that shard, so Get, Ref
 // and Forget take exactly one shard lock, held only for the map operation (never across a
 // syscall or a FUSE reply). Lock order: a thread holds at most one shard lock at a time.
+//
+// A bound (fuse/node_pruner.h): the kernel decides when it forgets a node, but can be asked to
+// drop the ones it holds and is not using. Each shard keeps its ids in publication order and
+// PruneCandidates sweeps them as a clock: a node a request asked for since the hand last passed
+// it (Inode::used) is skipped once, the others are named; every live id goes back behind the
+// hand, since the kernel keeps the nodes it is using and only its forget removes one.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "fs/core/inode.h"
 
@@ -61,8 +71,17 @@ class InodeTable {
   // Subtracts `n` lookups; erases the node at zero. Unknown ids and the root are ignored.
   void Forget(InodeId id, uint64_t n);
 
-  // Number of published nodes, root included (a snapshot; for tests and stats).
-  size_t Size() const;
+  // Number of published nodes, root included (a snapshot).
+  size_t Size() const { return count_.load(std::memory_order_relaxed) + 1; }
+
+  // ON_OVER runs (on the publishing thread, no lock held) when a publication takes Size() past
+  // BUDGET, then not again until ReArm(). Set before the table is used; 0 disables it.
+  void SetBudget(size_t budget, std::function<void()> on_over);
+  void ReArm() { over_.store(false, std::memory_order_seq_cst); }
+
+  // Up to N published nodes (never the root) not asked for since the clock last passed them,
+  // oldest first within each shard; the shards take turns.
+  std::vector<InodeId> PruneCandidates(size_t n);
 
  private:
   static constexpr unsigned kShardBits = 6;
@@ -77,6 +96,7 @@ class InodeTable {
     uint64_t next_seq = 1;                          // guarded by mu
     std::unordered_map<uint64_t, Slot> by_id;       // guarded by mu
     std::unordered_map<uint64_t, uint64_t> by_key;  // st_ino -> id; guarded by mu
+    std::deque<uint64_t> clock;  // ids, live and forgotten, the hand at the front; guarded by mu
   };
 
   static size_t ShardOfKey(uint64_t key) { return HashKey(key) & (kShards - 1); }
@@ -84,6 +104,11 @@ class InodeTable {
 
   std::shared_ptr<Inode> root_;
   std::array<Shard, kShards> shards_;
+  std::atomic<size_t> count_{0};  // published nodes, the root aside
+  size_t budget_ = 0;
+  std::function<void()> on_over_;
+  std::atomic<bool> over_{false};  // ON_OVER ran and was not re-armed
+  std::atomic<size_t> hand_{0};    // the shard PruneCandidates starts at
 };
 
 }  // namespace strata::core

@@ -248,6 +248,13 @@ class UnionFs {
 
   const LayerStack& layers() const { return layers_; }
   size_t InodeCount() const { return table_.Size(); }
+  // The bound on the nodes the kernel holds (InodeTable::SetBudget, fuse/node_pruner.h): set
+  // before serving requests.
+  void SetNodeBudget(size_t budget, std::function<void()> on_over) {
+    table_.SetBudget(budget, std::move(on_over));
+  }
+  void ReArmNodeBudget() { table_.ReArm(); }
+  std::vector<InodeId> PruneCandidates(size_t n) { return table_.PruneCandidates(n); }
   // The budget of directories' open fds (dir_fd.h).
   const FdBudget& dir_fds() const { return *dir_fds_; }
 

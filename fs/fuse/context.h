@@ -3,6 +3,8 @@
 // (internally synchronised).
 #pragma once
 
+#include <atomic>
+
 #include "fs/core/dir_listing.h"
 #include "fs/core/union_fs.h"
 #include "fs/fuse/fuse_api.h"
@@ -25,6 +27,8 @@ struct Context {
   bool passthrough = false;     // FUSE passthrough for settled files, if the kernel grants it
   int dev_fd = -1;              // the session's /dev/fuse descriptor (backing-file ioctls)
   bool no_opendir = false;      // set at INIT: the kernel reads directories unopened
+  size_t max_nodes = 0;         // the node budget (node_pruner.h); 0: none
+  std::atomic<bool> can_prune{false};  // set at INIT: the kernel drops nodes when asked
   IoModes io_modes;             // enabled at INIT if passthrough is granted
   HandleRegistry<OpenFile> files;
   core::DirListings listings{kListingBudget};  // what streams read (ops_dir.cc)

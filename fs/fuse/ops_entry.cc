@@ -103,6 +103,14 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   // Directories read without OPENDIR/RELEASEDIR once opendir answers ENOSYS (ops_dir.cc), on
   // every kernel since 5.1.
   ctx.no_opendir = (offered & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
+  // FUSE_NOTIFY_PRUNE came with protocol 7.45 (Linux 6.18).
+  const bool can_prune = conn->proto_major > 7 || (conn->proto_major == 7 && conn->proto_minor >= 45);
+  if (ctx.max_nodes != 0 && !can_prune) {
+    STRATA_LOG(kWarn) << "max_nodes: this kernel (FUSE " << conn->proto_major << "."
+                      << conn->proto_minor << ") cannot be asked to drop nodes (7.45, Linux "
+                      << "6.18+, can); the daemon's nodes are not bounded";
+  }
+  ctx.can_prune.store(can_prune, std::memory_order_release);
   STRATA_LOG(kDebug) << "init: capabilities wanted 0x" << std::hex << wanted << " of 0x" << offered
                      << " offered (libfuse FUSE_CAP_* bits)";
 }

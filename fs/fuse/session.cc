@@ -3,9 +3,11 @@
 #include <cerrno>
 #include <csignal>
 #include <memory>
+#include <optional>
 
 #include "fs/base/log.h"
 #include "fs/fuse/context.h"
+#include "fs/fuse/node_pruner.h"
 #include "fs/fuse/ops.h"
 
 namespace strata::fuse {
@@ -73,6 +75,7 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
   ctx.io_uring = config.io_uring;
   ctx.io_uring_asked = config.io_uring_asked;
   ctx.passthrough = config.passthrough && !config.writeback;  // the kernel refuses the mix
+  ctx.max_nodes = config.max_nodes;
   std::unique_ptr<fuse_session, SessionDeleter> se(
       fuse_session_new(&fargs, &ops, sizeof(ops), &ctx));
   fuse_opt_free_args(&fargs);
@@ -103,13 +106,18 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
     return 1;
   }
   int rc;
-  if (config.multithreaded) {
-    fuse_loop_config* loop = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_clone_fd(loop, 1);
-    rc = fuse_session_loop_mt(se.get(), loop);
-    fuse_loop_cfg_destroy(loop);
-  } else {
-    rc = fuse_session_loop(se.get());
+  {
+    // Its thread starts after the fork of fuse_daemonize and ends before the unmount.
+    std::optional<NodePruner> pruner;
+    if (config.max_nodes != 0) pruner.emplace(fs, ctx.dev_fd, config.max_nodes, ctx.can_prune);
+    if (config.multithreaded) {
+      fuse_loop_config* loop = fuse_loop_cfg_create();
+      fuse_loop_cfg_set_clone_fd(loop, 1);
+      rc = fuse_session_loop_mt(se.get(), loop);
+      fuse_loop_cfg_destroy(loop);
+    } else {
+      rc = fuse_session_loop(se.get());
+    }
   }
   fuse_session_unmount(se.get());
   fuse_remove_signal_handlers(se.get());

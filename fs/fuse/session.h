@@ -9,6 +9,11 @@
 
 namespace strata::fuse {
 
+// The default node budget: some 64 MiB of daemon at its peak (a 1,000,000-entry walk,
+// bench/results/memory), while the trees of most images fit (a warm walk of a larger one looks
+// names up again).
+inline constexpr size_t kDefaultMaxNodes = size_t{1} << 17;
+
 struct SessionConfig {
   std::string mountpoint;
   std::string fsname = "stratafs";         // the source column of the mount table
@@ -22,6 +27,9 @@ struct SessionConfig {
   bool io_uring = true;    // FUSE over io_uring, if this libfuse and the kernel offer it
   bool io_uring_asked = false;  // say so when io_uring cannot be used
   bool passthrough = true;      // FUSE passthrough for upper (or read-only) files, if granted
+  // The nodes the kernel may hold before it is asked to drop unused ones (node_pruner.h);
+  // 0: no bound.
+  size_t max_nodes = kDefaultMaxNodes;
 };
 
 // Runs until unmounted or signalled (SIGTERM, SIGINT, SIGHUP unmount and end it). Returns the

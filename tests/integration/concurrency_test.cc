@@ -521,7 +521,7 @@ TEST_P(ConcurrencyTest, WorkersAgreeWithTheirModels) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, ConcurrencyTest,
                          ::testing::Values("default", "passthrough=0", "writeback=1", "io_uring",
-                                           "dir_fds=8"),
+                                           "dir_fds=8", "max_nodes=16"),
                          [](const auto& info) { return ModeName(info.param); });
 
 }  // namespace

@@ -378,7 +378,7 @@ TEST_P(DirStreamModesTest, NamesThatStayAreListedOnceWhileOthersChange) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, DirStreamModesTest,
-                         ::testing::Values("default", "io_uring", "dir_fds=8"),
+                         ::testing::Values("default", "io_uring", "dir_fds=8", "max_nodes=16"),
                          [](const auto& info) { return ModeName(info.param); });
 
 }  // namespace

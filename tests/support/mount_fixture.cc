@@ -335,6 +335,7 @@ std::string ModeName(const std::string& mode) {
   if (mode == "passthrough=0") return "Cached";
   if (mode == "metacopy=on") return "Metacopy";
   if (mode == "dir_fds=8") return "FewDirFds";
+  if (mode == "max_nodes=16") return "FewNodes";
   return "Other";
 }
 

@@ -133,6 +133,21 @@ TEST(MountOptionsTest, DirFdsIsAPositiveCount) {
   EXPECT_FALSE(Parse({"-o", "lowerdir=/l,dir_fds", "m"}));
 }
 
+TEST(MountOptionsTest, MaxNodesIsACountAndZeroMeansNoBound) {
+  auto plain = Parse({"-o", "lowerdir=/l", "m"});
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->max_nodes.has_value());
+  auto none = Parse({"-o", "lowerdir=/l,max_nodes=0", "m"});
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->max_nodes, 0u);
+  auto some = Parse({"-o", "lowerdir=/l,max_nodes=5000", "m"});
+  ASSERT_TRUE(some);
+  EXPECT_EQ(some->max_nodes, 5000u);
+  EXPECT_TRUE(some->kernel_options.empty()) << "the daemon's option, not the kernel's";
+  EXPECT_FALSE(Parse({"-o", "lowerdir=/l,max_nodes=-1", "m"}));
+  EXPECT_FALSE(Parse({"-o", "lowerdir=/l,max_nodes=lots", "m"}));
+}
+
 TEST(MountOptionsTest, UnknownKeysWarnUnknownFlagsFail) {
   auto o = Parse({"-o", "lowerdir=/l,frobnicate=3", "m"});
   ASSERT_TRUE(o);
