@@ -29,7 +29,7 @@ struct Context {
   bool no_opendir = false;      // set at INIT: the kernel reads directories unopened
   size_t max_nodes = 0;         // the node budget (node_pruner.h); 0: none
   std::atomic<bool> can_prune{false};  // set at INIT: the kernel drops nodes when asked
-  IoModes io_modes;             // enabled at INIT if passthrough is granted
+  IoModes io_modes;                    // enabled at INIT if passthrough is granted
   HandleRegistry<OpenFile> files;
   core::DirListings listings{kListingBudget};  // what streams read (ops_dir.cc)
 };

@@ -45,13 +45,17 @@ NodePruner::NodePruner(core::UnionFs& fs, int dev_fd, size_t budget,
   thread_ = std::thread([this] { Run(); });
 }
 
-NodePruner::~NodePruner() {
+void NodePruner::Stop() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
   cv_.notify_one();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
+}
+
+NodePruner::~NodePruner() {
+  Stop();
   fs_.SetNodeBudget(0, nullptr);
 }
 
@@ -76,8 +80,7 @@ void NodePruner::PruneRounds() {
   int stalled = 0;
   while (fs_.InodeCount() > low) {
     const size_t before = fs_.InodeCount();
-    const std::vector<core::InodeId> ids =
-        fs_.PruneCandidates(std::min(before - low, kBatch));
+    const std::vector<core::InodeId> ids = fs_.PruneCandidates(std::min(before - low, kBatch));
     STRATA_LOG(kDebug) << "prune: " << before << " nodes, asking " << ids.size();
     // None: every node was asked for since the hand passed it; the next sweep may find some.
     if (!ids.empty() && !Send(ids)) return;

@@ -27,7 +27,10 @@ class NodePruner {
  public:
   // Prunes FS's nodes beyond BUDGET through DEV_FD once KERNEL_OK (set at INIT) is true.
   NodePruner(core::UnionFs& fs, int dev_fd, size_t budget, const std::atomic<bool>& kernel_ok);
-  ~NodePruner();  // stops the thread; the session must still be open
+  // Stops the thread (idempotent); call it while the session's descriptor is open. The
+  // table's hook stays valid until destruction, so workers may still publish nodes.
+  void Stop();
+  ~NodePruner();  // Stop(), then the table no longer calls
   NodePruner(const NodePruner&) = delete;
   NodePruner& operator=(const NodePruner&) = delete;
 

@@ -104,7 +104,8 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   // every kernel since 5.1.
   ctx.no_opendir = (offered & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
   // FUSE_NOTIFY_PRUNE came with protocol 7.45 (Linux 6.18).
-  const bool can_prune = conn->proto_major > 7 || (conn->proto_major == 7 && conn->proto_minor >= 45);
+  const bool can_prune =
+      conn->proto_major > 7 || (conn->proto_major == 7 && conn->proto_minor >= 45);
   if (ctx.max_nodes != 0 && !can_prune) {
     STRATA_LOG(kWarn) << "max_nodes: this kernel (FUSE " << conn->proto_major << "."
                       << conn->proto_minor << ") cannot be asked to drop nodes (7.45, Linux "

@@ -49,7 +49,7 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
   // The kernel checks permissions against the attributes we report, as on any local fs.
   opts += ",default_permissions";
   for (const std::string& o : config.mount_options) opts += "," + o;
-  // libfuse starts its rings only if the kernel offers FUSE over io_uring at INIT (OpInit).
+    // libfuse starts its rings only if the kernel offers FUSE over io_uring at INIT (OpInit).
 #ifdef FUSE_CAP_OVER_IO_URING
   if (config.io_uring) opts += ",io_uring";
 #else
@@ -76,6 +76,9 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
   ctx.io_uring_asked = config.io_uring_asked;
   ctx.passthrough = config.passthrough && !config.writeback;  // the kernel refuses the mix
   ctx.max_nodes = config.max_nodes;
+  // Destroyed after the session: workers that fuse_session_destroy ends may still publish a
+  // node and so call the pruner's hook. Its thread is stopped before the unmount.
+  std::optional<NodePruner> pruner;
   std::unique_ptr<fuse_session, SessionDeleter> se(
       fuse_session_new(&fargs, &ops, sizeof(ops), &ctx));
   fuse_opt_free_args(&fargs);
@@ -106,19 +109,17 @@ int RunSession(core::UnionFs& fs, const SessionConfig& config) {
     return 1;
   }
   int rc;
-  {
-    // Its thread starts after the fork of fuse_daemonize and ends before the unmount.
-    std::optional<NodePruner> pruner;
-    if (config.max_nodes != 0) pruner.emplace(fs, ctx.dev_fd, config.max_nodes, ctx.can_prune);
-    if (config.multithreaded) {
-      fuse_loop_config* loop = fuse_loop_cfg_create();
-      fuse_loop_cfg_set_clone_fd(loop, 1);
-      rc = fuse_session_loop_mt(se.get(), loop);
-      fuse_loop_cfg_destroy(loop);
-    } else {
-      rc = fuse_session_loop(se.get());
-    }
+  // The pruner's thread starts after the fork of fuse_daemonize.
+  if (config.max_nodes != 0) pruner.emplace(fs, ctx.dev_fd, config.max_nodes, ctx.can_prune);
+  if (config.multithreaded) {
+    fuse_loop_config* loop = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(loop, 1);
+    rc = fuse_session_loop_mt(se.get(), loop);
+    fuse_loop_cfg_destroy(loop);
+  } else {
+    rc = fuse_session_loop(se.get());
   }
+  if (pruner) pruner->Stop();  // no more writes to the session's descriptor
   fuse_session_unmount(se.get());
   fuse_remove_signal_handlers(se.get());
   // libfuse returns the number of the signal that ended the loop: SIGTERM/SIGINT/SIGHUP are an

@@ -27,9 +27,7 @@ namespace {
 
 constexpr int kDirs = 20, kFiles = 100;  // 2,000 files, far past the budgets below
 
-std::string FileRel(int d, int f) {
-  return "t/d" + std::to_string(d) + "/f" + std::to_string(f);
-}
+std::string FileRel(int d, int f) { return "t/d" + std::to_string(d) + "/f" + std::to_string(f); }
 
 // Forgets (single or batched) in TRACE after FROM.
 int Forgets(const std::string& trace, size_t from) {
@@ -68,7 +66,7 @@ class NodeBudgetTest : public ::testing::Test {
     std::map<std::string, ino_t> inos;
     for (int d = 0; d < kDirs; ++d) {
       for (int f = 0; f < kFiles; ++f) {
-        struct stat st{};
+        struct stat st {};
         EXPECT_EQ(::lstat(M(FileRel(d, f)).c_str(), &st), 0) << FileRel(d, f);
         inos[FileRel(d, f)] = st.st_ino;
       }
@@ -137,7 +135,8 @@ TEST_F(NodeBudgetTest, WhatTheKernelUsesKeepsWorkingAndKeepsItsIdentity) {
   UniqueFd dirfd(::open(M("keep").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   ASSERT_TRUE(dirfd);
   ASSERT_EQ(::link(M("keep/upper").c_str(), M("keep/upper-link").c_str()), 0);
-  struct stat lower_st{}, upper_st{}, gone_st{};
+  struct stat lower_st {
+  }, upper_st{}, gone_st{};
   ASSERT_EQ(::fstat(lower.Get(), &lower_st), 0);
   ASSERT_EQ(::fstat(upper.Get(), &upper_st), 0);
   ASSERT_EQ(::fstat(gone.Get(), &gone_st), 0);
@@ -150,7 +149,7 @@ TEST_F(NodeBudgetTest, WhatTheKernelUsesKeepsWorkingAndKeepsItsIdentity) {
   EXPECT_EQ(PreadAll(lower.Get()), "lower data");
   EXPECT_EQ(PreadAll(upper.Get()), "upper data");
   EXPECT_EQ(PreadAll(gone.Get()), "gone data");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::fstat(lower.Get(), &st), 0);
   EXPECT_EQ(st.st_ino, lower_st.st_ino);
   ASSERT_EQ(::fstat(gone.Get(), &st), 0);
@@ -168,7 +167,8 @@ TEST_F(NodeBudgetTest, WhatTheKernelUsesKeepsWorkingAndKeepsItsIdentity) {
     EXPECT_EQ(st.st_ino, lower_st.st_ino);
   }
   // Both names of the hard link are one file, found again by either.
-  struct stat a{}, b{};
+  struct stat a {
+  }, b{};
   ASSERT_EQ(::lstat(M("keep/upper-link").c_str(), &b), 0);
   ASSERT_EQ(::lstat(M("keep/upper").c_str(), &a), 0);
   EXPECT_EQ(a.st_ino, upper_st.st_ino);
