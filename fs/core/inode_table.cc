@@ -41,6 +41,7 @@ std::shared_ptr<Inode> InodeTable::FindAndRef(uint64_t key) {
 std::shared_ptr<Inode> InodeTable::InsertAndRef(std::shared_ptr<Inode> candidate) {
   const size_t index = ShardOfKey(candidate->st_ino);
   Shard& shard = shards_[index];
+  size_t size = 0;  // Size() once published
   {
     std::lock_guard lock(shard.mu);
     auto [it, inserted] = shard.by_key.try_emplace(candidate->st_ino, 0);
@@ -60,8 +61,9 @@ std::shared_ptr<Inode> InodeTable::InsertAndRef(std::shared_ptr<Inode> candidate
       std::erase_if(shard.clock, [&](uint64_t old) { return !shard.by_id.contains(old); });
     }
     shard.clock.push_back(id);
+    // Counted under the lock, as Forget uncounts: the count never runs below the nodes held.
+    size = count_.fetch_add(1, std::memory_order_seq_cst) + 2;
   }
-  const size_t size = count_.fetch_add(1, std::memory_order_seq_cst) + 2;
   if (budget_ != 0 && size > budget_ && !over_.exchange(true, std::memory_order_seq_cst)) {
     on_over_();
   }
